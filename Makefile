@@ -1,0 +1,29 @@
+# Common tasks. Build output lives outside the checkout so that clones share it.
+export CARGO_TARGET_DIR ?= $(HOME)/.cache/analytics/target
+
+.PHONY: build run test lint fmt openapi bench clean
+
+build: ## Release build of the service
+	cargo build --release
+
+run: ## Run the service on its embedded default (127.0.0.1:8080, ./data)
+	cargo run --release
+
+test: ## The whole test suite, as CI runs it
+	scripts/test.sh
+
+lint: ## Formatting and clippy, warnings as errors
+	cargo fmt --all --check
+	cargo clippy --release --all-targets -- -D warnings
+
+fmt: ## Format the code
+	cargo fmt --all
+
+openapi: ## Regenerate api/openapi.yaml from the code
+	scripts/generate.sh
+
+bench: ## Ingest benchmark (events/s, latency, peak memory)
+	scripts/bench-ingest.sh
+
+clean:
+	cargo clean

@@ -1,0 +1,242 @@
+//! Ingest load generator: sends batches of realistic Segment events over
+//! keep-alive HTTP connections and reports events/s and request latency.
+//!
+//! ```text
+//! cargo run --release --example loadgen -- --url http://127.0.0.1:8080 \
+//!     --write-key wk_... --connections 32 --batch 100 --seconds 20
+//! ```
+//!
+//! Every event has a unique `messageId`, so nothing is deduplicated away; only
+//! requests answered 200 (events durably stored) count towards the rate.
+
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+#[derive(Debug, Clone)]
+struct Options {
+    url: String,
+    write_key: String,
+    connections: usize,
+    batch: usize,
+    seconds: u64,
+    warmup_seconds: u64,
+}
+
+fn parse_options() -> Options {
+    let mut options = Options {
+        url: "http://127.0.0.1:8080".into(),
+        write_key: String::new(),
+        connections: 32,
+        batch: 100,
+        seconds: 20,
+        warmup_seconds: 3,
+    };
+    let mut args = std::env::args().skip(1);
+    while let Some(flag) = args.next() {
+        let mut value = || {
+            args.next()
+                .unwrap_or_else(|| panic!("{flag} needs a value"))
+        };
+        match flag.as_str() {
+            "--url" => options.url = value(),
+            "--write-key" => options.write_key = value(),
+            "--connections" => options.connections = value().parse().expect("--connections N"),
+            "--batch" => options.batch = value().parse().expect("--batch N"),
+            "--seconds" => options.seconds = value().parse().expect("--seconds N"),
+            "--warmup" => options.warmup_seconds = value().parse().expect("--warmup N"),
+            other => panic!("unknown flag {other}"),
+        }
+    }
+    assert!(!options.write_key.is_empty(), "--write-key is required");
+    options
+}
+
+const EVENT_NAMES: [&str; 6] = [
+    "Product Viewed",
+    "Product Added",
+    "Checkout Started",
+    "Order Completed",
+    "Signed Up",
+    "Search Performed",
+];
+const PATHS: [&str; 5] = ["/", "/pricing", "/products/42", "/cart", "/blog/launch"];
+const PLANS: [&str; 3] = ["free", "pro", "team"];
+
+/// Appends one realistic event (about 600 bytes) to `body`.
+fn write_event(body: &mut String, connection: usize, sequence: u64, now: &str) {
+    let n = sequence as usize;
+    let user = (connection * 7919 + n * 31) % 50_000;
+    let path = PATHS[n % PATHS.len()];
+    let common = format!(
+        r#""messageId":"lg-{connection}-{sequence}","anonymousId":"anon-{user}","timestamp":"{now}","context":{{"ip":"192.0.2.{ip}","userAgent":"Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0 Safari/537.36","locale":"en-US","timezone":"Europe/Berlin","library":{{"name":"analytics.js","version":"5.2.1"}},"page":{{"path":"{path}","url":"https://shop.example{path}?utm_source=newsletter&utm_medium=email","referrer":"https://search.example/","title":"Shop"}}}}"#,
+        ip = user % 250 + 1
+    );
+    match n % 10 {
+        0..=5 => {
+            let _ = write!(
+                body,
+                r#"{{"type":"track","event":"{}","userId":"user-{user}",{common},"properties":{{"product_id":"p-{}","price":{}.99,"currency":"EUR","plan":"{}","quantity":{}}}}}"#,
+                EVENT_NAMES[n % EVENT_NAMES.len()],
+                n % 500,
+                n % 90 + 9,
+                PLANS[user % PLANS.len()],
+                n % 4 + 1
+            );
+        }
+        6..=8 => {
+            let _ = write!(
+                body,
+                r#"{{"type":"page","name":"Shop",{common},"properties":{{"path":"{path}","title":"Shop","search":"?utm_source=newsletter"}}}}"#
+            );
+        }
+        _ => {
+            let _ = write!(
+                body,
+                r#"{{"type":"identify","userId":"user-{user}",{common},"traits":{{"email":"user{user}@example.com","plan":"{}","company":{{"name":"Acme {}","employees":{}}}}}}}"#,
+                PLANS[user % PLANS.len()],
+                user % 100,
+                user % 1000 + 1
+            );
+        }
+    }
+}
+
+fn build_batch(connection: usize, first_sequence: u64, size: usize) -> String {
+    let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    let mut body = String::with_capacity(size * 700 + 64);
+    body.push_str(r#"{"batch":["#);
+    for i in 0..size {
+        if i > 0 {
+            body.push(',');
+        }
+        write_event(&mut body, connection, first_sequence + i as u64, &now);
+    }
+    let _ = write!(body, r#"],"sentAt":"{now}"}}"#);
+    body
+}
+
+#[derive(Default)]
+struct Totals {
+    all_ok_events: AtomicU64,
+    ok_events: AtomicU64,
+    ok_requests: AtomicU64,
+    failed_requests: AtomicU64,
+    request_bytes: AtomicU64,
+}
+
+async fn run_connection(
+    connection: usize,
+    options: Arc<Options>,
+    measure_from: Instant,
+    deadline: Instant,
+    totals: Arc<Totals>,
+) -> Vec<u32> {
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(1)
+        .build()
+        .expect("client");
+    let url = format!("{}/v1/batch", options.url);
+    let mut latencies = Vec::new();
+    let mut sequence = 0_u64;
+    while Instant::now() < deadline {
+        let body = build_batch(connection, sequence, options.batch);
+        sequence += options.batch as u64;
+        let bytes = body.len() as u64;
+        let started = Instant::now();
+        let result = client
+            .post(&url)
+            .basic_auth(&options.write_key, Some(""))
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await;
+        let ok = match result {
+            Ok(response) => {
+                let ok = response.status() == 200;
+                let _ = response.bytes().await;
+                ok
+            }
+            Err(_) => false,
+        };
+        let elapsed = started.elapsed();
+        if ok {
+            totals
+                .all_ok_events
+                .fetch_add(options.batch as u64, Ordering::Relaxed);
+        }
+        if started < measure_from {
+            continue;
+        }
+        if ok {
+            totals.ok_requests.fetch_add(1, Ordering::Relaxed);
+            totals
+                .ok_events
+                .fetch_add(options.batch as u64, Ordering::Relaxed);
+            totals.request_bytes.fetch_add(bytes, Ordering::Relaxed);
+            latencies.push(u32::try_from(elapsed.as_micros()).unwrap_or(u32::MAX));
+        } else {
+            totals.failed_requests.fetch_add(1, Ordering::Relaxed);
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+    latencies
+}
+
+fn percentile(sorted: &[u32], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let rank = ((p / 100.0) * (sorted.len() - 1) as f64).round() as usize;
+    f64::from(sorted[rank]) / 1000.0
+}
+
+#[tokio::main]
+async fn main() {
+    let options = Arc::new(parse_options());
+    let totals = Arc::new(Totals::default());
+    let start = Instant::now();
+    let measure_from = start + Duration::from_secs(options.warmup_seconds);
+    let deadline = measure_from + Duration::from_secs(options.seconds);
+    let tasks: Vec<_> = (0..options.connections)
+        .map(|connection| {
+            tokio::spawn(run_connection(
+                connection,
+                options.clone(),
+                measure_from,
+                deadline,
+                totals.clone(),
+            ))
+        })
+        .collect();
+    let mut latencies = Vec::new();
+    for task in tasks {
+        latencies.extend(task.await.expect("connection task"));
+    }
+    let measured = deadline
+        .saturating_duration_since(measure_from)
+        .as_secs_f64();
+    latencies.sort_unstable();
+    let events = totals.ok_events.load(Ordering::Relaxed);
+    let requests = totals.ok_requests.load(Ordering::Relaxed);
+    println!(
+        "connections={} batch={} seconds={} acknowledged_events={} acknowledged_including_warmup={} requests={} failed_requests={}",
+        options.connections,
+        options.batch,
+        options.seconds,
+        events,
+        totals.all_ok_events.load(Ordering::Relaxed),
+        requests,
+        totals.failed_requests.load(Ordering::Relaxed)
+    );
+    println!(
+        "events_per_second={:.0} requests_per_second={:.0} mb_per_second={:.1} p50_ms={:.2} p99_ms={:.2} max_ms={:.2}",
+        events as f64 / measured,
+        requests as f64 / measured,
+        totals.request_bytes.load(Ordering::Relaxed) as f64 / measured / 1e6,
+        percentile(&latencies, 50.0),
+        percentile(&latencies, 99.0),
+        latencies.last().map_or(0.0, |&m| f64::from(m) / 1000.0),
+    );
+}

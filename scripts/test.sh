@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# The whole test suite, as CI runs it: formatting, lints, then every test
+# (unit, HTTP integration, storage conformance, binary) in the release profile,
+# the same profile as the service binary, so DuckDB's C++ is compiled once.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# Keep build output outside the checkout so that fresh clones reuse it.
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/analytics/target}"
+export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
+
+scripts/install-deps.sh
+
+echo "== cargo fmt --check"
+cargo fmt --all --check
+echo "== cargo clippy"
+cargo clippy --release --all-targets --locked -- -D warnings
+echo "== cargo nextest"
+cargo nextest run --release --locked --no-fail-fast

@@ -1,0 +1,93 @@
+//! Keys from request headers: HTTP Basic (key as user name) or Bearer.
+
+use std::sync::Arc;
+
+use axum::http::{header, HeaderMap};
+use base64::Engine;
+
+use super::error::ApiError;
+use crate::domain::{KeyKind, Project, ProjectRegistry};
+
+/// The key carried by the `Authorization` header, if any.
+pub fn header_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
+    let Some(value) = headers.get(header::AUTHORIZATION) else {
+        return Ok(None);
+    };
+    let malformed = || ApiError::Unauthorized("malformed Authorization header".into());
+    let value = value.to_str().map_err(|_| malformed())?.trim();
+    let (scheme, credentials) = value.split_once(' ').ok_or_else(malformed)?;
+    let credentials = credentials.trim();
+    if scheme.eq_ignore_ascii_case("bearer") {
+        return Ok(Some(credentials.to_owned()));
+    }
+    if scheme.eq_ignore_ascii_case("basic") {
+        let decoded = base64::engine::general_purpose::STANDARD
+            .decode(credentials)
+            .map_err(|_| malformed())?;
+        let decoded = String::from_utf8(decoded).map_err(|_| malformed())?;
+        let user = decoded
+            .split_once(':')
+            .map_or(decoded.as_str(), |(user, _)| user);
+        return Ok(Some(user.to_owned()));
+    }
+    Err(ApiError::Unauthorized(format!(
+        "unsupported Authorization scheme {scheme:?}; use Basic or Bearer"
+    )))
+}
+
+/// The project a key of `kind` authorises, or 401.
+pub fn authorize(
+    registry: &ProjectRegistry,
+    key: Option<&str>,
+    kind: KeyKind,
+) -> Result<Arc<Project>, ApiError> {
+    let noun = match kind {
+        KeyKind::Write => "write key",
+        KeyKind::Read => "read key",
+    };
+    let key = key.filter(|k| !k.is_empty()).ok_or_else(|| {
+        ApiError::Unauthorized(format!(
+            "missing {noun}: send it as HTTP Basic user name or as a Bearer token"
+        ))
+    })?;
+    registry
+        .authorize(key, kind)
+        .ok_or_else(|| ApiError::Unauthorized(format!("unknown {noun}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with_authorization(value: &str) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::AUTHORIZATION, value.parse().unwrap());
+        headers
+    }
+
+    #[test]
+    fn basic_user_name_and_bearer_token_are_keys() {
+        // base64("wk_abc:") and base64("wk_abc")
+        assert_eq!(
+            header_key(&with_authorization("Basic d2tfYWJjOg=="))
+                .unwrap()
+                .as_deref(),
+            Some("wk_abc")
+        );
+        assert_eq!(
+            header_key(&with_authorization("basic d2tfYWJj"))
+                .unwrap()
+                .as_deref(),
+            Some("wk_abc")
+        );
+        assert_eq!(
+            header_key(&with_authorization("Bearer rk_1"))
+                .unwrap()
+                .as_deref(),
+            Some("rk_1")
+        );
+        assert_eq!(header_key(&HeaderMap::new()).unwrap(), None);
+        assert!(header_key(&with_authorization("Digest x")).is_err());
+        assert!(header_key(&with_authorization("Basic !!!")).is_err());
+    }
+}

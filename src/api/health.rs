@@ -1,0 +1,146 @@
+//! Liveness, readiness and the Prometheus endpoint.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::http::{header, StatusCode};
+use axum::response::IntoResponse;
+use axum::Json;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use super::AppState;
+
+/// Longest a readiness check waits for storage.
+const READINESS_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Health of the service and of each dependency.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct HealthResponse {
+    /// `ok`, `ready` or `unavailable`.
+    pub status: &'static str,
+    /// Each dependency: `ok` or what is wrong.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub checks: BTreeMap<&'static str, String>,
+}
+
+/// Liveness: the process serves HTTP.
+#[utoipa::path(get, path = "/healthz", tag = "operations",
+    responses((status = 200, description = "Alive", body = HealthResponse)))]
+pub async fn healthz() -> Json<HealthResponse> {
+    Json(HealthResponse {
+        status: "ok",
+        checks: BTreeMap::new(),
+    })
+}
+
+/// Readiness: storage answers and the service is not shutting down.
+#[utoipa::path(get, path = "/readyz", tag = "operations",
+    responses(
+        (status = 200, description = "Ready to serve", body = HealthResponse),
+        (status = 503, description = "A dependency is down, or the service is draining", body = HealthResponse),
+    ))]
+pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
+    let mut checks = BTreeMap::new();
+    let storage = match tokio::time::timeout(READINESS_TIMEOUT, state.repository.ping()).await {
+        Ok(Ok(())) => "ok".to_owned(),
+        Ok(Err(error)) => error.to_string(),
+        Err(_) => format!("no answer within {} s", READINESS_TIMEOUT.as_secs()),
+    };
+    let mut ready = storage == "ok";
+    checks.insert("storage", storage);
+    if state.shutting_down.is_cancelled() {
+        checks.insert("service", "shutting down".to_owned());
+        ready = false;
+    }
+    let (status, label) = if ready {
+        (StatusCode::OK, "ready")
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "unavailable")
+    };
+    (
+        status,
+        Json(HealthResponse {
+            status: label,
+            checks,
+        }),
+    )
+}
+
+/// Metrics in the Prometheus text format.
+#[utoipa::path(get, path = "/metrics", tag = "operations",
+    responses((status = 200, description = "Prometheus text exposition format 0.0.4", content_type = "text/plain", body = String)))]
+pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        state.metrics.render(),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::Ordering;
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::domain::segment::Limits;
+    use crate::domain::ProjectRegistry;
+    use crate::storage::testing::FakeRepository;
+    use crate::telemetry::Metrics;
+    use crate::workers::processor;
+
+    fn state(repository: Arc<FakeRepository>) -> AppState {
+        let metrics = Metrics::new();
+        let (sink, _processor) = processor::queue(
+            10,
+            crate::config::ProcessorConfig::default(),
+            repository.clone(),
+            metrics.clone(),
+        );
+        AppState {
+            projects: Arc::new(ProjectRegistry::default()),
+            sink,
+            repository,
+            metrics,
+            limits: Limits::SEGMENT,
+            max_future: chrono::Duration::days(1),
+            shutting_down: tokio_util::sync::CancellationToken::new(),
+        }
+    }
+
+    async fn readiness(state: AppState) -> (StatusCode, serde_json::Value) {
+        let response = readyz(State(state)).await.into_response();
+        let status = response.status();
+        let bytes = axum::body::to_bytes(response.into_body(), 10_000)
+            .await
+            .unwrap();
+        (status, serde_json::from_slice(&bytes).unwrap())
+    }
+
+    #[tokio::test]
+    async fn readiness_reports_unreachable_storage() {
+        let repository = Arc::new(FakeRepository::default());
+        let (status, _) = readiness(state(repository.clone())).await;
+        assert_eq!(status, StatusCode::OK);
+        repository.unreachable.store(true, Ordering::SeqCst);
+        let (status, body) = readiness(state(repository)).await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        assert!(body["checks"]["storage"]
+            .as_str()
+            .unwrap()
+            .contains("connection refused"));
+    }
+
+    #[tokio::test]
+    async fn readiness_turns_false_while_draining() {
+        let state = state(Arc::new(FakeRepository::default()));
+        state.shutting_down.cancel();
+        let (status, body) = readiness(state).await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(body["checks"]["service"], "shutting down");
+    }
+}

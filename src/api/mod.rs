@@ -1,0 +1,90 @@
+//! The HTTP API: router, shared state and handlers.
+
+pub mod auth;
+pub mod body;
+pub mod error;
+pub mod export;
+pub mod health;
+pub mod ingest;
+pub mod middleware;
+pub mod openapi;
+
+use std::sync::Arc;
+
+use axum::http::{HeaderName, Request, Uri};
+use axum::routing::{get, post};
+use axum::Router;
+use tokio_util::sync::CancellationToken;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+use utoipa::OpenApi;
+use utoipa_swagger_ui::SwaggerUi;
+
+use crate::domain::segment::Limits;
+use crate::domain::{EventSink, ProjectRegistry};
+use crate::storage::Repository;
+use crate::telemetry::Metrics;
+use error::ApiError;
+
+/// What every handler shares.
+#[derive(Clone)]
+pub struct AppState {
+    /// Projects and their keys.
+    pub projects: Arc<ProjectRegistry>,
+    /// Where validated events go.
+    pub sink: Arc<dyn EventSink>,
+    /// Storage, for reads.
+    pub repository: Arc<dyn Repository>,
+    /// Metrics registry.
+    pub metrics: Metrics,
+    /// Ingest size limits.
+    pub limits: Limits,
+    /// Future-timestamp tolerance.
+    pub max_future: chrono::Duration,
+    /// Cancelled once shutdown begins (readiness turns false).
+    pub shutting_down: CancellationToken,
+}
+
+async fn not_found(uri: Uri) -> ApiError {
+    ApiError::NotFound(uri.path().to_owned())
+}
+
+/// Builds the router with every route and middleware.
+pub fn router(state: AppState) -> Router {
+    let request_id = HeaderName::from_static(middleware::REQUEST_ID_HEADER);
+    let metrics = state.metrics.clone();
+    let api = Router::new()
+        .route("/v1/track", post(ingest::track))
+        .route("/v1/identify", post(ingest::identify))
+        .route("/v1/page", post(ingest::page))
+        .route("/v1/screen", post(ingest::screen))
+        .route("/v1/group", post(ingest::group))
+        .route("/v1/alias", post(ingest::alias))
+        .route("/v1/batch", post(ingest::batch))
+        .route("/v1/import", post(ingest::import))
+        .route("/v1/export", get(export::export))
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .route("/metrics", get(health::metrics))
+        .with_state(state);
+    Router::new()
+        .merge(api)
+        .merge(SwaggerUi::new("/docs").url("/openapi.json", openapi::ApiDoc::openapi()))
+        .fallback(not_found)
+        .layer(axum::middleware::from_fn_with_state(
+            metrics,
+            middleware::record_metrics,
+        ))
+        .layer(PropagateRequestIdLayer::new(request_id.clone()))
+        .layer(
+            TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {
+                let id = request
+                    .headers()
+                    .get(middleware::REQUEST_ID_HEADER)
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or_default();
+                tracing::info_span!("http", method = %request.method(), path = %request.uri().path(), request_id = %id)
+            }),
+        )
+        .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+}

@@ -1,0 +1,78 @@
+//! The OpenAPI document, generated from the handlers' annotations.
+
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+use super::error::{ErrorBody, ErrorDetail};
+use super::health::HealthResponse;
+use super::ingest::{BatchRequest, IngestResponse, SegmentMessage};
+use crate::domain::segment::{RejectCode, Rejection};
+use crate::domain::EventType;
+
+/// The API contract, committed as `api/openapi.yaml`.
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "analytics",
+        description = "Self-hosted event analytics. Ingest follows the Segment HTTP Tracking API, so Segment, RudderStack and Jitsu SDKs work unchanged. Write keys send events; read keys export them.",
+        license(name = "Apache-2.0", identifier = "Apache-2.0"),
+    ),
+    paths(
+        super::ingest::track,
+        super::ingest::identify,
+        super::ingest::page,
+        super::ingest::screen,
+        super::ingest::group,
+        super::ingest::alias,
+        super::ingest::batch,
+        super::ingest::import,
+        super::export::export,
+        super::health::healthz,
+        super::health::readyz,
+        super::health::metrics,
+    ),
+    components(schemas(
+        SegmentMessage, BatchRequest, IngestResponse, Rejection, RejectCode, EventType,
+        ErrorBody, ErrorDetail, HealthResponse
+    )),
+    modifiers(&SecuritySchemes),
+    tags(
+        (name = "ingest", description = "Segment-compatible event ingest (write key)"),
+        (name = "export", description = "Stored events (read key)"),
+        (name = "operations", description = "Health, readiness and metrics"),
+    )
+)]
+pub struct ApiDoc;
+
+struct SecuritySchemes;
+
+impl Modify for SecuritySchemes {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "write_key_basic",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Basic)
+                    .description(Some("The write key as user name, empty password"))
+                    .build(),
+            ),
+        );
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some("A write key (ingest) or read key (export)"))
+                    .build(),
+            ),
+        );
+    }
+}
+
+/// The document as YAML, exactly as committed in `api/openapi.yaml`.
+pub fn openapi_yaml() -> String {
+    ApiDoc::openapi()
+        .to_yaml()
+        .expect("the OpenAPI document serialises")
+}

@@ -1,0 +1,616 @@
+//! Service configuration: defaults < TOML file < `ANALYTICS_*` environment < CLI flags.
+//!
+//! Loading ([`Config::load`]) merges the layers with `figment`; validation
+//! ([`Config::validate`]) checks every value that deserialisation cannot, and
+//! reports the key by its dotted path (`projects[0].timezone`) so that an
+//! operator knows what to fix.
+
+use std::collections::HashSet;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use figment::providers::{Format, Serialized, Toml};
+use figment::Figment;
+use serde::{Deserialize, Serialize};
+
+/// Name of the environment variable that points at the TOML file.
+pub const CONFIG_FILE_ENV: &str = "ANALYTICS_CONFIG";
+/// Prefix of every configuration environment variable.
+pub const ENV_PREFIX: &str = "ANALYTICS_";
+/// File name of the DuckDB database inside `--data-dir`.
+pub const DUCKDB_FILE_NAME: &str = "analytics.duckdb";
+
+/// The whole configuration of the service.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Address the HTTP server listens on.
+    pub listen: SocketAddr,
+    /// Where events are stored.
+    pub storage: StorageConfig,
+    /// Projects, each with its own keys and timezone. Empty: a development
+    /// project named `default` is created at start.
+    pub projects: Vec<ProjectConfig>,
+    /// Limits and policies of HTTP ingest.
+    pub ingest: IngestConfig,
+    /// Batching of the processor worker.
+    pub processor: ProcessorConfig,
+    /// Logging.
+    pub log: LogConfig,
+    /// How long a graceful shutdown may take to drain requests and the queue.
+    #[serde(with = "humantime_serde")]
+    pub shutdown_timeout: Duration,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            storage: StorageConfig::default(),
+            projects: Vec::new(),
+            ingest: IngestConfig::default(),
+            processor: ProcessorConfig::default(),
+            log: LogConfig::default(),
+            shutdown_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Storage backends the service can write to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StorageBackend {
+    /// Embedded DuckDB file (the default).
+    Duckdb,
+}
+
+/// Storage settings.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StorageConfig {
+    /// Which backend stores the events.
+    pub backend: StorageBackend,
+    /// Path of the DuckDB database file.
+    pub path: PathBuf,
+    /// DuckDB memory limit (e.g. `"2GB"`); unset lets DuckDB choose.
+    pub memory_limit: Option<String>,
+}
+
+impl Default for StorageConfig {
+    fn default() -> Self {
+        Self {
+            backend: StorageBackend::Duckdb,
+            path: PathBuf::from("data").join(DUCKDB_FILE_NAME),
+            memory_limit: None,
+        }
+    }
+}
+
+/// One project: a tenant with its own keys and reporting timezone.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProjectConfig {
+    /// Stable identifier, stored with every event.
+    pub id: String,
+    /// IANA timezone in which reports are cut by default.
+    #[serde(default = "default_timezone")]
+    pub timezone: String,
+    /// Keys that may send events.
+    #[serde(default)]
+    pub write_keys: Vec<Secret>,
+    /// Keys that may read (query, export).
+    #[serde(default)]
+    pub read_keys: Vec<Secret>,
+}
+
+fn default_timezone() -> String {
+    "UTC".to_owned()
+}
+
+/// Ingest limits and time policy.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct IngestConfig {
+    /// Events with a timestamp further than this after `receivedAt` are clamped to `receivedAt`.
+    #[serde(with = "humantime_serde")]
+    pub max_future: Duration,
+    /// Capacity of the in-process queue, in events; a full queue answers 503.
+    pub queue_capacity: usize,
+}
+
+impl Default for IngestConfig {
+    fn default() -> Self {
+        Self {
+            max_future: Duration::from_secs(24 * 3600),
+            queue_capacity: 200_000,
+        }
+    }
+}
+
+/// Batching of the processor worker (group commit).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ProcessorConfig {
+    /// A batch is written as soon as it holds this many events.
+    pub batch_max_events: usize,
+    /// A batch is written at the latest this long after its first event arrived.
+    #[serde(with = "humantime_serde")]
+    pub batch_max_wait: Duration,
+    /// Attempts for a batch whose write fails before its senders get an error.
+    pub write_attempts: u32,
+}
+
+impl Default for ProcessorConfig {
+    fn default() -> Self {
+        Self {
+            batch_max_events: 20_000,
+            batch_max_wait: Duration::from_millis(5),
+            write_attempts: 3,
+        }
+    }
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Logging settings.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    /// Output format.
+    pub format: LogFormat,
+    /// `tracing` filter directive, e.g. `info` or `analytics=debug,info`.
+    pub level: String,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self {
+            format: LogFormat::Text,
+            level: "info".to_owned(),
+        }
+    }
+}
+
+/// A key that must never appear in logs: `Debug` prints a mask.
+#[derive(Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a key.
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    /// The key itself; call only where it is compared or deliberately shown.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+/// Values given on the command line; each overrides every other layer.
+#[derive(Debug, Default, Clone)]
+pub struct CliOverrides {
+    /// `--config FILE`.
+    pub config_file: Option<PathBuf>,
+    /// `--listen ADDR`.
+    pub listen: Option<String>,
+    /// `--data-dir DIR`: the DuckDB file goes to `DIR/analytics.duckdb`.
+    pub data_dir: Option<PathBuf>,
+    /// `--log-format text|json`.
+    pub log_format: Option<String>,
+}
+
+/// A configuration value that is missing, malformed or contradictory.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The TOML file given by `--config` or `ANALYTICS_CONFIG` does not exist.
+    #[error("config file {path}: not found")]
+    FileNotFound {
+        /// The path that was given.
+        path: PathBuf,
+    },
+    /// A value could not be parsed or has the wrong type.
+    #[error("{key}: {message}")]
+    Invalid {
+        /// Dotted path of the offending key.
+        key: String,
+        /// What is wrong with it.
+        message: String,
+    },
+}
+
+impl ConfigError {
+    fn invalid(key: impl Into<String>, message: impl Into<String>) -> Self {
+        Self::Invalid {
+            key: key.into(),
+            message: message.into(),
+        }
+    }
+}
+
+impl From<figment::Error> for ConfigError {
+    fn from(error: figment::Error) -> Self {
+        let key = if error.path.is_empty() {
+            "config".to_owned()
+        } else {
+            error.path.join(".")
+        };
+        let source = error
+            .metadata
+            .as_ref()
+            .map(|metadata| format!(" (from {})", metadata.name))
+            .unwrap_or_default();
+        Self::invalid(key, format!("{}{source}", error.kind))
+    }
+}
+
+impl Config {
+    /// Loads and validates the configuration from every layer.
+    ///
+    /// `env` is the process environment (passed in so that tests can supply their own).
+    pub fn load(
+        cli: &CliOverrides,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, ConfigError> {
+        let env: Vec<(String, String)> = env.into_iter().collect();
+        let file = cli.config_file.clone().or_else(|| {
+            env.iter()
+                .find(|(name, _)| name == CONFIG_FILE_ENV)
+                .map(|(_, value)| PathBuf::from(value))
+        });
+
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(path) = &file {
+            if !path.is_file() {
+                return Err(ConfigError::FileNotFound { path: path.clone() });
+            }
+            figment = figment.merge(Toml::file(path));
+        }
+        figment = figment.merge(env_provider(&env));
+        figment = apply_cli(figment, cli);
+
+        let config: Config = figment.extract()?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks the values that deserialisation cannot check.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.storage.path.as_os_str().is_empty() {
+            return Err(ConfigError::invalid("storage.path", "must not be empty"));
+        }
+        if self.ingest.queue_capacity == 0 {
+            return Err(ConfigError::invalid(
+                "ingest.queue_capacity",
+                "must be at least 1",
+            ));
+        }
+        if self.processor.batch_max_events == 0 {
+            return Err(ConfigError::invalid(
+                "processor.batch_max_events",
+                "must be at least 1",
+            ));
+        }
+        if self.processor.write_attempts == 0 {
+            return Err(ConfigError::invalid(
+                "processor.write_attempts",
+                "must be at least 1",
+            ));
+        }
+        if let Err(error) = tracing_subscriber::EnvFilter::try_new(&self.log.level) {
+            return Err(ConfigError::invalid("log.level", error.to_string()));
+        }
+        self.validate_projects()
+    }
+
+    fn validate_projects(&self) -> Result<(), ConfigError> {
+        let mut ids = HashSet::new();
+        let mut keys = HashSet::new();
+        for (index, project) in self.projects.iter().enumerate() {
+            let at = |field: &str| format!("projects[{index}].{field}");
+            if !is_valid_project_id(&project.id) {
+                return Err(ConfigError::invalid(
+                    at("id"),
+                    format!(
+                        "{:?} is not a valid project id (1 to 64 characters: letters, digits, '-', '_')",
+                        project.id
+                    ),
+                ));
+            }
+            if !ids.insert(project.id.as_str()) {
+                return Err(ConfigError::invalid(
+                    at("id"),
+                    format!("project id {:?} is used twice", project.id),
+                ));
+            }
+            if project.timezone.parse::<chrono_tz::Tz>().is_err() {
+                return Err(ConfigError::invalid(
+                    at("timezone"),
+                    format!("{:?} is not an IANA timezone name", project.timezone),
+                ));
+            }
+            if project.write_keys.is_empty() {
+                return Err(ConfigError::invalid(
+                    at("write_keys"),
+                    "at least one write key is required",
+                ));
+            }
+            for (field, list) in [
+                ("write_keys", &project.write_keys),
+                ("read_keys", &project.read_keys),
+            ] {
+                for (key_index, key) in list.iter().enumerate() {
+                    let name = format!("projects[{index}].{field}[{key_index}]");
+                    if key.expose().len() < 8 || key.expose().chars().any(char::is_whitespace) {
+                        return Err(ConfigError::invalid(
+                            name,
+                            "a key must be at least 8 characters with no whitespace",
+                        ));
+                    }
+                    if !keys.insert(key.expose()) {
+                        return Err(ConfigError::invalid(
+                            name,
+                            "this key is already used (keys are unique across projects and kinds)",
+                        ));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Project ids are short and safe to use in paths, metrics and SQL literals.
+pub fn is_valid_project_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 64
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+}
+
+fn env_provider(env: &[(String, String)]) -> Serialized<figment::value::Dict> {
+    // Built from the given pairs rather than `figment::providers::Env`, which reads
+    // the real process environment, so that tests stay hermetic. `__` nests keys.
+    let mut root = figment::value::Dict::new();
+    for (name, value) in env {
+        let Some(rest) = name.strip_prefix(ENV_PREFIX) else {
+            continue;
+        };
+        if name == CONFIG_FILE_ENV || rest.is_empty() {
+            continue;
+        }
+        let path: Vec<String> = rest.split("__").map(str::to_ascii_lowercase).collect();
+        insert_path(&mut root, &path, parse_env_value(value));
+    }
+    Serialized::globals(root)
+}
+
+fn parse_env_value(raw: &str) -> figment::value::Value {
+    // Same rules as figment's `Env`: TOML-like scalars and arrays, else a string.
+    raw.parse::<figment::value::Value>()
+        .unwrap_or_else(|_| figment::value::Value::from(raw.to_owned()))
+}
+
+fn insert_path(dict: &mut figment::value::Dict, path: &[String], value: figment::value::Value) {
+    match path {
+        [] => {}
+        [last] => {
+            dict.insert(last.clone(), value);
+        }
+        [head, rest @ ..] => {
+            let entry = dict
+                .entry(head.clone())
+                .or_insert_with(|| figment::value::Value::from(figment::value::Dict::new()));
+            if let figment::value::Value::Dict(_, inner) = entry {
+                insert_path(inner, rest, value);
+            }
+        }
+    }
+}
+
+fn apply_cli(mut figment: Figment, cli: &CliOverrides) -> Figment {
+    if let Some(listen) = &cli.listen {
+        figment = figment.merge(Serialized::global("listen", listen));
+    }
+    if let Some(dir) = &cli.data_dir {
+        figment = figment.merge(Serialized::global(
+            "storage.path",
+            data_file_in(dir).display().to_string(),
+        ));
+    }
+    if let Some(format) = &cli.log_format {
+        figment = figment.merge(Serialized::global("log.format", format));
+    }
+    figment
+}
+
+/// Path of the DuckDB file inside a data directory.
+pub fn data_file_in(dir: &Path) -> PathBuf {
+    dir.join(DUCKDB_FILE_NAME)
+}
+
+/// The process's `ANALYTICS_*` variables, for [`Config::load`].
+pub fn process_env() -> Vec<(String, String)> {
+    std::env::vars()
+        .filter(|(key, _)| key.starts_with(ENV_PREFIX))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    fn write_toml(contents: &str) -> tempfile::NamedTempFile {
+        let file = tempfile::Builder::new().suffix(".toml").tempfile().unwrap();
+        std::fs::write(file.path(), contents).unwrap();
+        file
+    }
+
+    #[test]
+    fn defaults_listen_on_loopback_8080_with_duckdb_in_data() {
+        let config = Config::load(&CliOverrides::default(), env(&[])).unwrap();
+        assert_eq!(config.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(config.storage.backend, StorageBackend::Duckdb);
+        assert_eq!(config.storage.path, PathBuf::from("data/analytics.duckdb"));
+        assert!(config.projects.is_empty());
+    }
+
+    #[test]
+    fn layers_override_in_order_file_env_flags() {
+        let file = write_toml(
+            r#"
+            listen = "127.0.0.1:9000"
+            [storage]
+            path = "from-file.duckdb"
+            [ingest]
+            max_future = "2h"
+            [[projects]]
+            id = "shop"
+            timezone = "Europe/Berlin"
+            write_keys = ["wk_shop_12345"]
+            read_keys = ["rk_shop_12345"]
+            "#,
+        );
+        let cli = CliOverrides {
+            config_file: Some(file.path().to_owned()),
+            ..CliOverrides::default()
+        };
+        let config = Config::load(&cli, env(&[])).unwrap();
+        assert_eq!(config.listen.port(), 9000);
+        assert_eq!(config.storage.path, PathBuf::from("from-file.duckdb"));
+        assert_eq!(config.ingest.max_future, Duration::from_secs(7200));
+        assert_eq!(config.projects[0].timezone, "Europe/Berlin");
+
+        let config = Config::load(
+            &cli,
+            env(&[
+                ("ANALYTICS_LISTEN", "127.0.0.1:9001"),
+                ("ANALYTICS_STORAGE__PATH", "from-env.duckdb"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(config.listen.port(), 9001);
+        assert_eq!(config.storage.path, PathBuf::from("from-env.duckdb"));
+
+        let cli = CliOverrides {
+            listen: Some("127.0.0.1:9002".into()),
+            data_dir: Some(PathBuf::from("/srv/analytics")),
+            ..cli
+        };
+        let config = Config::load(
+            &cli,
+            env(&[
+                ("ANALYTICS_LISTEN", "127.0.0.1:9001"),
+                ("ANALYTICS_STORAGE__PATH", "from-env.duckdb"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(config.listen.port(), 9002);
+        assert_eq!(
+            config.storage.path,
+            PathBuf::from("/srv/analytics/analytics.duckdb")
+        );
+    }
+
+    #[test]
+    fn config_file_can_come_from_the_environment() {
+        let file = write_toml("listen = \"127.0.0.1:9100\"\n");
+        let config = Config::load(
+            &CliOverrides::default(),
+            env(&[(CONFIG_FILE_ENV, file.path().to_str().unwrap())]),
+        )
+        .unwrap();
+        assert_eq!(config.listen.port(), 9100);
+    }
+
+    fn load_error(toml: &str) -> String {
+        let file = write_toml(toml);
+        let cli = CliOverrides {
+            config_file: Some(file.path().to_owned()),
+            ..CliOverrides::default()
+        };
+        Config::load(&cli, env(&[])).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn bad_values_name_the_key() {
+        let error = load_error("listen = \"not-an-address\"\n");
+        assert!(error.starts_with("listen:"), "{error}");
+
+        let error = load_error("[storage]\nbackend = \"sqlite\"\n");
+        assert!(error.starts_with("storage.backend:"), "{error}");
+
+        let error = load_error("[storage]\nnonsense = 1\n");
+        assert!(error.contains("nonsense"), "{error}");
+
+        let error = load_error(
+            "[[projects]]\nid = \"shop\"\ntimezone = \"Mars/Olympus\"\nwrite_keys = [\"wk_12345678\"]\n",
+        );
+        assert_eq!(
+            error,
+            "projects[0].timezone: \"Mars/Olympus\" is not an IANA timezone name"
+        );
+
+        let error = load_error("[[projects]]\nid = \"shop\"\nwrite_keys = []\n");
+        assert!(error.starts_with("projects[0].write_keys:"), "{error}");
+
+        let error = load_error(
+            "[[projects]]\nid = \"a\"\nwrite_keys = [\"wk_12345678\"]\n[[projects]]\nid = \"b\"\nwrite_keys = [\"wk_12345678\"]\n",
+        );
+        assert!(error.starts_with("projects[1].write_keys[0]:"), "{error}");
+
+        let error =
+            load_error("[[projects]]\nid = \"no spaces\"\nwrite_keys = [\"wk_12345678\"]\n");
+        assert!(error.starts_with("projects[0].id:"), "{error}");
+
+        let error = load_error("[processor]\nbatch_max_wait = \"soon\"\n");
+        assert!(error.starts_with("processor.batch_max_wait:"), "{error}");
+    }
+
+    #[test]
+    fn missing_config_file_is_reported() {
+        let cli = CliOverrides {
+            config_file: Some(PathBuf::from("/nonexistent/analytics.toml")),
+            ..CliOverrides::default()
+        };
+        let error = Config::load(&cli, env(&[])).unwrap_err().to_string();
+        assert_eq!(error, "config file /nonexistent/analytics.toml: not found");
+    }
+
+    #[test]
+    fn secrets_are_masked_in_debug_output() {
+        let project = ProjectConfig {
+            id: "shop".into(),
+            timezone: "UTC".into(),
+            write_keys: vec![Secret::new("wk_supersecret")],
+            read_keys: vec![],
+        };
+        let printed = format!("{project:?}");
+        assert!(!printed.contains("supersecret"), "{printed}");
+    }
+}

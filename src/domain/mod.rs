@@ -1,0 +1,12 @@
+//! The domain: events, projects and the rules of ingest, free of HTTP and storage details.
+
+pub mod clock;
+pub mod event;
+pub mod flatten;
+pub mod project;
+pub mod segment;
+pub mod sink;
+
+pub use event::{ContextFields, Event, EventType};
+pub use project::{DevelopmentKeys, KeyKind, Project, ProjectRegistry};
+pub use sink::{EventSink, SinkError};

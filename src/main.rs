@@ -1,0 +1,136 @@
+//! The `analytics` binary: parse flags, load configuration, run.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use analytics::config::{process_env, CliOverrides, Config};
+use analytics::startup::Application;
+use analytics::telemetry::logging;
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "analytics",
+    version,
+    about = "Self-hosted, high-throughput event analytics"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    serve: ServeArgs,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the service (the default).
+    Serve,
+    /// Print the OpenAPI document (YAML).
+    Openapi,
+}
+
+#[derive(Debug, Clone, Default, clap::Args)]
+struct ServeArgs {
+    /// TOML configuration file (also ANALYTICS_CONFIG).
+    #[arg(long, value_name = "FILE", global = true)]
+    config: Option<PathBuf>,
+    /// Address to listen on, e.g. 127.0.0.1:8080.
+    #[arg(long, value_name = "ADDR", global = true)]
+    listen: Option<String>,
+    /// Directory for the DuckDB file (DIR/analytics.duckdb).
+    #[arg(long, value_name = "DIR", global = true)]
+    data_dir: Option<PathBuf>,
+    /// Log format: text or json.
+    #[arg(long, value_name = "FORMAT", global = true)]
+    log_format: Option<String>,
+}
+
+/// Exit status for invalid configuration.
+const EXIT_CONFIG: u8 = 2;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Some(Command::Openapi) => {
+            print!("{}", analytics::api::openapi::openapi_yaml());
+            ExitCode::SUCCESS
+        }
+        Some(Command::Serve) | None => serve(cli.serve),
+    }
+}
+
+fn serve(args: ServeArgs) -> ExitCode {
+    let overrides = CliOverrides {
+        config_file: args.config,
+        listen: args.listen,
+        data_dir: args.data_dir,
+        log_format: args.log_format,
+    };
+    let config = match Config::load(&overrides, process_env()) {
+        Ok(config) => config,
+        Err(error) => {
+            eprintln!("analytics: invalid configuration: {error}");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
+    logging::init(&config.log);
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("analytics: cannot start the async runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(config)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            tracing::error!("{error:#}");
+            eprintln!("analytics: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(config: Config) -> anyhow::Result<()> {
+    let storage = config.storage.path.display().to_string();
+    let app = Application::build(config).await?;
+    if let Some(keys) = app.development_keys() {
+        tracing::warn!(
+            project = "default",
+            write_key = keys.write_key.expose(),
+            read_key = keys.read_key.expose(),
+            "NO PROJECT IS CONFIGURED: serving a `default` project with DEVELOPMENT KEYS. \
+             Anyone who can reach this port can use them. Configure [[projects]] before exposing the service."
+        );
+    }
+    tracing::info!(address = %app.local_addr(), storage = %storage, "listening");
+    app.run_until(shutdown_signal()).await?;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let interrupt = async {
+        if let Err(error) = tokio::signal::ctrl_c().await {
+            tracing::error!(%error, "cannot listen for SIGINT");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(error) => {
+                tracing::error!(%error, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = interrupt => tracing::info!("SIGINT received"),
+        () = terminate => tracing::info!("SIGTERM received"),
+    }
+}

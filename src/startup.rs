@@ -1,0 +1,186 @@
+//! Building and running the service: storage, workers, HTTP server, graceful shutdown.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::api::{self, AppState};
+use crate::config::{Config, StorageBackend};
+use crate::domain::segment::Limits;
+use crate::domain::{DevelopmentKeys, ProjectRegistry};
+use crate::storage::duckdb::{DuckDbOptions, DuckDbRepository};
+use crate::storage::{Repository, StorageError};
+use crate::telemetry::Metrics;
+use crate::workers::processor::{self, Processor, QueueSink};
+
+/// Why the service could not start or stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    /// Storage could not be opened or migrated.
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    /// The listen address could not be bound.
+    #[error("cannot listen on {address}: {source}")]
+    Bind {
+        /// The configured address.
+        address: SocketAddr,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// The HTTP server failed.
+    #[error("http server: {0}")]
+    Serve(std::io::Error),
+}
+
+/// A service instance, built and bound, not yet serving.
+pub struct Application {
+    listener: TcpListener,
+    config: Config,
+    state: AppState,
+    queue: Arc<QueueSink>,
+    processor: Processor,
+    repository: Arc<dyn Repository>,
+    development_keys: Option<DevelopmentKeys>,
+}
+
+/// Opens the configured storage backend.
+pub fn open_repository(config: &Config) -> Result<Arc<dyn Repository>, StorageError> {
+    match config.storage.backend {
+        StorageBackend::Duckdb => {
+            let options = DuckDbOptions {
+                memory_limit: config.storage.memory_limit.clone(),
+            };
+            Ok(Arc::new(DuckDbRepository::open(
+                &config.storage.path,
+                &options,
+            )?))
+        }
+    }
+}
+
+/// The development project's keys: generated once, then kept in storage across restarts.
+async fn development_keys(repository: &dyn Repository) -> Result<DevelopmentKeys, StorageError> {
+    let fresh = DevelopmentKeys::generate();
+    let write_key = repository
+        .setting_or_init("development.write_key", fresh.write_key.expose())
+        .await?;
+    let read_key = repository
+        .setting_or_init("development.read_key", fresh.read_key.expose())
+        .await?;
+    Ok(DevelopmentKeys {
+        write_key: crate::config::Secret::new(write_key),
+        read_key: crate::config::Secret::new(read_key),
+    })
+}
+
+impl Application {
+    /// Opens storage, prepares the workers and binds the listener.
+    pub async fn build(mut config: Config) -> Result<Self, StartupError> {
+        let repository = open_repository(&config)?;
+        let development_keys = if config.projects.is_empty() {
+            let keys = development_keys(repository.as_ref()).await?;
+            config.projects.push(keys.project_config());
+            Some(keys)
+        } else {
+            None
+        };
+        let metrics = Metrics::new();
+        let (queue, processor) = processor::queue(
+            config.ingest.queue_capacity,
+            config.processor.clone(),
+            repository.clone(),
+            metrics.clone(),
+        );
+        let listener =
+            TcpListener::bind(config.listen)
+                .await
+                .map_err(|source| StartupError::Bind {
+                    address: config.listen,
+                    source,
+                })?;
+        let state = AppState {
+            projects: Arc::new(ProjectRegistry::from_config(&config.projects)),
+            sink: queue.clone(),
+            repository: repository.clone(),
+            metrics,
+            limits: Limits::SEGMENT,
+            max_future: chrono::Duration::from_std(config.ingest.max_future)
+                .unwrap_or(chrono::Duration::MAX),
+            shutting_down: CancellationToken::new(),
+        };
+        Ok(Self {
+            listener,
+            config,
+            state,
+            queue,
+            processor,
+            repository,
+            development_keys,
+        })
+    }
+
+    /// The address actually bound (useful with port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .expect("a bound listener has an address")
+    }
+
+    /// Keys of the generated development project, when no project is configured.
+    pub fn development_keys(&self) -> Option<&DevelopmentKeys> {
+        self.development_keys.as_ref()
+    }
+
+    /// Serves until `shutdown` resolves, then drains: stops accepting, lets
+    /// in-flight requests finish, writes everything queued, closes storage.
+    pub async fn run_until(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), StartupError> {
+        let Application {
+            listener,
+            config,
+            state,
+            queue,
+            processor,
+            repository,
+            ..
+        } = self;
+        let stop_processor = CancellationToken::new();
+        let processor_task = tokio::spawn(processor.run(stop_processor.clone()));
+
+        let shutting_down = state.shutting_down.clone();
+        let signalled = shutting_down.clone();
+        let app = api::router(state);
+        let server = axum::serve(listener, app).with_graceful_shutdown(async move {
+            shutdown.await;
+            tracing::info!("shutting down: no new connections; draining requests and the queue");
+            signalled.cancel();
+        });
+        let drain_deadline = async {
+            shutting_down.cancelled().await;
+            tokio::time::sleep(config.shutdown_timeout).await;
+        };
+        let served = tokio::select! {
+            result = server => result.map_err(StartupError::Serve),
+            () = drain_deadline => {
+                tracing::warn!(timeout = ?config.shutdown_timeout, "requests still open after the shutdown timeout; closing them");
+                Ok(())
+            }
+        };
+
+        queue.close();
+        stop_processor.cancel();
+        if let Err(error) = processor_task.await {
+            tracing::error!(%error, "the processor stopped abnormally");
+        }
+        if let Err(error) = repository.close().await {
+            tracing::warn!(%error, "closing storage failed");
+        }
+        tracing::info!("stopped");
+        served
+    }
+}

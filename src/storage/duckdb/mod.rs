@@ -1,0 +1,229 @@
+//! The embedded DuckDB backend: one file, no server.
+//!
+//! Writes go through one connection, serialised by a mutex: each batch is
+//! appended (Arrow, columnar) to a temporary staging table and moved into
+//! `events` with `INSERT OR IGNORE`, so the primary key on
+//! `(project_id, message_id)` drops duplicates, in one transaction. Reads use
+//! their own connections to the same database and never wait for writes.
+
+mod batch;
+mod export;
+pub mod schema;
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use async_trait::async_trait;
+use duckdb::Connection;
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+
+use crate::domain::Event;
+use crate::storage::{EventChunks, ExportRequest, InsertOutcome, Repository, StorageError};
+
+/// Tuning of the DuckDB database.
+#[derive(Debug, Clone, Default)]
+pub struct DuckDbOptions {
+    /// DuckDB `memory_limit`, e.g. `"2GB"`.
+    pub memory_limit: Option<String>,
+}
+
+/// Events stored in an embedded DuckDB file.
+pub struct DuckDbRepository {
+    path: PathBuf,
+    writer: Arc<Mutex<Option<Connection>>>,
+    readers: Arc<Mutex<Option<Connection>>>,
+}
+
+fn backend(error: duckdb::Error) -> StorageError {
+    StorageError::Backend(error.to_string())
+}
+
+fn join_error(error: tokio::task::JoinError) -> StorageError {
+    StorageError::Backend(format!("storage task failed: {error}"))
+}
+
+fn closed() -> StorageError {
+    StorageError::Unavailable("the database is closed".into())
+}
+
+fn lock(slot: &Mutex<Option<Connection>>) -> MutexGuard<'_, Option<Connection>> {
+    // A panic while holding the lock leaves the connection usable: DuckDB rolls back
+    // the open transaction when the next one begins.
+    slot.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl DuckDbRepository {
+    /// Opens (creating if needed) the database file and brings its schema up to date.
+    pub fn open(path: &Path, options: &DuckDbOptions) -> Result<Self, StorageError> {
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent).map_err(|e| {
+                StorageError::Backend(format!("creating directory {}: {e}", parent.display()))
+            })?;
+        }
+        let writer = Self::connect(path, options)?;
+        schema::migrate_to(&writer, schema::latest_version())?;
+        writer
+            .execute_batch("CREATE TEMP TABLE staging AS SELECT * FROM events LIMIT 0;")
+            .map_err(backend)?;
+        let readers = writer.try_clone().map_err(backend)?;
+        Ok(Self {
+            path: path.to_owned(),
+            writer: Arc::new(Mutex::new(Some(writer))),
+            readers: Arc::new(Mutex::new(Some(readers))),
+        })
+    }
+
+    /// Opens the file without migrating it (for inspecting or preparing old schemas).
+    pub fn connect(path: &Path, options: &DuckDbOptions) -> Result<Connection, StorageError> {
+        // No extension is ever downloaded: the service must work offline.
+        let mut config = duckdb::Config::default()
+            .enable_autoload_extension(false)
+            .and_then(|c| c.with("autoinstall_known_extensions", "false"))
+            .map_err(backend)?;
+        if let Some(limit) = &options.memory_limit {
+            config = config.max_memory(limit).map_err(backend)?;
+        }
+        Connection::open_with_flags(path, config)
+            .map_err(|e| StorageError::Unavailable(format!("opening {}: {e}", path.display())))
+    }
+
+    /// Path of the database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn reader(&self) -> Result<Connection, StorageError> {
+        lock(&self.readers)
+            .as_ref()
+            .ok_or_else(closed)?
+            .try_clone()
+            .map_err(backend)
+    }
+}
+
+/// Keeps the first event of each `(project, messageId)` in the batch.
+fn first_occurrences(events: &[Event]) -> Option<Vec<Event>> {
+    let mut seen = HashSet::with_capacity(events.len());
+    let unique: Vec<usize> = (0..events.len())
+        .filter(|&i| seen.insert((&events[i].project_id, &events[i].message_id)))
+        .collect();
+    (unique.len() < events.len()).then(|| unique.into_iter().map(|i| events[i].clone()).collect())
+}
+
+fn write_batch(conn: &Connection, events: &[Event]) -> Result<usize, StorageError> {
+    let record_batch = batch::events_to_record_batch(events)
+        .map_err(|e| StorageError::Backend(format!("building the batch: {e}")))?;
+    conn.execute_batch("BEGIN TRANSACTION;").map_err(backend)?;
+    let result = (|| {
+        let mut appender = conn
+            .appender_to_catalog_and_db("staging", "temp", "main")
+            .map_err(backend)?;
+        appender
+            .append_record_batch(record_batch)
+            .map_err(backend)?;
+        appender.flush().map_err(backend)?;
+        drop(appender);
+        let inserted = conn
+            .execute("INSERT OR IGNORE INTO events SELECT * FROM staging", [])
+            .map_err(backend)?;
+        conn.execute("DELETE FROM staging", []).map_err(backend)?;
+        Ok(inserted)
+    })();
+    match result {
+        Ok(inserted) => {
+            conn.execute_batch("COMMIT;").map_err(backend)?;
+            Ok(inserted)
+        }
+        Err(error) => {
+            let _ = conn.execute_batch("ROLLBACK;");
+            Err(error)
+        }
+    }
+}
+
+#[async_trait]
+impl Repository for DuckDbRepository {
+    async fn insert_batch(&self, events: Arc<[Event]>) -> Result<InsertOutcome, StorageError> {
+        let writer = self.writer.clone();
+        tokio::task::spawn_blocking(move || {
+            let deduplicated = first_occurrences(&events);
+            let unique = deduplicated.as_deref().unwrap_or(&events);
+            let guard = lock(&writer);
+            let conn = guard.as_ref().ok_or_else(closed)?;
+            let inserted = write_batch(conn, unique)?;
+            Ok(InsertOutcome {
+                inserted,
+                duplicates: events.len() - inserted,
+            })
+        })
+        .await
+        .map_err(join_error)?
+    }
+
+    fn export(&self, request: ExportRequest) -> EventChunks {
+        let (sender, receiver) = mpsc::channel(2);
+        match self.reader() {
+            Ok(conn) => {
+                tokio::task::spawn_blocking(move || {
+                    if let Err(error) = export::stream_events(&conn, &request, &sender) {
+                        let _ = sender.blocking_send(Err(error));
+                    }
+                });
+            }
+            Err(error) => {
+                let _ = sender.try_send(Err(error));
+            }
+        }
+        Box::pin(ReceiverStream::new(receiver))
+    }
+
+    async fn ping(&self) -> Result<(), StorageError> {
+        let conn = self.reader()?;
+        tokio::task::spawn_blocking(move || {
+            conn.query_row("SELECT 1", [], |row| row.get::<_, i32>(0))
+                .map(drop)
+                .map_err(backend)
+        })
+        .await
+        .map_err(join_error)?
+    }
+
+    async fn setting_or_init(&self, name: &str, value: &str) -> Result<String, StorageError> {
+        let writer = self.writer.clone();
+        let (name, value) = (name.to_owned(), value.to_owned());
+        tokio::task::spawn_blocking(move || {
+            let guard = lock(&writer);
+            let conn = guard.as_ref().ok_or_else(closed)?;
+            conn.execute(
+                "INSERT OR IGNORE INTO settings (name, value) VALUES (?, ?)",
+                duckdb::params![name, value],
+            )
+            .map_err(backend)?;
+            conn.query_row(
+                "SELECT value FROM settings WHERE name = ?",
+                duckdb::params![name],
+                |row| row.get::<_, String>(0),
+            )
+            .map_err(backend)
+        })
+        .await
+        .map_err(join_error)?
+    }
+
+    async fn close(&self) -> Result<(), StorageError> {
+        let writer = self.writer.clone();
+        let readers = self.readers.clone();
+        tokio::task::spawn_blocking(move || {
+            lock(&readers).take();
+            let Some(conn) = lock(&writer).take() else {
+                return Ok(());
+            };
+            conn.execute_batch("CHECKPOINT;").map_err(backend)?;
+            conn.close().map_err(|(_, e)| backend(e))
+        })
+        .await
+        .map_err(join_error)?
+    }
+}

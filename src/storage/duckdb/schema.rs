@@ -1,0 +1,139 @@
+//! Versioned, idempotent schema migrations for the DuckDB file.
+//!
+//! Each migration runs once, in its own transaction, and is recorded in
+//! `schema_migrations`; opening a file applies the ones it lacks, so a fresh
+//! file and an older one reach the same schema.
+
+use duckdb::Connection;
+
+use crate::storage::StorageError;
+
+/// One schema change.
+#[derive(Debug, Clone, Copy)]
+pub struct Migration {
+    /// Position in the history, from 1.
+    pub version: u32,
+    /// Short description.
+    pub name: &'static str,
+    /// SQL statements, run as one batch.
+    pub sql: &'static str,
+}
+
+/// The whole schema history, oldest first.
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "events",
+        // Common context fields are real columns because reports filter and group on
+        // them; everything else stays queryable through the flattened key/value arrays
+        // (the same shape as the ClickHouse backend), and the JSON texts keep the
+        // original objects for export. The primary key is the dedup key.
+        sql: "
+            CREATE TABLE events (
+                project_id          VARCHAR   NOT NULL,
+                message_id          VARCHAR   NOT NULL,
+                type                VARCHAR   NOT NULL,
+                event               VARCHAR,
+                name                VARCHAR,
+                user_id             VARCHAR,
+                anonymous_id        VARCHAR,
+                group_id            VARCHAR,
+                previous_id         VARCHAR,
+                timestamp           TIMESTAMP NOT NULL,
+                original_timestamp  TIMESTAMP,
+                sent_at             TIMESTAMP,
+                received_at         TIMESTAMP NOT NULL,
+                properties          VARCHAR,
+                traits              VARCHAR,
+                context             VARCHAR,
+                integrations        VARCHAR,
+                context_ip          VARCHAR,
+                context_user_agent  VARCHAR,
+                page_path           VARCHAR,
+                page_referrer       VARCHAR,
+                page_search         VARCHAR,
+                page_title          VARCHAR,
+                page_url            VARCHAR,
+                utm_campaign        VARCHAR,
+                utm_source          VARCHAR,
+                utm_medium          VARCHAR,
+                utm_term            VARCHAR,
+                utm_content         VARCHAR,
+                library_name        VARCHAR,
+                library_version     VARCHAR,
+                locale              VARCHAR,
+                timezone            VARCHAR,
+                prop_keys           VARCHAR[] NOT NULL,
+                prop_values         VARCHAR[] NOT NULL,
+                context_keys        VARCHAR[] NOT NULL,
+                context_values      VARCHAR[] NOT NULL,
+                PRIMARY KEY (project_id, message_id)
+            );",
+    },
+    Migration {
+        version: 2,
+        name: "settings",
+        sql: "CREATE TABLE settings (name VARCHAR PRIMARY KEY, value VARCHAR NOT NULL);",
+    },
+];
+
+/// The latest schema version.
+pub fn latest_version() -> u32 {
+    MIGRATIONS.last().map_or(0, |m| m.version)
+}
+
+/// Applies every migration up to `target` that the file lacks; returns how many ran.
+pub fn migrate_to(conn: &Connection, target: u32) -> Result<usize, StorageError> {
+    conn.execute_batch(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (
+            version    INTEGER PRIMARY KEY,
+            name       VARCHAR NOT NULL,
+            applied_at TIMESTAMP NOT NULL DEFAULT current_timestamp
+        );",
+    )
+    .map_err(|e| StorageError::Backend(format!("creating schema_migrations: {e}")))?;
+    let applied = applied_versions(conn)?;
+    let mut ran = 0;
+    for migration in MIGRATIONS.iter().filter(|m| m.version <= target) {
+        if applied.contains(&migration.version) {
+            continue;
+        }
+        apply(conn, migration).map_err(|e| StorageError::Migration {
+            version: migration.version,
+            name: migration.name,
+            message: e.to_string(),
+        })?;
+        ran += 1;
+    }
+    Ok(ran)
+}
+
+fn apply(conn: &Connection, migration: &Migration) -> duckdb::Result<()> {
+    conn.execute_batch("BEGIN TRANSACTION;")?;
+    let result = conn.execute_batch(migration.sql).and_then(|()| {
+        conn.execute(
+            "INSERT INTO schema_migrations (version, name) VALUES (?, ?)",
+            duckdb::params![migration.version, migration.name],
+        )
+        .map(drop)
+    });
+    match result {
+        Ok(()) => conn.execute_batch("COMMIT;"),
+        Err(error) => {
+            let _ = conn.execute_batch("ROLLBACK;");
+            Err(error)
+        }
+    }
+}
+
+/// Versions recorded as applied.
+pub fn applied_versions(conn: &Connection) -> Result<Vec<u32>, StorageError> {
+    let mut statement = conn
+        .prepare("SELECT version FROM schema_migrations ORDER BY version")
+        .map_err(|e| StorageError::Backend(e.to_string()))?;
+    let versions = statement
+        .query_map([], |row| row.get::<_, u32>(0))
+        .and_then(Iterator::collect)
+        .map_err(|e| StorageError::Backend(e.to_string()))?;
+    Ok(versions)
+}

@@ -1,0 +1,77 @@
+//! Event storage: the [`Repository`] trait every backend implements, and its errors.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use futures::stream::BoxStream;
+
+use crate::domain::Event;
+
+pub mod duckdb;
+#[cfg(test)]
+pub mod testing;
+
+/// A storage operation that failed.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum StorageError {
+    /// The backend cannot be reached or refused the operation for now; a retry may work.
+    #[error("storage unavailable: {0}")]
+    Unavailable(String),
+    /// The backend rejected the operation.
+    #[error("storage error: {0}")]
+    Backend(String),
+    /// The schema could not be brought up to date.
+    #[error("schema migration {version} ({name}) failed: {message}")]
+    Migration {
+        /// Version of the failing migration.
+        version: u32,
+        /// Its name.
+        name: &'static str,
+        /// The backend's message.
+        message: String,
+    },
+}
+
+/// What a batch insert did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct InsertOutcome {
+    /// Events newly stored.
+    pub inserted: usize,
+    /// Events skipped because their `(project, messageId)` was already stored.
+    pub duplicates: usize,
+}
+
+/// Which events to export.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExportRequest {
+    /// The project whose events are read.
+    pub project_id: String,
+    /// Earliest event time, inclusive.
+    pub from: Option<DateTime<Utc>>,
+    /// Latest event time, exclusive.
+    pub to: Option<DateTime<Utc>>,
+}
+
+/// Events in timestamp order, a chunk at a time, so that exports never load all in memory.
+pub type EventChunks = BoxStream<'static, Result<Vec<Event>, StorageError>>;
+
+/// The storage interface of the domain. Backends: [`duckdb::DuckDbRepository`].
+#[async_trait]
+pub trait Repository: Send + Sync + 'static {
+    /// Stores a batch in one transaction. An event whose `(project, messageId)` is
+    /// already stored, or appears earlier in the batch, is skipped.
+    async fn insert_batch(&self, events: Arc<[Event]>) -> Result<InsertOutcome, StorageError>;
+
+    /// Streams a project's events ordered by timestamp (then `messageId`).
+    fn export(&self, request: ExportRequest) -> EventChunks;
+
+    /// Answers when storage can serve reads and writes.
+    async fn ping(&self) -> Result<(), StorageError>;
+
+    /// Returns the stored value of a setting, storing `value` first if it has none.
+    async fn setting_or_init(&self, name: &str, value: &str) -> Result<String, StorageError>;
+
+    /// Flushes and releases the storage; later calls fail.
+    async fn close(&self) -> Result<(), StorageError>;
+}

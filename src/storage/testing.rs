@@ -1,0 +1,62 @@
+//! An in-memory [`Repository`] for unit tests: records batches, fails on demand.
+
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+use crate::domain::Event;
+use crate::storage::{EventChunks, ExportRequest, InsertOutcome, Repository, StorageError};
+
+/// Records the size of each written batch; fails the first `failures` writes.
+#[derive(Default)]
+pub struct FakeRepository {
+    /// Sizes of the batches written, in order.
+    pub batches: Mutex<Vec<usize>>,
+    /// Writes still to fail.
+    pub failures: AtomicU32,
+    /// Pause before each write.
+    pub delay: Duration,
+    /// Whether `ping` fails.
+    pub unreachable: AtomicBool,
+}
+
+#[async_trait]
+impl Repository for FakeRepository {
+    async fn insert_batch(&self, events: Arc<[Event]>) -> Result<InsertOutcome, StorageError> {
+        tokio::time::sleep(self.delay).await;
+        if self
+            .failures
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok()
+        {
+            return Err(StorageError::Unavailable("disk on fire".into()));
+        }
+        self.batches.lock().unwrap().push(events.len());
+        Ok(InsertOutcome {
+            inserted: events.len(),
+            duplicates: 0,
+        })
+    }
+
+    fn export(&self, _: ExportRequest) -> EventChunks {
+        Box::pin(futures::stream::empty())
+    }
+
+    async fn ping(&self) -> Result<(), StorageError> {
+        if self.unreachable.load(Ordering::SeqCst) {
+            Err(StorageError::Unavailable("connection refused".into()))
+        } else {
+            Ok(())
+        }
+    }
+
+    async fn setting_or_init(&self, _: &str, value: &str) -> Result<String, StorageError> {
+        Ok(value.to_owned())
+    }
+
+    async fn close(&self) -> Result<(), StorageError> {
+        Ok(())
+    }
+}

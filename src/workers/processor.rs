@@ -1,0 +1,397 @@
+//! The processor: drains the in-process ingest queue and writes events in batches.
+//!
+//! Requests wait for their events to be written (group commit): the worker takes
+//! every request waiting in the queue, up to `batch_max_events`, lingering at
+//! most `batch_max_wait` for more, writes them in one storage transaction, and
+//! only then answers each request. Throughput therefore grows with load instead
+//! of being bounded by one write per request. The queue is bounded in events;
+//! when it is full, [`QueueSink::submit`] fails at once with
+//! [`SinkError::QueueFull`] so that the API can answer 503.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit, Semaphore, TryAcquireError};
+use tokio_util::sync::CancellationToken;
+
+use crate::config::ProcessorConfig;
+use crate::domain::{Event, EventSink, SinkError};
+use crate::storage::Repository;
+use crate::telemetry::Metrics;
+
+/// First pause after a failed write; doubled on each further attempt.
+const RETRY_BACKOFF: Duration = Duration::from_millis(50);
+
+struct WriteRequest {
+    events: Vec<Event>,
+    reply: oneshot::Sender<Result<(), SinkError>>,
+    permit: OwnedSemaphorePermit,
+}
+
+/// The ingest side of the queue: an [`EventSink`] that answers once events are stored.
+pub struct QueueSink {
+    sender: mpsc::UnboundedSender<WriteRequest>,
+    capacity: Arc<Semaphore>,
+    metrics: Metrics,
+}
+
+#[async_trait]
+impl EventSink for QueueSink {
+    async fn submit(&self, events: Vec<Event>) -> Result<(), SinkError> {
+        if events.is_empty() {
+            return Ok(());
+        }
+        let count = u32::try_from(events.len()).map_err(|_| SinkError::QueueFull)?;
+        let permit = match self.capacity.clone().try_acquire_many_owned(count) {
+            Ok(permit) => permit,
+            Err(TryAcquireError::NoPermits) => {
+                self.metrics.queue_rejections.inc();
+                return Err(SinkError::QueueFull);
+            }
+            Err(TryAcquireError::Closed) => return Err(SinkError::ShuttingDown),
+        };
+        let (reply, answer) = oneshot::channel();
+        self.metrics.queue_depth.add(i64::from(count));
+        let request = WriteRequest {
+            events,
+            reply,
+            permit,
+        };
+        if self.sender.send(request).is_err() {
+            self.metrics.queue_depth.sub(i64::from(count));
+            return Err(SinkError::ShuttingDown);
+        }
+        answer.await.unwrap_or(Err(SinkError::ShuttingDown))
+    }
+}
+
+impl QueueSink {
+    /// Refuses further events; those already queued are still written.
+    pub fn close(&self) {
+        self.capacity.close();
+    }
+}
+
+/// The worker that owns the receiving end of the queue.
+pub struct Processor {
+    receiver: mpsc::UnboundedReceiver<WriteRequest>,
+    repository: Arc<dyn Repository>,
+    config: ProcessorConfig,
+    metrics: Metrics,
+}
+
+/// Creates a queue holding at most `capacity` events, with its sink and worker.
+pub fn queue(
+    capacity: usize,
+    config: ProcessorConfig,
+    repository: Arc<dyn Repository>,
+    metrics: Metrics,
+) -> (Arc<QueueSink>, Processor) {
+    let (sender, receiver) = mpsc::unbounded_channel();
+    metrics
+        .queue_capacity
+        .set(i64::try_from(capacity).unwrap_or(i64::MAX));
+    let sink = Arc::new(QueueSink {
+        sender,
+        capacity: Arc::new(Semaphore::new(capacity.min(Semaphore::MAX_PERMITS))),
+        metrics: metrics.clone(),
+    });
+    let processor = Processor {
+        receiver,
+        repository,
+        config,
+        metrics,
+    };
+    (sink, processor)
+}
+
+impl Processor {
+    /// Runs until `stop` is cancelled, then writes whatever is still queued and returns.
+    pub async fn run(mut self, stop: CancellationToken) {
+        loop {
+            let first = tokio::select! {
+                biased;
+                request = self.receiver.recv() => match request {
+                    Some(request) => request,
+                    None => return,
+                },
+                () = stop.cancelled() => break,
+            };
+            let batch = self.collect_batch(first, &stop).await;
+            self.flush(batch).await;
+        }
+        self.drain().await;
+    }
+
+    /// Writes every request still in the queue, in batches.
+    async fn drain(&mut self) {
+        loop {
+            let mut batch = Vec::new();
+            let mut events = 0;
+            while events < self.config.batch_max_events {
+                match self.receiver.try_recv() {
+                    Ok(request) => {
+                        events += request.events.len();
+                        batch.push(request);
+                    }
+                    Err(_) => break,
+                }
+            }
+            if batch.is_empty() {
+                return;
+            }
+            self.flush(batch).await;
+        }
+    }
+
+    async fn collect_batch(
+        &mut self,
+        first: WriteRequest,
+        stop: &CancellationToken,
+    ) -> Vec<WriteRequest> {
+        let deadline = tokio::time::Instant::now() + self.config.batch_max_wait;
+        let mut events = first.events.len();
+        let mut batch = vec![first];
+        while events < self.config.batch_max_events {
+            let next = match self.receiver.try_recv() {
+                Ok(request) => request,
+                Err(mpsc::error::TryRecvError::Disconnected) => break,
+                Err(mpsc::error::TryRecvError::Empty) => {
+                    let waited = tokio::select! {
+                        waited = tokio::time::timeout_at(deadline, self.receiver.recv()) => waited,
+                        () = stop.cancelled() => break,
+                    };
+                    match waited {
+                        Ok(Some(request)) => request,
+                        Ok(None) | Err(_) => break,
+                    }
+                }
+            };
+            events += next.events.len();
+            batch.push(next);
+        }
+        batch
+    }
+
+    async fn flush(&self, batch: Vec<WriteRequest>) {
+        let total: usize = batch.iter().map(|r| r.events.len()).sum();
+        let mut events = Vec::with_capacity(total);
+        let mut replies = Vec::with_capacity(batch.len());
+        for request in batch {
+            events.extend(request.events);
+            replies.push((request.reply, request.permit));
+        }
+        let events: Arc<[Event]> = events.into();
+        let result = self.write_with_retries(events).await;
+        self.metrics
+            .queue_depth
+            .sub(i64::try_from(total).unwrap_or(i64::MAX));
+        for (reply, permit) in replies {
+            let _ = reply.send(result.clone());
+            drop(permit);
+        }
+    }
+
+    async fn write_with_retries(&self, events: Arc<[Event]>) -> Result<(), SinkError> {
+        let mut backoff = RETRY_BACKOFF;
+        let mut attempt = 1;
+        loop {
+            let started = Instant::now();
+            match self.repository.insert_batch(events.clone()).await {
+                Ok(outcome) => {
+                    let m = &self.metrics;
+                    m.batch_flush_duration
+                        .observe(started.elapsed().as_secs_f64());
+                    m.batch_flush_size.observe(events.len() as f64);
+                    m.events_stored.inc_by(outcome.inserted as u64);
+                    m.events_deduplicated.inc_by(outcome.duplicates as u64);
+                    return Ok(());
+                }
+                Err(error) if attempt < self.config.write_attempts => {
+                    self.metrics
+                        .batch_flush_errors
+                        .with_label_values(&["retry"])
+                        .inc();
+                    tracing::warn!(%error, attempt, events = events.len(), "batch write failed; retrying");
+                    tokio::time::sleep(backoff).await;
+                    backoff *= 2;
+                    attempt += 1;
+                }
+                Err(error) => {
+                    self.metrics
+                        .batch_flush_errors
+                        .with_label_values(&["gave_up"])
+                        .inc();
+                    tracing::error!(%error, attempt, events = events.len(), "batch write failed; reporting to senders");
+                    return Err(SinkError::StorageUnavailable(error.to_string()));
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{ContextFields, EventType};
+    use crate::storage::testing::FakeRepository;
+    use std::sync::atomic::AtomicU32;
+
+    fn events(count: usize) -> Vec<Event> {
+        let now = chrono::Utc::now();
+        (0..count)
+            .map(|i| Event {
+                project_id: "p".into(),
+                message_id: format!("m{i}"),
+                event_type: EventType::Track,
+                event: Some("e".into()),
+                name: None,
+                user_id: Some("u".into()),
+                anonymous_id: None,
+                group_id: None,
+                previous_id: None,
+                timestamp: now,
+                original_timestamp: None,
+                sent_at: None,
+                received_at: now,
+                properties: None,
+                traits: None,
+                context: None,
+                integrations: None,
+                context_fields: ContextFields::default(),
+                prop_keys: vec![],
+                prop_values: vec![],
+                context_keys: vec![],
+                context_values: vec![],
+            })
+            .collect()
+    }
+
+    fn config(max_wait_ms: u64) -> ProcessorConfig {
+        ProcessorConfig {
+            batch_max_events: 1_000,
+            batch_max_wait: Duration::from_millis(max_wait_ms),
+            write_attempts: 3,
+        }
+    }
+
+    #[tokio::test]
+    async fn concurrent_requests_share_one_write() {
+        let repository = Arc::new(FakeRepository::default());
+        let metrics = Metrics::new();
+        let (sink, processor) = queue(10_000, config(200), repository.clone(), metrics.clone());
+        let stop = CancellationToken::new();
+        let worker = tokio::spawn(processor.run(stop.clone()));
+        let submits: Vec<_> = (0..5)
+            .map(|_| {
+                let sink = sink.clone();
+                tokio::spawn(async move { sink.submit(events(10)).await })
+            })
+            .collect();
+        for submit in submits {
+            submit.await.unwrap().unwrap();
+        }
+        assert_eq!(*repository.batches.lock().unwrap(), vec![50]);
+        assert_eq!(metrics.events_stored.get(), 50);
+        assert_eq!(metrics.queue_depth.get(), 0);
+        stop.cancel();
+        worker.await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_full_batch_is_written_without_waiting() {
+        let repository = Arc::new(FakeRepository::default());
+        let (sink, processor) = queue(10_000, config(60_000), repository.clone(), Metrics::new());
+        let stop = CancellationToken::new();
+        let worker = tokio::spawn(processor.run(stop.clone()));
+        tokio::time::timeout(Duration::from_secs(5), sink.submit(events(1_000)))
+            .await
+            .expect("a full batch must not wait for the linger time")
+            .unwrap();
+        stop.cancel();
+        worker.await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn failed_writes_are_retried() {
+        let repository = Arc::new(FakeRepository {
+            failures: AtomicU32::new(2),
+            ..FakeRepository::default()
+        });
+        let metrics = Metrics::new();
+        let (sink, processor) = queue(100, config(0), repository.clone(), metrics.clone());
+        let stop = CancellationToken::new();
+        let worker = tokio::spawn(processor.run(stop.clone()));
+        sink.submit(events(3)).await.unwrap();
+        assert_eq!(*repository.batches.lock().unwrap(), vec![3]);
+        assert_eq!(
+            metrics
+                .batch_flush_errors
+                .with_label_values(&["retry"])
+                .get(),
+            2
+        );
+        stop.cancel();
+        worker.await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_write_that_keeps_failing_is_reported_to_the_sender() {
+        let repository = Arc::new(FakeRepository {
+            failures: AtomicU32::new(10),
+            ..FakeRepository::default()
+        });
+        let (sink, processor) = queue(100, config(0), repository.clone(), Metrics::new());
+        let stop = CancellationToken::new();
+        let worker = tokio::spawn(processor.run(stop.clone()));
+        let error = sink.submit(events(3)).await.unwrap_err();
+        assert!(
+            matches!(error, SinkError::StorageUnavailable(ref m) if m.contains("disk on fire"))
+        );
+        assert!(repository.batches.lock().unwrap().is_empty());
+        stop.cancel();
+        worker.await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_full_queue_refuses_at_once_and_a_closed_one_says_so() {
+        let repository = Arc::new(FakeRepository {
+            delay: Duration::from_millis(300),
+            ..FakeRepository::default()
+        });
+        let metrics = Metrics::new();
+        let (sink, processor) = queue(10, config(0), repository, metrics.clone());
+        let stop = CancellationToken::new();
+        let worker = tokio::spawn(processor.run(stop.clone()));
+        let first = {
+            let sink = sink.clone();
+            tokio::spawn(async move { sink.submit(events(8)).await })
+        };
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert_eq!(sink.submit(events(5)).await, Err(SinkError::QueueFull));
+        assert_eq!(metrics.queue_rejections.get(), 1);
+        first.await.unwrap().unwrap();
+        sink.close();
+        assert_eq!(sink.submit(events(1)).await, Err(SinkError::ShuttingDown));
+        stop.cancel();
+        worker.await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn stopping_writes_what_is_queued() {
+        let repository = Arc::new(FakeRepository::default());
+        let (sink, processor) = queue(10_000, config(5_000), repository.clone(), Metrics::new());
+        let stop = CancellationToken::new();
+        let worker = tokio::spawn(processor.run(stop.clone()));
+        let pending = {
+            let sink = sink.clone();
+            tokio::spawn(async move { sink.submit(events(7)).await })
+        };
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        stop.cancel();
+        pending.await.unwrap().unwrap();
+        worker.await.unwrap();
+        assert_eq!(*repository.batches.lock().unwrap(), vec![7]);
+    }
+}

@@ -1,0 +1,170 @@
+//! `spawn_app()`: a fresh service on port 0 with its own temporary database.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use analytics::config::{Config, ProjectConfig, Secret};
+use analytics::startup::{Application, StartupError};
+use serde_json::Value;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+pub const WRITE_KEY: &str = "wk_test_shop_0001";
+pub const READ_KEY: &str = "rk_test_shop_0001";
+pub const OTHER_WRITE_KEY: &str = "wk_test_other_0001";
+pub const OTHER_READ_KEY: &str = "rk_test_other_0001";
+
+/// A running service and a client for it.
+pub struct TestApp {
+    pub address: String,
+    pub client: reqwest::Client,
+    shutdown: Option<oneshot::Sender<()>>,
+    server: Option<JoinHandle<Result<(), StartupError>>>,
+    _temp: Option<tempfile::TempDir>,
+}
+
+/// The configuration every test starts from: two projects, storage in `dir`.
+pub fn test_config(dir: &Path) -> Config {
+    let mut config = Config {
+        listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+        shutdown_timeout: Duration::from_secs(10),
+        projects: vec![
+            ProjectConfig {
+                id: "shop".into(),
+                timezone: "Europe/Berlin".into(),
+                write_keys: vec![Secret::new(WRITE_KEY)],
+                read_keys: vec![Secret::new(READ_KEY)],
+            },
+            ProjectConfig {
+                id: "other".into(),
+                timezone: "UTC".into(),
+                write_keys: vec![Secret::new(OTHER_WRITE_KEY)],
+                read_keys: vec![Secret::new(OTHER_READ_KEY)],
+            },
+        ],
+        ..Config::default()
+    };
+    config.storage.path = dir.join("analytics.duckdb");
+    config.processor.batch_max_wait = Duration::from_millis(1);
+    config
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+pub async fn spawn_app_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
+    let temp = tempfile::tempdir().expect("temp dir");
+    let mut app = spawn_app_in(temp.path(), tweak).await;
+    app._temp = Some(temp);
+    app
+}
+
+/// Starts a service on the database in `dir` (which the caller keeps).
+pub async fn spawn_app_in(dir: &Path, tweak: impl FnOnce(&mut Config)) -> TestApp {
+    let mut config = test_config(dir);
+    tweak(&mut config);
+    let application = Application::build(config).await.expect("app builds");
+    let address = format!("http://{}", application.local_addr());
+    let (shutdown, signal) = oneshot::channel::<()>();
+    let server = tokio::spawn(application.run_until(async {
+        let _ = signal.await;
+    }));
+    TestApp {
+        address,
+        client: reqwest::Client::new(),
+        shutdown: Some(shutdown),
+        server: Some(server),
+        _temp: None,
+    }
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.address, path)
+    }
+
+    /// POSTs JSON with the shop's write key as HTTP Basic user.
+    pub async fn post(&self, path: &str, body: &Value) -> reqwest::Response {
+        self.client
+            .post(self.url(path))
+            .basic_auth(WRITE_KEY, Some(""))
+            .json(body)
+            .send()
+            .await
+            .expect("request sent")
+    }
+
+    /// Exports the shop's events (all of them).
+    pub async fn export(&self) -> Vec<Value> {
+        self.export_with(READ_KEY, "").await
+    }
+
+    pub async fn export_with(&self, read_key: &str, query: &str) -> Vec<Value> {
+        let response = self
+            .client
+            .get(self.url(&format!("/v1/export{query}")))
+            .bearer_auth(read_key)
+            .send()
+            .await
+            .expect("export sent");
+        assert_eq!(response.status(), 200, "export failed");
+        let text = response.text().await.expect("export body");
+        text.lines()
+            .map(|line| serde_json::from_str(line).expect("each line is JSON"))
+            .collect()
+    }
+
+    pub async fn metrics(&self) -> String {
+        self.client
+            .get(self.url("/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+
+    /// Shuts down gracefully and waits for the service to stop.
+    pub async fn stop(mut self) -> Option<tempfile::TempDir> {
+        self.begin_stop();
+        self.server
+            .take()
+            .unwrap()
+            .await
+            .expect("server task")
+            .expect("clean stop");
+        self._temp.take()
+    }
+
+    pub fn begin_stop(&mut self) {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+    }
+
+    pub async fn wait_stopped(mut self) -> Option<tempfile::TempDir> {
+        self.server
+            .take()
+            .unwrap()
+            .await
+            .expect("server task")
+            .expect("clean stop");
+        self._temp.take()
+    }
+}
+
+/// The value of a metric line `name{labels} value`, summing all series whose text starts so.
+pub fn metric_value(metrics: &str, series_prefix: &str) -> f64 {
+    metrics
+        .lines()
+        .filter(|line| !line.starts_with('#') && line.starts_with(series_prefix))
+        .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+pub fn track(user: &str, event: &str) -> Value {
+    serde_json::json!({"userId": user, "event": event})
+}

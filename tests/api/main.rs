@@ -1,0 +1,9 @@
+//! HTTP-level tests: each starts its own service on port 0 with a fresh database.
+
+mod auth;
+mod export;
+mod helpers;
+mod ingest;
+mod lifecycle;
+mod limits;
+mod operations;

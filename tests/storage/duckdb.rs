@@ -1,0 +1,70 @@
+//! The conformance suite on DuckDB, and DuckDB's migrations.
+
+use std::sync::Arc;
+
+use analytics::storage::duckdb::schema::{applied_versions, latest_version, migrate_to};
+use analytics::storage::duckdb::{DuckDbOptions, DuckDbRepository};
+use analytics::storage::Repository;
+
+use crate::conformance;
+
+fn open(dir: &tempfile::TempDir) -> Arc<dyn Repository> {
+    Arc::new(
+        DuckDbRepository::open(&dir.path().join("a.duckdb"), &DuckDbOptions::default()).unwrap(),
+    )
+}
+
+macro_rules! conformance_test {
+    ($name:ident) => {
+        #[tokio::test]
+        async fn $name() {
+            let dir = tempfile::tempdir().unwrap();
+            conformance::$name(open(&dir)).await;
+        }
+    };
+}
+
+conformance_test!(stored_events_read_back_field_for_field);
+conformance_test!(duplicates_are_skipped_within_and_across_batches);
+conformance_test!(export_is_ordered_and_bounded);
+conformance_test!(settings_keep_their_first_value);
+conformance_test!(a_closed_repository_refuses_work);
+
+fn schema_of(path: &std::path::Path) -> Vec<(String, String, String)> {
+    let conn = DuckDbRepository::connect(path, &DuckDbOptions::default()).unwrap();
+    let mut statement = conn
+        .prepare(
+            "SELECT table_name, column_name, data_type FROM information_schema.columns
+             WHERE table_schema = 'main' ORDER BY table_name, ordinal_position",
+        )
+        .unwrap();
+    statement
+        .query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect()
+}
+
+#[test]
+fn an_old_file_and_a_fresh_one_reach_the_same_schema() {
+    let dir = tempfile::tempdir().unwrap();
+    let fresh = dir.path().join("fresh.duckdb");
+    let old = dir.path().join("old.duckdb");
+    drop(DuckDbRepository::open(&fresh, &DuckDbOptions::default()).unwrap());
+
+    let conn = DuckDbRepository::connect(&old, &DuckDbOptions::default()).unwrap();
+    assert_eq!(migrate_to(&conn, 1).unwrap(), 1);
+    assert_eq!(applied_versions(&conn).unwrap(), vec![1]);
+    drop(conn);
+    drop(DuckDbRepository::open(&old, &DuckDbOptions::default()).unwrap());
+
+    assert_eq!(schema_of(&fresh), schema_of(&old));
+    let conn = DuckDbRepository::connect(&old, &DuckDbOptions::default()).unwrap();
+    let all: Vec<u32> = (1..=latest_version()).collect();
+    assert_eq!(applied_versions(&conn).unwrap(), all);
+    assert_eq!(
+        migrate_to(&conn, latest_version()).unwrap(),
+        0,
+        "a second run changes nothing"
+    );
+}
