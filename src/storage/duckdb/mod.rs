@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use async_trait::async_trait;
+use duckdb::arrow::record_batch::RecordBatch;
 use duckdb::Connection;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
@@ -112,35 +113,73 @@ fn first_occurrences(events: &[Event]) -> Option<Vec<Event>> {
     (unique.len() < events.len()).then(|| unique.into_iter().map(|i| events[i].clone()).collect())
 }
 
-fn write_batch(conn: &Connection, events: &[Event]) -> Result<usize, StorageError> {
-    let record_batch = batch::events_to_record_batch(events)
-        .map_err(|e| StorageError::Backend(format!("building the batch: {e}")))?;
+/// Runs `body` in a transaction: committed if it succeeds, rolled back if not.
+fn in_transaction<T>(
+    conn: &Connection,
+    body: impl FnOnce() -> Result<T, StorageError>,
+) -> Result<T, StorageError> {
     conn.execute_batch("BEGIN TRANSACTION;").map_err(backend)?;
-    let result = (|| {
-        let mut appender = conn
-            .appender_to_catalog_and_db("staging", "temp", "main")
-            .map_err(backend)?;
-        appender
-            .append_record_batch(record_batch)
-            .map_err(backend)?;
-        appender.flush().map_err(backend)?;
-        drop(appender);
-        let inserted = conn
-            .execute("INSERT OR IGNORE INTO events SELECT * FROM staging", [])
-            .map_err(backend)?;
-        conn.execute("DELETE FROM staging", []).map_err(backend)?;
-        Ok(inserted)
-    })();
-    match result {
-        Ok(inserted) => {
+    match body() {
+        Ok(value) => {
             conn.execute_batch("COMMIT;").map_err(backend)?;
-            Ok(inserted)
+            Ok(value)
         }
         Err(error) => {
             let _ = conn.execute_batch("ROLLBACK;");
             Err(error)
         }
     }
+}
+
+/// Where a batch is appended.
+enum Target {
+    /// The `events` table itself.
+    Events,
+    /// The connection's temporary staging table.
+    Staging,
+}
+
+fn append(conn: &Connection, target: Target, batch: RecordBatch) -> Result<(), StorageError> {
+    let mut appender = match target {
+        Target::Events => conn.appender("events"),
+        Target::Staging => conn.appender_to_catalog_and_db("staging", "temp", "main"),
+    }
+    .map_err(backend)?;
+    appender.append_record_batch(batch).map_err(backend)?;
+    appender.flush().map_err(backend)
+}
+
+/// Writes a batch whose events have distinct `(project, messageId)`; returns how many were new.
+///
+/// The common case, no event stored before, appends straight into `events`:
+/// one write. When the primary key refuses the append (a retried event), the
+/// transaction is rolled back and the batch goes through the staging table
+/// with `INSERT OR IGNORE`, which skips the stored ones.
+fn write_batch(conn: &Connection, events: &[Event]) -> Result<usize, StorageError> {
+    let record_batch = batch::events_to_record_batch(events)
+        .map_err(|e| StorageError::Backend(format!("building the batch: {e}")))?;
+    let direct = in_transaction(conn, || {
+        append(conn, Target::Events, record_batch.clone())?;
+        Ok(events.len())
+    });
+    match direct {
+        Ok(inserted) => Ok(inserted),
+        Err(StorageError::Backend(message)) if is_duplicate_key(&message) => {
+            in_transaction(conn, || {
+                append(conn, Target::Staging, record_batch)?;
+                let inserted = conn
+                    .execute("INSERT OR IGNORE INTO events SELECT * FROM staging", [])
+                    .map_err(backend)?;
+                conn.execute("DELETE FROM staging", []).map_err(backend)?;
+                Ok(inserted)
+            })
+        }
+        Err(error) => Err(error),
+    }
+}
+
+fn is_duplicate_key(message: &str) -> bool {
+    message.contains("Duplicate key") || message.contains("PRIMARY KEY or UNIQUE constraint")
 }
 
 #[async_trait]
