@@ -130,13 +130,7 @@ impl TestApp {
     /// Shuts down gracefully and waits for the service to stop.
     pub async fn stop(mut self) -> Option<tempfile::TempDir> {
         self.begin_stop();
-        self.server
-            .take()
-            .unwrap()
-            .await
-            .expect("server task")
-            .expect("clean stop");
-        self._temp.take()
+        self.wait_stopped().await
     }
 
     pub fn begin_stop(&mut self) {

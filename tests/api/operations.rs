@@ -124,7 +124,7 @@ async fn the_contract_and_its_reference_page_are_served_offline() {
     assert_eq!(spec["info"]["title"], "analytics");
     assert!(spec["paths"]["/v1/batch"]["post"].is_object());
 
-    let page = app.client.get(app.url("/docs/")).send().await.unwrap();
+    let page = app.client.get(app.url("/docs")).send().await.unwrap();
     assert_eq!(page.status(), 200);
     let html = page.text().await.unwrap();
     assert!(html.contains("swagger-ui"), "{html}");
