@@ -33,3 +33,20 @@ if ! cargo nextest --version >/dev/null 2>&1; then
   log "installing cargo-nextest"
   cargo install cargo-nextest --locked
 fi
+
+# Segment's own Python library, used by the SDK compatibility test.
+if ! python3 -c "import segment.analytics" >/dev/null 2>&1; then
+  log "installing segment-analytics-python"
+  python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore \
+    "segment-analytics-python==2.4.0"
+fi
+
+# Segment's own Node library, used by the SDK compatibility test (versions pinned by the lock file).
+if [[ ! -d tests/sdk/node/node_modules/@segment/analytics-node ]]; then
+  if ! command -v npm >/dev/null 2>&1; then
+    log "installing nodejs and npm"
+    apt-get update -qq && apt-get install -y -qq nodejs npm >/dev/null
+  fi
+  log "installing @segment/analytics-node"
+  npm ci --silent --no-audit --no-fund --prefix tests/sdk/node
+fi

@@ -7,3 +7,4 @@ mod ingest;
 mod lifecycle;
 mod limits;
 mod operations;
+mod sdk;
