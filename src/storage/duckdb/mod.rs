@@ -113,15 +113,21 @@ fn first_occurrences(events: &[Event]) -> Option<Vec<Event>> {
     (unique.len() < events.len()).then(|| unique.into_iter().map(|i| events[i].clone()).collect())
 }
 
+impl From<duckdb::Error> for StorageError {
+    fn from(error: duckdb::Error) -> Self {
+        backend(error)
+    }
+}
+
 /// Runs `body` in a transaction: committed if it succeeds, rolled back if not.
-fn in_transaction<T>(
+fn in_transaction<T, E: From<duckdb::Error>>(
     conn: &Connection,
-    body: impl FnOnce() -> Result<T, StorageError>,
-) -> Result<T, StorageError> {
-    conn.execute_batch("BEGIN TRANSACTION;").map_err(backend)?;
+    body: impl FnOnce() -> Result<T, E>,
+) -> Result<T, E> {
+    conn.execute_batch("BEGIN TRANSACTION;")?;
     match body() {
         Ok(value) => {
-            conn.execute_batch("COMMIT;").map_err(backend)?;
+            conn.execute_batch("COMMIT;")?;
             Ok(value)
         }
         Err(error) => {

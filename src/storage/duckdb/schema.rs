@@ -109,21 +109,14 @@ pub fn migrate_to(conn: &Connection, target: u32) -> Result<usize, StorageError>
 }
 
 fn apply(conn: &Connection, migration: &Migration) -> duckdb::Result<()> {
-    conn.execute_batch("BEGIN TRANSACTION;")?;
-    let result = conn.execute_batch(migration.sql).and_then(|()| {
+    super::in_transaction(conn, || {
+        conn.execute_batch(migration.sql)?;
         conn.execute(
             "INSERT INTO schema_migrations (version, name) VALUES (?, ?)",
             duckdb::params![migration.version, migration.name],
-        )
-        .map(drop)
-    });
-    match result {
-        Ok(()) => conn.execute_batch("COMMIT;"),
-        Err(error) => {
-            let _ = conn.execute_batch("ROLLBACK;");
-            Err(error)
-        }
-    }
+        )?;
+        Ok(())
+    })
 }
 
 /// Versions recorded as applied.
