@@ -70,41 +70,30 @@ impl FromStr for EventType {
     }
 }
 
-/// Context fields kept as their own columns because reports filter and group on them.
+/// Context fields kept as their own columns because reports filter and group on
+/// them; every other context field stays in the `context` JSON text.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ContextFields {
-    /// `context.ip`.
-    pub ip: Option<String>,
-    /// `context.userAgent`.
-    pub user_agent: Option<String>,
-    /// `context.page.path`.
+    /// `context.page.path` (for page calls also `properties.path`, else the URL's path).
     pub page_path: Option<String>,
     /// `context.page.referrer`.
     pub page_referrer: Option<String>,
-    /// `context.page.search`.
-    pub page_search: Option<String>,
-    /// `context.page.title`.
-    pub page_title: Option<String>,
     /// `context.page.url`.
     pub page_url: Option<String>,
-    /// `context.campaign.name` (`utm_campaign`).
+    /// `context.campaign.name`, else `utm_campaign` of the page URL.
     pub campaign_name: Option<String>,
-    /// `context.campaign.source` (`utm_source`).
+    /// `context.campaign.source`, else `utm_source`.
     pub campaign_source: Option<String>,
-    /// `context.campaign.medium` (`utm_medium`).
+    /// `context.campaign.medium`, else `utm_medium`.
     pub campaign_medium: Option<String>,
-    /// `context.campaign.term` (`utm_term`).
+    /// `context.campaign.term`, else `utm_term`.
     pub campaign_term: Option<String>,
-    /// `context.campaign.content` (`utm_content`).
+    /// `context.campaign.content`, else `utm_content`.
     pub campaign_content: Option<String>,
     /// `context.library.name`.
     pub library_name: Option<String>,
-    /// `context.library.version`.
-    pub library_version: Option<String>,
     /// `context.locale`.
     pub locale: Option<String>,
-    /// `context.timezone`.
-    pub timezone: Option<String>,
 }
 
 /// A validated event, ready to store; also what storage gives back on export.
@@ -146,14 +135,6 @@ pub struct Event {
     pub integrations: Option<String>,
     /// Common context fields, extracted.
     pub context_fields: ContextFields,
-    /// Flattened properties (traits for identify and group): dotted keys.
-    pub prop_keys: Vec<String>,
-    /// Values parallel to `prop_keys`: strings as is, other scalars as JSON.
-    pub prop_values: Vec<String>,
-    /// Flattened context: dotted keys.
-    pub context_keys: Vec<String>,
-    /// Values parallel to `context_keys`.
-    pub context_values: Vec<String>,
 }
 
 #[cfg(test)]

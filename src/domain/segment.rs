@@ -12,7 +12,6 @@ use serde_json::{Map, Value};
 
 use super::clock::{resolve_timestamp, ClientTimes};
 use super::event::{ContextFields, Event, EventType};
-use super::flatten::Flattened;
 
 /// Size and count limits of the Tracking API.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -478,18 +477,6 @@ fn build_event(
         .map(|ctx| extract_context_fields(ctx, properties.as_ref(), event_type))
         .unwrap_or_else(|| extract_context_fields(&Map::new(), properties.as_ref(), event_type));
 
-    let mut props = Flattened::default();
-    if let Some(properties) = &properties {
-        props.add_object(properties);
-    }
-    if let Some(traits) = &traits {
-        props.add_object(traits);
-    }
-    let mut ctx = Flattened::default();
-    if let Some(context) = &context {
-        ctx.add_object(context);
-    }
-
     let event = Event {
         project_id: shared.context.project_id.to_owned(),
         message_id,
@@ -509,10 +496,6 @@ fn build_event(
         context: context.map(object_text),
         integrations: integrations.map(object_text),
         context_fields,
-        prop_keys: props.keys,
-        prop_values: props.values,
-        context_keys: ctx.keys,
-        context_values: ctx.values,
     };
     Ok((event, resolved.clamped))
 }
@@ -678,21 +661,15 @@ fn extract_context_fields(
         scalar_text(nested(context, "campaign", name)).or_else(|| fallback.clone())
     };
     ContextFields {
-        ip: scalar_text(context.get("ip")),
-        user_agent: scalar_text(context.get("userAgent")),
         page_referrer: page_field("referrer"),
-        page_title: page_field("title"),
         campaign_name: campaign("name", &utm.campaign),
         campaign_source: campaign("source", &utm.source),
         campaign_medium: campaign("medium", &utm.medium),
         campaign_term: campaign("term", &utm.term),
         campaign_content: campaign("content", &utm.content),
         library_name: scalar_text(nested(context, "library", "name")),
-        library_version: scalar_text(nested(context, "library", "version")),
         locale: scalar_text(context.get("locale")),
-        timezone: scalar_text(context.get("timezone")),
         page_path,
-        page_search,
         page_url,
     }
 }
@@ -793,16 +770,18 @@ mod tests {
             event.timestamp,
             parse_time("2026-03-01T11:00:00.25Z").unwrap()
         );
-        assert_eq!(event.prop_keys, vec!["revenue", "plan"]);
-        assert_eq!(event.prop_values, vec!["9.5", "pro"]);
+        assert_eq!(
+            event.properties.as_deref(),
+            Some(r#"{"revenue":9.5,"plan":"pro"}"#)
+        );
         let fields = &event.context_fields;
         assert_eq!(fields.page_path.as_deref(), Some("/cart"));
         assert_eq!(fields.campaign_source.as_deref(), Some("news"));
         assert_eq!(fields.campaign_medium.as_deref(), Some("email"));
         assert_eq!(fields.library_name.as_deref(), Some("analytics-node"));
         assert_eq!(fields.locale.as_deref(), Some("de-DE"));
-        assert_eq!(fields.ip.as_deref(), Some("203.0.113.9"));
-        assert!(event.context_keys.contains(&"library.version".to_owned()));
+        let context: Value = serde_json::from_str(event.context.as_deref().unwrap()).unwrap();
+        assert_eq!(context["ip"], "203.0.113.9");
     }
 
     #[test]
@@ -898,7 +877,10 @@ mod tests {
             indexes,
             vec![(1, RejectCode::MissingField), (2, RejectCode::NotAnObject)]
         );
-        assert_eq!(parsed.events[1].prop_keys, vec!["email"]);
+        assert_eq!(
+            parsed.events[1].traits.as_deref(),
+            Some(r#"{"email":"a@b.c"}"#)
+        );
     }
 
     #[test]
@@ -921,7 +903,8 @@ mod tests {
             first.context_fields.library_name.as_deref(),
             Some("analytics-python")
         );
-        assert_eq!(first.context_fields.library_version.as_deref(), Some("9"));
+        let context: Value = serde_json::from_str(first.context.as_deref().unwrap()).unwrap();
+        assert_eq!(context["library"]["version"], "9");
         // Clock 10 minutes fast: received 12:00, batch sent 12:10 device time.
         assert_eq!(first.timestamp, parse_time("2026-03-01T11:59:00Z").unwrap());
         assert_eq!(

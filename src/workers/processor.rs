@@ -260,10 +260,6 @@ mod tests {
                 context: None,
                 integrations: None,
                 context_fields: ContextFields::default(),
-                prop_keys: vec![],
-                prop_values: vec![],
-                context_keys: vec![],
-                context_values: vec![],
             })
             .collect()
     }

@@ -68,3 +68,43 @@ fn an_old_file_and_a_fresh_one_reach_the_same_schema() {
         "a second run changes nothing"
     );
 }
+
+#[tokio::test]
+async fn events_stored_before_the_narrow_schema_survive_it_and_still_dedupe() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("old.duckdb");
+    let conn = DuckDbRepository::connect(&path, &DuckDbOptions::default()).unwrap();
+    migrate_to(&conn, 2).unwrap();
+    conn.execute_batch(
+        "INSERT INTO events (project_id, message_id, type, event, user_id, timestamp,
+                             received_at, properties, context, page_path, library_name,
+                             prop_keys, prop_values, context_keys, context_values)
+         VALUES ('shop', 'm-old', 'track', 'Signed Up', 'u1', '2026-03-01 10:00:00',
+                 '2026-03-01 10:00:01', '{\"plan\":\"pro\"}', '{\"locale\":\"de-DE\"}',
+                 '/signup', 'analytics.js', ['plan'], ['pro'], ['locale'], ['de-DE']);",
+    )
+    .unwrap();
+    drop(conn);
+
+    let repository = open_at(&path);
+    let stored = conformance::export_all(repository.as_ref(), "shop").await;
+    let [event] = &stored[..] else {
+        panic!("{stored:?}")
+    };
+    assert_eq!(event.message_id, "m-old");
+    assert_eq!(event.properties.as_deref(), Some(r#"{"plan":"pro"}"#));
+    assert_eq!(event.context_fields.page_path.as_deref(), Some("/signup"));
+
+    let again = conformance::events(
+        "shop",
+        serde_json::json!([
+            {"type": "track", "event": "Signed Up", "userId": "u1", "messageId": "m-old"}
+        ]),
+    );
+    let outcome = repository.insert_batch(again.into()).await.unwrap();
+    assert_eq!((outcome.inserted, outcome.duplicates), (0, 1));
+}
+
+fn open_at(path: &std::path::Path) -> Arc<dyn Repository> {
+    Arc::new(DuckDbRepository::open(path, &DuckDbOptions::default()).unwrap())
+}

@@ -1,7 +1,6 @@
 //! Reading events back, in timestamp order, a chunk at a time.
 
 use chrono::{DateTime, Utc};
-use duckdb::types::Value;
 use duckdb::{params, Connection, Row};
 use tokio::sync::mpsc;
 
@@ -14,10 +13,9 @@ pub const CHUNK_EVENTS: usize = 1_000;
 const SELECT_EVENTS: &str = "
     SELECT project_id, message_id, type, event, name, user_id, anonymous_id, group_id,
            previous_id, epoch_us(timestamp), epoch_us(original_timestamp), epoch_us(sent_at),
-           epoch_us(received_at), properties, traits, context, integrations, context_ip,
-           context_user_agent, page_path, page_referrer, page_search, page_title, page_url,
-           utm_campaign, utm_source, utm_medium, utm_term, utm_content, library_name,
-           library_version, locale, timezone, prop_keys, prop_values, context_keys, context_values
+           epoch_us(received_at), properties, traits, context, integrations, page_path,
+           page_referrer, page_url, utm_campaign, utm_source, utm_medium, utm_term,
+           utm_content, library_name, locale
     FROM events
     WHERE project_id = ? AND timestamp >= make_timestamp(?) AND timestamp < make_timestamp(?)
     ORDER BY timestamp, message_id";
@@ -55,19 +53,6 @@ fn time(micros: i64) -> DateTime<Utc> {
     DateTime::from_timestamp_micros(micros).unwrap_or(DateTime::UNIX_EPOCH)
 }
 
-fn string_list(value: Value) -> Vec<String> {
-    match value {
-        Value::List(items) => items
-            .into_iter()
-            .filter_map(|item| match item {
-                Value::Text(text) => Some(text),
-                _ => None,
-            })
-            .collect(),
-        _ => Vec::new(),
-    }
-}
-
 fn row_to_event(row: &Row<'_>) -> duckdb::Result<Event> {
     let text = |index: usize| row.get::<_, Option<String>>(index);
     let type_name: String = row.get(2)?;
@@ -93,26 +78,16 @@ fn row_to_event(row: &Row<'_>) -> duckdb::Result<Event> {
         context: text(15)?,
         integrations: text(16)?,
         context_fields: ContextFields {
-            ip: text(17)?,
-            user_agent: text(18)?,
-            page_path: text(19)?,
-            page_referrer: text(20)?,
-            page_search: text(21)?,
-            page_title: text(22)?,
-            page_url: text(23)?,
-            campaign_name: text(24)?,
-            campaign_source: text(25)?,
-            campaign_medium: text(26)?,
-            campaign_term: text(27)?,
-            campaign_content: text(28)?,
-            library_name: text(29)?,
-            library_version: text(30)?,
-            locale: text(31)?,
-            timezone: text(32)?,
+            page_path: text(17)?,
+            page_referrer: text(18)?,
+            page_url: text(19)?,
+            campaign_name: text(20)?,
+            campaign_source: text(21)?,
+            campaign_medium: text(22)?,
+            campaign_term: text(23)?,
+            campaign_content: text(24)?,
+            library_name: text(25)?,
+            locale: text(26)?,
         },
-        prop_keys: string_list(row.get(33)?),
-        prop_values: string_list(row.get(34)?),
-        context_keys: string_list(row.get(35)?),
-        context_values: string_list(row.get(36)?),
     })
 }

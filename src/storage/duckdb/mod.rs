@@ -1,10 +1,11 @@
 //! The embedded DuckDB backend: one file, no server.
 //!
 //! Writes go through one connection, serialised by a mutex: each batch is
-//! appended (Arrow, columnar) to a temporary staging table and moved into
-//! `events` with `INSERT OR IGNORE`, so the primary key on
-//! `(project_id, message_id)` drops duplicates, in one transaction. Reads use
-//! their own connections to the same database and never wait for writes.
+//! appended (Arrow, columnar) straight into `events` in one transaction. When
+//! the primary key on `(project_id, message_id)` refuses it because it repeats a
+//! stored `messageId`, the batch goes through a temporary staging table and
+//! `INSERT OR IGNORE` instead, which drops the duplicates. Reads use their own
+//! connections to the same database and never wait for writes.
 
 mod batch;
 mod export;
