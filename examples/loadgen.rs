@@ -9,7 +9,9 @@
 //! Every event has a unique `messageId`, so nothing is deduplicated away; only
 //! requests answered 200 (events durably stored) count towards the rate.
 
-use std::fmt::Write as _;
+#[path = "support/sample_events.rs"]
+mod sample_events;
+
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -53,70 +55,6 @@ fn parse_options() -> Options {
     options
 }
 
-const EVENT_NAMES: [&str; 6] = [
-    "Product Viewed",
-    "Product Added",
-    "Checkout Started",
-    "Order Completed",
-    "Signed Up",
-    "Search Performed",
-];
-const PATHS: [&str; 5] = ["/", "/pricing", "/products/42", "/cart", "/blog/launch"];
-const PLANS: [&str; 3] = ["free", "pro", "team"];
-
-/// Appends one realistic event (about 600 bytes) to `body`.
-fn write_event(body: &mut String, connection: usize, sequence: u64, now: &str) {
-    let n = sequence as usize;
-    let user = (connection * 7919 + n * 31) % 50_000;
-    let path = PATHS[n % PATHS.len()];
-    let common = format!(
-        r#""messageId":"lg-{connection}-{sequence}","anonymousId":"anon-{user}","timestamp":"{now}","context":{{"ip":"192.0.2.{ip}","userAgent":"Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0 Safari/537.36","locale":"en-US","timezone":"Europe/Berlin","library":{{"name":"analytics.js","version":"5.2.1"}},"page":{{"path":"{path}","url":"https://shop.example{path}?utm_source=newsletter&utm_medium=email","referrer":"https://search.example/","title":"Shop"}}}}"#,
-        ip = user % 250 + 1
-    );
-    match n % 10 {
-        0..=5 => {
-            let _ = write!(
-                body,
-                r#"{{"type":"track","event":"{}","userId":"user-{user}",{common},"properties":{{"product_id":"p-{}","price":{}.99,"currency":"EUR","plan":"{}","quantity":{}}}}}"#,
-                EVENT_NAMES[n % EVENT_NAMES.len()],
-                n % 500,
-                n % 90 + 9,
-                PLANS[user % PLANS.len()],
-                n % 4 + 1
-            );
-        }
-        6..=8 => {
-            let _ = write!(
-                body,
-                r#"{{"type":"page","name":"Shop",{common},"properties":{{"path":"{path}","title":"Shop","search":"?utm_source=newsletter"}}}}"#
-            );
-        }
-        _ => {
-            let _ = write!(
-                body,
-                r#"{{"type":"identify","userId":"user-{user}",{common},"traits":{{"email":"user{user}@example.com","plan":"{}","company":{{"name":"Acme {}","employees":{}}}}}}}"#,
-                PLANS[user % PLANS.len()],
-                user % 100,
-                user % 1000 + 1
-            );
-        }
-    }
-}
-
-fn build_batch(connection: usize, first_sequence: u64, size: usize) -> String {
-    let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
-    let mut body = String::with_capacity(size * 700 + 64);
-    body.push_str(r#"{"batch":["#);
-    for i in 0..size {
-        if i > 0 {
-            body.push(',');
-        }
-        write_event(&mut body, connection, first_sequence + i as u64, &now);
-    }
-    let _ = write!(body, r#"],"sentAt":"{now}"}}"#);
-    body
-}
-
 #[derive(Default)]
 struct Totals {
     all_ok_events: AtomicU64,
@@ -141,7 +79,7 @@ async fn run_connection(
     let mut latencies = Vec::new();
     let mut sequence = 0_u64;
     while Instant::now() < deadline {
-        let body = build_batch(connection, sequence, options.batch);
+        let body = sample_events::build_batch(connection, sequence, options.batch);
         sequence += options.batch as u64;
         let bytes = body.len() as u64;
         let started = Instant::now();

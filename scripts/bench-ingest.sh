@@ -39,7 +39,7 @@ write_keys = ["${WRITE_KEY}"]
 read_keys = ["${READ_KEY}"]
 TOML
 
-"$BIN" --config "$WORK/bench.toml" > "$WORK/server.log" 2>&1 &
+"$BIN" --config "$WORK/bench.toml" > "${SERVER_LOG:-$WORK/server.log}" 2>&1 &
 SERVER_PID=$!
 for _ in $(seq 1 100); do
   curl -sf "http://127.0.0.1:${PORT}/healthz" >/dev/null && break

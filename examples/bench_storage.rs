@@ -1,0 +1,114 @@
+//! Storage benchmark: what one event costs to parse and to write, without HTTP.
+//!
+//! ```text
+//! cargo run --release --example bench_storage -- --events 200000 --batch 2500
+//! ```
+//!
+//! 1. parses and validates realistic `/v1/batch` bodies (the ingest parser);
+//! 2. writes the events through the DuckDB repository in batches, as the
+//!    processor does (one transaction each), then closes it (final checkpoint);
+//! 3. for scale, the same rows copied with SQL into a table of the core columns
+//!    only (no JSON texts, no context columns): the floor of a row's write cost.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use analytics::domain::segment::{IngestContext, Limits, Payload};
+use analytics::domain::Event;
+use analytics::storage::duckdb::{DuckDbOptions, DuckDbRepository};
+use analytics::storage::Repository;
+
+#[path = "support/sample_events.rs"]
+mod sample_events;
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+const CORE_COLUMNS: &str = "project_id, message_id, type, event, name, user_id, anonymous_id, \
+    group_id, previous_id, timestamp, original_timestamp, sent_at, received_at";
+
+fn option(args: &[String], flag: &str, default: usize) -> usize {
+    args.iter()
+        .position(|a| a == flag)
+        .and_then(|i| args.get(i + 1))
+        .map_or(default, |v| {
+            v.parse().unwrap_or_else(|_| panic!("{flag} N"))
+        })
+}
+
+fn per_event(elapsed: Duration, events: usize) -> String {
+    format!(
+        "{:.1} µs/event",
+        elapsed.as_secs_f64() * 1e6 / events as f64
+    )
+}
+
+fn parse_events(total: usize) -> (Vec<Event>, Duration) {
+    let bodies: Vec<String> = (0..total.div_ceil(100))
+        .map(|i| sample_events::build_batch(0, i as u64 * 100, 100))
+        .collect();
+    let context = IngestContext {
+        project_id: "bench",
+        received_at: chrono::Utc::now(),
+        max_future: chrono::Duration::days(1),
+    };
+    let started = Instant::now();
+    let mut events = Vec::with_capacity(total);
+    for body in &bodies {
+        let payload = Payload::batch(body.as_bytes(), Limits::SEGMENT).expect("valid body");
+        events.extend(payload.into_events(context).events);
+    }
+    (events, started.elapsed())
+}
+
+#[tokio::main]
+async fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let total = option(&args, "--events", 200_000);
+    let batch = option(&args, "--batch", 2_500);
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let path = dir.path().join("bench.duckdb");
+
+    let (events, parsing) = parse_events(total);
+    println!("parse and validate: {}", per_event(parsing, events.len()));
+
+    let repository = DuckDbRepository::open(&path, &DuckDbOptions::default()).expect("open");
+    let started = Instant::now();
+    for chunk in events.chunks(batch) {
+        let chunk: Arc<[Event]> = chunk.to_vec().into();
+        repository.insert_batch(chunk).await.expect("insert");
+    }
+    let writing = started.elapsed();
+    let started = Instant::now();
+    repository.close().await.expect("close");
+    let closing = started.elapsed();
+    println!(
+        "repository writes, batches of {batch}: {} (+ {} for the final checkpoint)",
+        per_event(writing, events.len()),
+        per_event(closing, events.len())
+    );
+    let bytes = std::fs::metadata(&path).map_or(0, |m| m.len());
+    println!("file size: {} bytes/event", bytes / events.len() as u64);
+
+    let conn = DuckDbRepository::connect(&path, &DuckDbOptions::default()).expect("connect");
+    conn.execute_batch(&format!(
+        "CREATE TABLE source AS SELECT row_number() OVER () AS n, {CORE_COLUMNS} FROM events;
+         CREATE TABLE core AS SELECT {CORE_COLUMNS} FROM events LIMIT 0;
+         ALTER TABLE core ADD PRIMARY KEY (project_id, message_id);
+         CHECKPOINT;"
+    ))
+    .expect("prepare core table");
+    let started = Instant::now();
+    for first in (0..events.len()).step_by(batch) {
+        conn.execute_batch(&format!(
+            "INSERT INTO core SELECT {CORE_COLUMNS} FROM source WHERE n > {first} AND n <= {}",
+            first + batch
+        ))
+        .expect("copy");
+    }
+    conn.execute_batch("CHECKPOINT;").expect("checkpoint");
+    println!(
+        "core columns only (SQL copy, same batches): {}",
+        per_event(started.elapsed(), events.len())
+    );
+}
