@@ -4,6 +4,7 @@ pub mod clock;
 pub mod event;
 pub mod flatten;
 pub mod project;
+pub mod query;
 pub mod segment;
 pub mod sink;
 

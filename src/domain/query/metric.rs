@@ -1,0 +1,108 @@
+//! What is counted or aggregated.
+
+use std::fmt;
+
+/// An aggregate over numeric property values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Aggregate {
+    /// Sum.
+    Sum,
+    /// Mean.
+    Avg,
+    /// Smallest.
+    Min,
+    /// Largest.
+    Max,
+}
+
+impl Aggregate {
+    /// The name used in `NAME:props.KEY`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Aggregate::Sum => "sum",
+            Aggregate::Avg => "avg",
+            Aggregate::Min => "min",
+            Aggregate::Max => "max",
+        }
+    }
+}
+
+/// A metric of a planned query.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Metric {
+    /// Number of events.
+    Events,
+    /// Distinct users: `userId`, else `anonymousId`.
+    Users,
+    /// An aggregate of a property's numeric values (numbers, or strings that are
+    /// numbers); other values are skipped.
+    Numeric(Aggregate, String),
+    /// The row's users as a percentage of all users of the query's range and filters.
+    Percentage,
+}
+
+impl Metric {
+    /// Parses a metric name.
+    pub(crate) fn parse(text: &str) -> Result<Self, String> {
+        match text {
+            "events" => return Ok(Metric::Events),
+            "users" => return Ok(Metric::Users),
+            "percentage" => return Ok(Metric::Percentage),
+            _ => {}
+        }
+        let Some((aggregate, key)) = text.split_once(":props.") else {
+            return Err(format!(
+                "unknown metric {text:?} (events, users, percentage, sum|avg|min|max:props.KEY)"
+            ));
+        };
+        let aggregate = match aggregate {
+            "sum" => Aggregate::Sum,
+            "avg" => Aggregate::Avg,
+            "min" => Aggregate::Min,
+            "max" => Aggregate::Max,
+            _ => {
+                return Err(format!(
+                    "unknown aggregate {aggregate:?} (sum, avg, min, max)"
+                ))
+            }
+        };
+        if key.is_empty() {
+            return Err(format!("{text:?} names no property"));
+        }
+        Ok(Metric::Numeric(aggregate, key.to_owned()))
+    }
+}
+
+impl fmt::Display for Metric {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Metric::Events => f.write_str("events"),
+            Metric::Users => f.write_str("users"),
+            Metric::Percentage => f.write_str("percentage"),
+            Metric::Numeric(aggregate, key) => write!(f, "{}:props.{key}", aggregate.as_str()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn metrics_parse_and_print_back() {
+        for name in [
+            "events",
+            "users",
+            "percentage",
+            "sum:props.revenue",
+            "avg:props.cart.total",
+            "min:props.x",
+            "max:props.x",
+        ] {
+            assert_eq!(Metric::parse(name).unwrap().to_string(), name);
+        }
+        assert!(Metric::parse("count").is_err());
+        assert!(Metric::parse("median:props.x").is_err());
+        assert!(Metric::parse("sum:props.").is_err());
+    }
+}
