@@ -1,7 +1,7 @@
 # Common tasks. Build output lives outside the checkout so that clones share it.
 export CARGO_TARGET_DIR ?= $(HOME)/.cache/analytics/target
 
-.PHONY: build run test lint fmt openapi bench clean
+.PHONY: build run test lint fmt openapi bench bench-query clean
 
 build: ## Release build of the service
 	cargo build --release
@@ -24,6 +24,9 @@ openapi: ## Regenerate api/openapi.yaml from the code
 
 bench: ## Ingest benchmark (events/s, latency, peak memory)
 	scripts/bench-ingest.sh
+
+bench-query: ## Query benchmark (10 million events, answer times)
+	scripts/bench-query.sh
 
 clean:
 	cargo clean

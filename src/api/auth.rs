@@ -55,6 +55,23 @@ pub fn authorize(
         .ok_or_else(|| ApiError::Unauthorized(format!("unknown {noun}")))
 }
 
+/// The project a read key authorises: 401 for a missing or unknown key, 403 for
+/// a write key (it sends events but cannot read them).
+pub fn authorize_read(
+    registry: &ProjectRegistry,
+    headers: &HeaderMap,
+) -> Result<Arc<Project>, ApiError> {
+    let key = header_key(headers)?;
+    if let Some(key) = key.as_deref() {
+        if registry.authorize(key, KeyKind::Write).is_some() {
+            return Err(ApiError::Forbidden(
+                "a write key cannot read events; use a read key".into(),
+            ));
+        }
+    }
+    authorize(registry, key.as_deref(), KeyKind::Read)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -6,6 +6,7 @@ use axum::Json;
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use crate::domain::query::QueryError;
 use crate::domain::segment::{PayloadError, RejectCode, Rejection};
 use crate::domain::SinkError;
 use crate::storage::StorageError;
@@ -16,6 +17,12 @@ pub enum ApiError {
     /// No key, or a key that authorises nothing here.
     #[error("{0}")]
     Unauthorized(String),
+    /// A valid key that does not allow this request (a write key reading).
+    #[error("{0}")]
+    Forbidden(String),
+    /// A query the planner refuses.
+    #[error(transparent)]
+    Query(#[from] QueryError),
     /// The request body exceeds a size limit.
     #[error("{0}")]
     PayloadTooLarge(String),
@@ -76,6 +83,8 @@ impl ApiError {
     fn status(&self) -> StatusCode {
         match self {
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::Query(_) => StatusCode::BAD_REQUEST,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedEncoding(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Payload(
@@ -97,6 +106,8 @@ impl ApiError {
     fn code(&self) -> &'static str {
         match self {
             ApiError::Unauthorized(_) => "unauthorized",
+            ApiError::Forbidden(_) => "forbidden",
+            ApiError::Query(_) => "invalid_query",
             ApiError::PayloadTooLarge(_) => "payload_too_large",
             ApiError::UnsupportedEncoding(_) => "unsupported_encoding",
             ApiError::Payload(PayloadError::MalformedJson { .. }) => "malformed_json",
@@ -119,6 +130,7 @@ impl ApiError {
         match self {
             ApiError::Payload(PayloadError::InvalidField { field, .. })
             | ApiError::InvalidParameter { field, .. } => Some((*field).to_owned()),
+            ApiError::Query(error) => Some(error.path.clone()),
             _ => None,
         }
     }

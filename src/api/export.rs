@@ -15,7 +15,7 @@ use super::error::{ApiError, ErrorBody};
 use super::{auth, AppState};
 use crate::domain::clock::start_of_day;
 use crate::domain::segment::parse_time;
-use crate::domain::{Event, KeyKind};
+use crate::domain::Event;
 use crate::storage::ExportRequest;
 
 /// Time range of an export.
@@ -145,6 +145,7 @@ fn write_line(buffer: &mut Vec<u8>, event: &Event) -> serde_json::Result<()> {
         (status = 200, description = "One Segment-shaped event per line, with `receivedAt`, in timestamp order", content_type = "application/x-ndjson", body = String),
         (status = 400, description = "A bad `from` or `to`", body = ErrorBody),
         (status = 401, description = "Missing or unknown read key", body = ErrorBody),
+        (status = 403, description = "A write key", body = ErrorBody),
     ),
     security(("bearer" = []))
 )]
@@ -153,8 +154,7 @@ pub async fn export(
     headers: HeaderMap,
     Query(params): Query<ExportParams>,
 ) -> Result<Response, ApiError> {
-    let key = auth::header_key(&headers)?;
-    let project = auth::authorize(&state.projects, key.as_deref(), KeyKind::Read)?;
+    let project = auth::authorize_read(&state.projects, &headers)?;
     let from = resolve_bound(
         "from",
         params.from.as_deref(),

@@ -8,6 +8,7 @@ pub mod health;
 pub mod ingest;
 pub mod middleware;
 pub mod openapi;
+pub mod query;
 
 use std::sync::Arc;
 
@@ -63,6 +64,9 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/batch", post(ingest::batch))
         .route("/v1/import", post(ingest::import))
         .route("/v1/export", get(export::export))
+        .route("/v1/query", post(query::query))
+        .route("/v1/events/names", get(query::event_names))
+        .route("/v1/properties", get(query::properties))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics))

@@ -6,6 +6,8 @@ use utoipa::{Modify, OpenApi};
 use super::error::{ErrorBody, ErrorDetail};
 use super::health::HealthResponse;
 use super::ingest::{BatchRequest, IngestResponse, SegmentMessage};
+use super::query::{Seen, SeenList};
+use crate::domain::query::{Answer, AnswerMeta, AnswerRow, Include, Pagination, QueryRequest};
 use crate::domain::segment::{RejectCode, Rejection};
 use crate::domain::EventType;
 
@@ -14,7 +16,7 @@ use crate::domain::EventType;
 #[openapi(
     info(
         title = "analytics",
-        description = "Self-hosted event analytics. Ingest follows the Segment HTTP Tracking API, so Segment, RudderStack and Jitsu SDKs work unchanged. Write keys send events; read keys export them.",
+        description = "Self-hosted event analytics. Ingest follows the Segment HTTP Tracking API, so Segment, RudderStack and Jitsu SDKs work unchanged. Write keys send events; read keys query and export them.",
         license(name = "Apache-2.0", identifier = "Apache-2.0"),
     ),
     paths(
@@ -27,18 +29,23 @@ use crate::domain::EventType;
         super::ingest::batch,
         super::ingest::import,
         super::export::export,
+        super::query::query,
+        super::query::event_names,
+        super::query::properties,
         super::health::healthz,
         super::health::readyz,
         super::health::metrics,
     ),
     components(schemas(
         SegmentMessage, BatchRequest, IngestResponse, Rejection, RejectCode, EventType,
-        ErrorBody, ErrorDetail, HealthResponse
+        ErrorBody, ErrorDetail, HealthResponse, QueryRequest, Include, Pagination, Answer,
+        AnswerRow, AnswerMeta, Seen, SeenList
     )),
     modifiers(&SecuritySchemes),
     tags(
         (name = "ingest", description = "Segment-compatible event ingest (write key)"),
         (name = "export", description = "Stored events (read key)"),
+        (name = "query", description = "Metrics, dimensions and filters over a date range (read key)"),
         (name = "operations", description = "Health, readiness and metrics"),
     )
 )]
@@ -63,7 +70,7 @@ impl Modify for SecuritySchemes {
             SecurityScheme::Http(
                 HttpBuilder::new()
                     .scheme(HttpAuthScheme::Bearer)
-                    .description(Some("A write key (ingest) or read key (export)"))
+                    .description(Some("A write key (ingest) or a read key (query, export)"))
                     .build(),
             ),
         );

@@ -6,6 +6,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use futures::stream::BoxStream;
 
+use crate::domain::query::{QueryPlan, QueryRows, TimeRange};
 use crate::domain::Event;
 
 pub mod duckdb;
@@ -71,6 +72,22 @@ pub trait Repository: Send + Sync + 'static {
 
     /// Returns the stored value of a setting, storing `value` first if it has none.
     async fn setting_or_init(&self, name: &str, value: &str) -> Result<String, StorageError>;
+
+    /// Runs a query plan over the plan's project only.
+    async fn query(&self, plan: &QueryPlan) -> Result<QueryRows, StorageError>;
+
+    /// Time of the first and the last stored event of a project, if it has any.
+    async fn time_bounds(&self, project_id: &str) -> Result<Option<TimeRange>, StorageError>;
+
+    /// Property and trait keys of a project's events in a range (of one event name
+    /// when given), with how many events carry each, most used first.
+    async fn property_keys(
+        &self,
+        project_id: &str,
+        range: TimeRange,
+        event: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<(String, u64)>, StorageError>;
 
     /// Flushes and releases the storage; later calls fail.
     async fn close(&self) -> Result<(), StorageError>;

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
+use crate::domain::query::{QueryPlan, QueryRows, TimeRange};
 use crate::domain::Event;
 use crate::storage::{EventChunks, ExportRequest, InsertOutcome, Repository, StorageError};
 
@@ -54,6 +55,24 @@ impl Repository for FakeRepository {
 
     async fn setting_or_init(&self, _: &str, value: &str) -> Result<String, StorageError> {
         Ok(value.to_owned())
+    }
+
+    async fn query(&self, _: &QueryPlan) -> Result<QueryRows, StorageError> {
+        Ok(QueryRows::default())
+    }
+
+    async fn time_bounds(&self, _: &str) -> Result<Option<TimeRange>, StorageError> {
+        Ok(None)
+    }
+
+    async fn property_keys(
+        &self,
+        _: &str,
+        _: TimeRange,
+        _: Option<&str>,
+        _: usize,
+    ) -> Result<Vec<(String, u64)>, StorageError> {
+        Ok(Vec::new())
     }
 
     async fn close(&self) -> Result<(), StorageError> {

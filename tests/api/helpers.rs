@@ -116,6 +116,40 @@ impl TestApp {
             .collect()
     }
 
+    /// POSTs a query with a key as Bearer token; returns the status and the JSON body.
+    pub async fn query_with(&self, key: &str, body: &Value) -> (u16, Value) {
+        let response = self
+            .client
+            .post(self.url("/v1/query"))
+            .bearer_auth(key)
+            .json(body)
+            .send()
+            .await
+            .expect("query sent");
+        let status = response.status().as_u16();
+        (status, response.json().await.expect("JSON answer"))
+    }
+
+    /// Runs a query with the shop's read key and expects an answer.
+    pub async fn query(&self, body: &Value) -> Value {
+        let (status, answer) = self.query_with(READ_KEY, body).await;
+        assert_eq!(status, 200, "{answer}");
+        answer
+    }
+
+    /// GETs a read endpoint with a key; returns the status and the JSON body.
+    pub async fn get_json(&self, key: &str, path: &str) -> (u16, Value) {
+        let response = self
+            .client
+            .get(self.url(path))
+            .bearer_auth(key)
+            .send()
+            .await
+            .expect("request sent");
+        let status = response.status().as_u16();
+        (status, response.json().await.expect("JSON body"))
+    }
+
     pub async fn metrics(&self) -> String {
         self.client
             .get(self.url("/metrics"))

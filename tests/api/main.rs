@@ -7,4 +7,5 @@ mod ingest;
 mod lifecycle;
 mod limits;
 mod operations;
+mod query;
 mod sdk;

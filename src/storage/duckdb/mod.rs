@@ -9,6 +9,7 @@
 
 mod batch;
 mod export;
+mod query;
 pub mod schema;
 
 use std::collections::HashSet;
@@ -21,6 +22,7 @@ use duckdb::Connection;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 
+use crate::domain::query::{QueryPlan, QueryRows, TimeRange};
 use crate::domain::Event;
 use crate::storage::{EventChunks, ExportRequest, InsertOutcome, Repository, StorageError};
 
@@ -253,6 +255,38 @@ impl Repository for DuckDbRepository {
                 |row| row.get::<_, String>(0),
             )
             .map_err(backend)
+        })
+        .await
+        .map_err(join_error)?
+    }
+
+    async fn query(&self, plan: &QueryPlan) -> Result<QueryRows, StorageError> {
+        let conn = self.reader()?;
+        let plan = plan.clone();
+        tokio::task::spawn_blocking(move || query::run(&conn, &plan))
+            .await
+            .map_err(join_error)?
+    }
+
+    async fn time_bounds(&self, project_id: &str) -> Result<Option<TimeRange>, StorageError> {
+        let conn = self.reader()?;
+        let project_id = project_id.to_owned();
+        tokio::task::spawn_blocking(move || query::time_bounds(&conn, &project_id))
+            .await
+            .map_err(join_error)?
+    }
+
+    async fn property_keys(
+        &self,
+        project_id: &str,
+        range: TimeRange,
+        event: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<(String, u64)>, StorageError> {
+        let conn = self.reader()?;
+        let (project_id, event) = (project_id.to_owned(), event.map(str::to_owned));
+        tokio::task::spawn_blocking(move || {
+            query::property_keys(&conn, &project_id, range, event.as_deref(), limit)
         })
         .await
         .map_err(join_error)?

@@ -1,0 +1,160 @@
+//! Query benchmark.
+//!
+//! ```text
+//! bench_query generate --path FILE [--events 10000000]
+//! bench_query run --url http://127.0.0.1:18082 --read-key rk_... [--runs 20]
+//! ```
+//!
+//! `generate` fills a fresh DuckDB file (project `bench`) with events spread over
+//! the 90 days before 2026-11-24: 100,000 users (70% identified), 50 event
+//! names with a skewed popularity, 20 property keys per event, page and library
+//! context. `run` sends each benchmark query `--runs` times after two warm-ups
+//! and prints p50 and p99 of the answer time.
+
+use std::time::Instant;
+
+use analytics::storage::duckdb::{DuckDbOptions, DuckDbRepository};
+use serde_json::{json, Value};
+
+fn option(args: &[String], flag: &str) -> Option<String> {
+    args.iter()
+        .position(|a| a == flag)
+        .and_then(|i| args.get(i + 1))
+        .cloned()
+}
+
+/// `hash(i, salt) % modulo` as SQL, for deterministic pseudo-random columns.
+fn pick(salt: u32, modulo: u64) -> String {
+    format!("(hash(i, {salt}) % {modulo})")
+}
+
+fn generation_sql(events: u64) -> String {
+    let user = pick(1, 100_000);
+    let identified = format!("{} < 7", pick(2, 10));
+    let name = format!(
+        "'event_' || lpad(CAST(floor(50 * pow({} / 1000000.0, 2)) AS INTEGER)::VARCHAR, 2, '0')",
+        pick(3, 1_000_000)
+    );
+    let mut properties = vec![
+        format!(
+            "'\"plan\":\"' || ['free','pro','team'][1 + {}] || '\"'",
+            pick(4, 3)
+        ),
+        format!("'\"category\":\"c' || {} || '\"'", pick(5, 30)),
+        format!("'\"price\":' || ({} / 100.0)::VARCHAR", pick(6, 20_000)),
+        format!("'\"quantity\":' || (1 + {})::VARCHAR", pick(7, 5)),
+    ];
+    for key in 4..20u32 {
+        properties.push(format!(
+            "'\"p{key}\":\"v' || {} || '\"'",
+            pick(10 + key, 10)
+        ));
+    }
+    let properties = format!("'{{' || {} || '}}'", properties.join(" || ',' || "));
+    let path = format!("'/p/' || {}", pick(8, 200));
+    format!(
+        "INSERT INTO events (project_id, message_id, type, event, name, user_id, anonymous_id,
+                             timestamp, received_at, properties, context, page_path, page_url,
+                             library_name, locale)
+         SELECT 'bench', 'm-' || i, CASE WHEN {is_page} THEN 'page' ELSE 'track' END,
+                CASE WHEN {is_page} THEN NULL ELSE {name} END,
+                CASE WHEN {is_page} THEN 'Page' END,
+                CASE WHEN {identified} THEN 'user-' || {user} END,
+                'anon-' || {user},
+                ts, ts, {properties},
+                '{{\"page\":{{\"path\":\"' || {path} || '\"}},\"library\":{{\"name\":\"analytics.js\"}},\"locale\":\"en-US\"}}',
+                {path}, 'https://shop.example' || {path}, 'analytics.js', 'en-US'
+         FROM (
+             SELECT i, TIMESTAMP '2026-08-26 00:00:00' + to_microseconds(CAST({offset} AS BIGINT)) AS ts
+             FROM range({events}) AS r(i)
+         )",
+        is_page = format!("{} < 3", pick(9, 10)),
+        offset = pick(30, 90 * 86_400 * 1_000_000),
+    )
+}
+
+fn generate(args: &[String]) {
+    let path = option(args, "--path").expect("--path FILE");
+    let events: u64 =
+        option(args, "--events").map_or(10_000_000, |v| v.parse().expect("--events N"));
+    let path = std::path::PathBuf::from(path);
+    drop(DuckDbRepository::open(&path, &DuckDbOptions::default()).expect("create the file"));
+    let conn = DuckDbRepository::connect(&path, &DuckDbOptions::default()).expect("open");
+    let started = Instant::now();
+    conn.execute_batch(&generation_sql(events))
+        .expect("generate");
+    conn.execute_batch("CHECKPOINT;").expect("checkpoint");
+    println!(
+        "generated {events} events in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+}
+
+fn queries() -> Vec<(&'static str, Value)> {
+    vec![
+        (
+            "30 days x time:day x events, users",
+            json!({"metrics": ["events", "users"], "date_range": ["2026-10-25", "2026-11-23"],
+                   "dimensions": ["time:day"], "include": {"time_labels": true}}),
+        ),
+        (
+            "top 10 event:props:category for one event name, 30 days",
+            json!({"metrics": ["events", "users"], "date_range": ["2026-10-25", "2026-11-23"],
+                   "dimensions": ["event:props:category"],
+                   "filters": ["is", "event:name", ["event_03"]],
+                   "pagination": {"limit": 10}}),
+        ),
+        (
+            "all-range users",
+            json!({"metrics": ["users"], "date_range": "all"}),
+        ),
+    ]
+}
+
+async fn run(args: &[String]) {
+    let url = option(args, "--url").expect("--url");
+    let key = option(args, "--read-key").expect("--read-key");
+    let runs: usize = option(args, "--runs").map_or(20, |v| v.parse().expect("--runs N"));
+    let client = reqwest::Client::new();
+    for (label, query) in queries() {
+        let mut times = Vec::with_capacity(runs);
+        let mut answer = Value::Null;
+        for attempt in 0..runs + 2 {
+            let started = Instant::now();
+            let response = client
+                .post(format!("{url}/v1/query"))
+                .bearer_auth(&key)
+                .json(&query)
+                .send()
+                .await
+                .expect("query sent");
+            assert!(
+                response.status().is_success(),
+                "{label}: {}",
+                response.status()
+            );
+            answer = response.json().await.expect("JSON answer");
+            if attempt >= 2 {
+                times.push(started.elapsed().as_secs_f64() * 1e3);
+            }
+        }
+        times.sort_by(f64::total_cmp);
+        let percentile = |p: f64| times[((times.len() - 1) as f64 * p).round() as usize];
+        println!(
+            "{label}: p50 {:.0} ms, p99 {:.0} ms, {} rows",
+            percentile(0.5),
+            percentile(0.99),
+            answer["results"].as_array().map_or(0, Vec::len)
+        );
+    }
+}
+
+#[tokio::main]
+async fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    match args.get(1).map(String::as_str) {
+        Some("generate") => generate(&args),
+        Some("run") => run(&args).await,
+        _ => eprintln!("usage: bench_query generate --path FILE [--events N] | run --url URL --read-key KEY [--runs N]"),
+    }
+}

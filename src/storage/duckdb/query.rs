@@ -1,0 +1,404 @@
+//! Executes query plans in DuckDB.
+//!
+//! The SQL text is built only from the plan's fixed vocabulary (column names,
+//! functions, operators); every value from the request (project, times, keys,
+//! filter values, patterns, limits) is a bound parameter.
+//!
+//! DuckDB here has no timezone database, so local time is computed from the
+//! plan's offset schedule: `timestamp + offset`, where the offset is a `CASE`
+//! over the transitions inside the range.
+
+use chrono::DateTime;
+use duckdb::types::Value;
+use duckdb::{params_from_iter, Connection, Row};
+
+use crate::domain::query::{
+    Aggregate, Dimension, DimensionValue, Filter, FilterOp, Granularity, Metric, MetricValue,
+    OrderTarget, QueryPlan, QueryRow, QueryRows, TimeRange,
+};
+use crate::storage::StorageError;
+
+/// SQL text with its positional parameters.
+#[derive(Default)]
+struct Statement {
+    params: Vec<Value>,
+}
+
+impl Statement {
+    /// Binds a value; returns the placeholder to write in its place.
+    fn bind(&mut self, value: impl Into<Value>) -> &'static str {
+        self.params.push(value.into());
+        "?"
+    }
+
+    fn bind_time(&mut self, instant: DateTime<chrono::Utc>) -> String {
+        format!(
+            "make_timestamp({}::BIGINT)",
+            self.bind(instant.timestamp_micros())
+        )
+    }
+}
+
+/// RFC 6901 pointer to a key: `/a~1b` for `a/b`.
+fn pointer(segments: &[&str]) -> String {
+    segments
+        .iter()
+        .map(|segment| format!("/{}", segment.replace('~', "~0").replace('/', "~1")))
+        .collect()
+}
+
+/// The text value of `key` in the JSON column: the literal key first, then, for
+/// dotted keys, the nested path (`a.b` is `b` inside `a`).
+fn json_lookup(statement: &mut Statement, column: &str, key: &str) -> String {
+    let literal = format!(
+        "json_extract_string({column}, {})",
+        statement.bind(pointer(&[key]))
+    );
+    if !key.contains('.') {
+        return literal;
+    }
+    let nested = pointer(&key.split('.').collect::<Vec<_>>());
+    format!(
+        "coalesce({literal}, json_extract_string({column}, {}))",
+        statement.bind(nested)
+    )
+}
+
+/// The user identity: `userId`, else `anonymousId`.
+const USER_KEY: &str = "coalesce(user_id, anonymous_id)";
+
+fn text_expression(statement: &mut Statement, dimension: &Dimension) -> String {
+    match dimension {
+        Dimension::EventName => "coalesce(event, type)".into(),
+        Dimension::EventType => "type".into(),
+        Dimension::Page => "page_path".into(),
+        Dimension::Url => "page_url".into(),
+        Dimension::Referrer => "page_referrer".into(),
+        Dimension::Utm(utm) => utm.as_str().into(),
+        Dimension::Library => "library_name".into(),
+        Dimension::Locale => "locale".into(),
+        Dimension::UserId => USER_KEY.into(),
+        Dimension::Property(key) => {
+            let property = json_lookup(statement, "properties", key);
+            let traits = json_lookup(statement, "traits", key);
+            format!("coalesce({property}, {traits})")
+        }
+        Dimension::Context(key) => json_lookup(statement, "context", key),
+        Dimension::Time(_) => unreachable!("time is bucketed, not read"),
+    }
+}
+
+/// Local time minus UTC, in seconds, for each event's timestamp.
+fn offset_expression(statement: &mut Statement, plan: &QueryPlan) -> String {
+    let segments = &plan.offsets.segments;
+    let last = segments.last().expect("a schedule has a segment");
+    if segments.len() == 1 {
+        return format!("{}::BIGINT", statement.bind(i64::from(last.offset_seconds)));
+    }
+    let mut sql = String::from("CASE");
+    for pair in segments.windows(2) {
+        let until = statement.bind_time(pair[1].from);
+        let offset = statement.bind(i64::from(pair[0].offset_seconds));
+        sql.push_str(&format!(" WHEN timestamp < {until} THEN {offset}::BIGINT"));
+    }
+    let offset = statement.bind(i64::from(last.offset_seconds));
+    sql.push_str(&format!(" ELSE {offset}::BIGINT END"));
+    sql
+}
+
+/// The bucket of each event: a local start (calendar buckets) or a UTC start
+/// (minutes, hours), as microseconds since the epoch.
+fn bucket_expression(granularity: Granularity) -> String {
+    let local = "timestamp + to_seconds(utc_offset)";
+    let unit = granularity.as_str();
+    if granularity.is_calendar() {
+        format!("epoch_us(date_trunc('{unit}', {local}))")
+    } else {
+        format!("epoch_us(date_trunc('{unit}', {local}) - to_seconds(utc_offset))")
+    }
+}
+
+fn condition(
+    statement: &mut Statement,
+    op: FilterOp,
+    dimension: &Dimension,
+    values: &[String],
+) -> String {
+    let expression = text_expression(statement, dimension);
+    let any = |statement: &mut Statement, template: &dyn Fn(&str) -> String| {
+        let parts: Vec<String> = values
+            .iter()
+            .map(|v| template(statement.bind(v.clone())))
+            .collect();
+        format!("coalesce({}, false)", parts.join(" OR "))
+    };
+    let positive = match op {
+        FilterOp::IsSet => return format!("({expression} IS NOT NULL)"),
+        FilterOp::IsNotSet => return format!("({expression} IS NULL)"),
+        FilterOp::Gt | FilterOp::Gte | FilterOp::Lt | FilterOp::Lte => {
+            let symbol = match op {
+                FilterOp::Gt => ">",
+                FilterOp::Gte => ">=",
+                FilterOp::Lt => "<",
+                _ => "<=",
+            };
+            let number: f64 = values[0].parse().expect("validated number");
+            return format!(
+                "coalesce(TRY_CAST({expression} AS DOUBLE) {symbol} {}, false)",
+                statement.bind(number)
+            );
+        }
+        FilterOp::Is | FilterOp::IsNot => {
+            let placeholders: Vec<&str> =
+                values.iter().map(|v| statement.bind(v.clone())).collect();
+            format!(
+                "coalesce({expression} IN ({}), false)",
+                placeholders.join(", ")
+            )
+        }
+        FilterOp::Contains | FilterOp::ContainsNot => {
+            any(statement, &|p| format!("contains({expression}, {p})"))
+        }
+        FilterOp::Matches | FilterOp::MatchesNot => {
+            any(statement, &|p| format!("regexp_matches({expression}, {p})"))
+        }
+    };
+    if op.is_negated() {
+        format!("(NOT {positive})")
+    } else {
+        positive
+    }
+}
+
+fn filter_sql(statement: &mut Statement, filter: &Filter) -> String {
+    match filter {
+        Filter::And(items) | Filter::Or(items) => {
+            let joiner = if matches!(filter, Filter::And(_)) {
+                " AND "
+            } else {
+                " OR "
+            };
+            let parts: Vec<String> = items.iter().map(|f| filter_sql(statement, f)).collect();
+            format!("({})", parts.join(joiner))
+        }
+        Filter::Not(inner) => format!("(NOT {})", filter_sql(statement, inner)),
+        Filter::Condition {
+            op,
+            dimension,
+            values,
+        } => condition(statement, *op, dimension, values),
+    }
+}
+
+fn metric_sql(index: usize, metric: &Metric) -> String {
+    match metric {
+        Metric::Events => "count(*)".into(),
+        Metric::Users | Metric::Percentage => "count(DISTINCT user_key)".into(),
+        Metric::Numeric(aggregate, _) => {
+            let function = match aggregate {
+                Aggregate::Sum => "sum",
+                Aggregate::Avg => "avg",
+                Aggregate::Min => "min",
+                Aggregate::Max => "max",
+            };
+            format!("{function}(CASE WHEN isfinite(n{index}) THEN n{index} END)")
+        }
+    }
+}
+
+/// The events of the plan's project and range that pass its filter.
+fn filtered_events(statement: &mut Statement, plan: &QueryPlan, range: TimeRange) -> String {
+    let project = statement.bind(plan.project_id.clone());
+    let from = statement.bind_time(range.from);
+    let to = statement.bind_time(range.to);
+    let mut sql = format!(
+        "SELECT * FROM events WHERE project_id = {project} AND timestamp >= {from} AND timestamp < {to}"
+    );
+    if let Some(filter) = &plan.filter {
+        sql.push_str(" AND ");
+        sql.push_str(&filter_sql(statement, filter));
+    }
+    sql
+}
+
+fn build(plan: &QueryPlan) -> (String, Vec<Value>) {
+    let mut statement = Statement::default();
+    let mut columns = vec![format!("{USER_KEY} AS user_key")];
+    if plan.time_granularity().is_some() {
+        columns.push(format!(
+            "{} AS utc_offset",
+            offset_expression(&mut statement, plan)
+        ));
+    }
+    for (i, dimension) in plan.dimensions.iter().enumerate() {
+        let expression = match dimension {
+            Dimension::Time(granularity) => bucket_expression(*granularity),
+            other => text_expression(&mut statement, other),
+        };
+        columns.push(format!("{expression} AS d{i}"));
+    }
+    for (i, metric) in plan.metrics.iter().enumerate() {
+        if let Metric::Numeric(_, key) = metric {
+            let property = text_expression(&mut statement, &Dimension::Property(key.clone()));
+            columns.push(format!("TRY_CAST({property} AS DOUBLE) AS n{i}"));
+        }
+    }
+    // Parameters are positional: the columns come before the source in the text.
+    let source = filtered_events(&mut statement, plan, plan.range);
+
+    let groups: Vec<String> = (0..plan.dimensions.len())
+        .map(|i| format!("d{i}"))
+        .collect();
+    let mut outputs = groups.clone();
+    outputs.extend(
+        plan.metrics
+            .iter()
+            .enumerate()
+            .map(|(i, m)| format!("{} AS m{i}", metric_sql(i, m))),
+    );
+    outputs.push("count(*) OVER () AS total_rows".into());
+    let mut sql = format!(
+        "SELECT {} FROM (SELECT {} FROM ({source})) AS base",
+        outputs.join(", "),
+        columns.join(", ")
+    );
+    if !groups.is_empty() {
+        sql.push_str(&format!(" GROUP BY {}", groups.join(", ")));
+    }
+    let order: Vec<String> = plan
+        .order_by
+        .iter()
+        .map(|ordering| {
+            let column = match ordering.target {
+                OrderTarget::Metric(i) => format!("m{i}"),
+                OrderTarget::Dimension(i) => format!("d{i}"),
+            };
+            let direction = if ordering.descending { "DESC" } else { "ASC" };
+            format!("{column} {direction} NULLS LAST")
+        })
+        .collect();
+    if !order.is_empty() {
+        sql.push_str(&format!(" ORDER BY {}", order.join(", ")));
+    }
+    if !plan.fills_time_buckets() {
+        let limit = statement.bind(i64::try_from(plan.limit).unwrap_or(i64::MAX));
+        let offset = statement.bind(i64::try_from(plan.offset).unwrap_or(i64::MAX));
+        sql.push_str(&format!(" LIMIT {limit} OFFSET {offset}"));
+    }
+    (sql, statement.params)
+}
+
+fn read_row(plan: &QueryPlan, row: &Row<'_>) -> duckdb::Result<(QueryRow, i64)> {
+    let mut dimensions = Vec::with_capacity(plan.dimensions.len());
+    for (i, dimension) in plan.dimensions.iter().enumerate() {
+        dimensions.push(match dimension {
+            Dimension::Time(granularity) => {
+                let micros: i64 = row.get(i)?;
+                let instant = DateTime::from_timestamp_micros(micros).unwrap_or_default();
+                if granularity.is_calendar() {
+                    DimensionValue::LocalBucket(instant.naive_utc())
+                } else {
+                    DimensionValue::InstantBucket(instant)
+                }
+            }
+            _ => DimensionValue::Text(row.get(i)?),
+        });
+    }
+    let first_metric = plan.dimensions.len();
+    let mut metrics = Vec::with_capacity(plan.metrics.len());
+    for (i, metric) in plan.metrics.iter().enumerate() {
+        let index = first_metric + i;
+        metrics.push(match metric {
+            Metric::Numeric(..) => MetricValue::Number(row.get(index)?),
+            _ => MetricValue::Count(u64::try_from(row.get::<_, i64>(index)?).unwrap_or(0)),
+        });
+    }
+    let total: i64 = row.get(first_metric + plan.metrics.len())?;
+    Ok((
+        QueryRow {
+            dimensions,
+            metrics,
+        },
+        total,
+    ))
+}
+
+/// Runs a plan.
+pub fn run(conn: &Connection, plan: &QueryPlan) -> Result<QueryRows, StorageError> {
+    let (sql, params) = build(plan);
+    let mut prepared = conn.prepare(&sql)?;
+    let mut rows = prepared.query(params_from_iter(params))?;
+    let mut result = QueryRows::default();
+    while let Some(row) = rows.next()? {
+        let (row, total) = read_row(plan, row)?;
+        result.total_rows = u64::try_from(total).unwrap_or(0);
+        result.rows.push(row);
+    }
+    Ok(result)
+}
+
+/// First and last event time of a project.
+pub fn time_bounds(conn: &Connection, project_id: &str) -> Result<Option<TimeRange>, StorageError> {
+    let (first, last): (Option<i64>, Option<i64>) = conn.query_row(
+        "SELECT epoch_us(min(timestamp)), epoch_us(max(timestamp)) FROM events WHERE project_id = ?",
+        [project_id],
+        |row| Ok((row.get(0)?, row.get(1)?)),
+    )?;
+    Ok(match (first, last) {
+        (Some(first), Some(last)) => Some(TimeRange {
+            from: DateTime::from_timestamp_micros(first).unwrap_or_default(),
+            to: DateTime::from_timestamp_micros(last).unwrap_or_default(),
+        }),
+        _ => None,
+    })
+}
+
+/// Property (and trait) keys of a project's events in a range, most used first.
+pub fn property_keys(
+    conn: &Connection,
+    project_id: &str,
+    range: TimeRange,
+    event: Option<&str>,
+    limit: usize,
+) -> Result<Vec<(String, u64)>, StorageError> {
+    let mut statement = Statement::default();
+    let project = statement.bind(project_id.to_owned());
+    let from = statement.bind_time(range.from);
+    let to = statement.bind_time(range.to);
+    let mut sql = format!(
+        "SELECT key, count(*) AS events FROM (
+             SELECT unnest(json_keys(coalesce(properties, traits))) AS key FROM events
+             WHERE project_id = {project} AND timestamp >= {from} AND timestamp < {to}
+               AND coalesce(properties, traits) IS NOT NULL"
+    );
+    if let Some(event) = event {
+        sql.push_str(&format!(
+            " AND coalesce(event, type) = {}",
+            statement.bind(event.to_owned())
+        ));
+    }
+    let limit = statement.bind(i64::try_from(limit).unwrap_or(i64::MAX));
+    sql.push_str(&format!(
+        ") GROUP BY key ORDER BY events DESC, key LIMIT {limit}"
+    ));
+    let mut prepared = conn.prepare(&sql)?;
+    let rows = prepared.query_map(params_from_iter(statement.params), |row| {
+        Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?))
+    })?;
+    rows.map(|row| {
+        row.map(|(key, count)| (key, u64::try_from(count).unwrap_or(0)))
+            .map_err(StorageError::from)
+    })
+    .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pointers_escape_slashes_and_tildes() {
+        assert_eq!(pointer(&["plan"]), "/plan");
+        assert_eq!(pointer(&["a/b", "c~d"]), "/a~1b/c~0d");
+    }
+}
