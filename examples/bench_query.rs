@@ -6,9 +6,10 @@
 //! ```
 //!
 //! `generate` fills a fresh DuckDB file (project `bench`) with events spread over
-//! the 90 days before 2026-11-24: 100,000 users (70% identified), 50 event
+//! the 90 days before 2026-11-24: 100,000 users (70% identified, the rest
+//! anonymous), 50 event
 //! names with a skewed popularity, 20 property keys per event, page and library
-//! context. `run` sends each benchmark query `--runs` times after two warm-ups
+//! context, stored in time order as ingest stores them. `run` sends each benchmark query `--runs` times after two warm-ups
 //! and prints p50 and p99 of the answer time.
 
 use std::time::Instant;
@@ -25,12 +26,12 @@ fn option(args: &[String], flag: &str) -> Option<String> {
 
 /// `hash(i, salt) % modulo` as SQL, for deterministic pseudo-random columns.
 fn pick(salt: u32, modulo: u64) -> String {
-    format!("(hash(i, {salt}) % {modulo})")
+    format!("CAST(hash(i, {salt}) % {modulo} AS BIGINT)")
 }
 
 fn generation_sql(events: u64) -> String {
     let user = pick(1, 100_000);
-    let identified = format!("{} < 7", pick(2, 10));
+    let identified = format!("{user} % 10 < 7");
     let name = format!(
         "'event_' || lpad(CAST(floor(50 * pow({} / 1000000.0, 2)) AS INTEGER)::VARCHAR, 2, '0')",
         pick(3, 1_000_000)
@@ -55,7 +56,7 @@ fn generation_sql(events: u64) -> String {
     format!(
         "INSERT INTO events (project_id, message_id, type, event, name, user_id, anonymous_id,
                              timestamp, received_at, properties, context, page_path, page_url,
-                             library_name, locale)
+                             library_name, locale, user_index)
          SELECT 'bench', 'm-' || i, CASE WHEN {is_page} THEN 'page' ELSE 'track' END,
                 CASE WHEN {is_page} THEN NULL ELSE {name} END,
                 CASE WHEN {is_page} THEN 'Page' END,
@@ -63,11 +64,12 @@ fn generation_sql(events: u64) -> String {
                 'anon-' || {user},
                 ts, ts, {properties},
                 '{{\"page\":{{\"path\":\"' || {path} || '\"}},\"library\":{{\"name\":\"analytics.js\"}},\"locale\":\"en-US\"}}',
-                {path}, 'https://shop.example' || {path}, 'analytics.js', 'en-US'
+                {path}, 'https://shop.example' || {path}, 'analytics.js', 'en-US', {user} + 1
          FROM (
              SELECT i, TIMESTAMP '2026-08-26 00:00:00' + to_microseconds(CAST({offset} AS BIGINT)) AS ts
              FROM range({events}) AS r(i)
-         )",
+         )
+         ORDER BY ts",
         is_page = format!("{} < 3", pick(9, 10)),
         offset = pick(30, 90 * 86_400 * 1_000_000),
     )
@@ -81,6 +83,12 @@ fn generate(args: &[String]) {
     drop(DuckDbRepository::open(&path, &DuckDbOptions::default()).expect("create the file"));
     let conn = DuckDbRepository::connect(&path, &DuckDbOptions::default()).expect("open");
     let started = Instant::now();
+    conn.execute_batch(
+        "INSERT INTO users
+         SELECT 'bench', CASE WHEN u % 10 < 7 THEN 'user-' ELSE 'anon-' END || u, u + 1
+         FROM range(100000) AS r(u);",
+    )
+    .expect("users");
     conn.execute_batch(&generation_sql(events))
         .expect("generate");
     conn.execute_batch("CHECKPOINT;").expect("checkpoint");

@@ -498,6 +498,10 @@ async fn half_hour_zones_bucket_on_their_own_hours() {
         labelled_counts(&app.query(&query("time:hour")).await),
         vec![("2026-03-02T00:00:00+05:30".into(), 1)]
     );
+    assert_eq!(
+        labelled_counts(&app.query(&query("time:minute")).await),
+        vec![("2026-03-02T00:15:00+05:30".into(), 1)]
+    );
 }
 
 #[tokio::test]

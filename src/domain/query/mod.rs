@@ -10,7 +10,7 @@ mod filter;
 mod metric;
 mod plan;
 mod request;
-mod time_buckets;
+pub(crate) mod time_buckets;
 
 pub use answer::{answer, Answer, AnswerMeta, AnswerRow};
 pub use date_range::{DateRangeSpec, TimeRange};

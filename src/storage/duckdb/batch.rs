@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use duckdb::arrow::array::{ArrayRef, StringBuilder, TimestampMicrosecondArray};
+use duckdb::arrow::array::{ArrayRef, StringBuilder, TimestampMicrosecondArray, UInt32Array};
 use duckdb::arrow::error::ArrowError;
 use duckdb::arrow::record_batch::RecordBatch;
 
@@ -30,7 +30,10 @@ fn times(events: &[Event], field: impl Fn(&Event) -> Option<DateTime<Utc>>) -> A
 }
 
 /// Builds a record batch whose columns follow the `events` table, in order.
-pub fn events_to_record_batch(events: &[Event]) -> Result<RecordBatch, ArrowError> {
+pub fn events_to_record_batch(
+    events: &[Event],
+    user_numbers: &[u32],
+) -> Result<RecordBatch, ArrowError> {
     type Text = for<'a> fn(&'a Event) -> Option<&'a str>;
     const IDENTITY_COLUMNS: [(&str, Text); 6] = [
         ("event", |e| e.event.as_deref()),
@@ -96,5 +99,9 @@ pub fn events_to_record_batch(events: &[Event]) -> Result<RecordBatch, ArrowErro
             .iter()
             .map(|(name, f)| (*name, strings(events, f))),
     );
+    columns.push((
+        "user_index",
+        Arc::new(UInt32Array::from(user_numbers.to_vec())),
+    ));
     RecordBatch::try_from_iter(columns)
 }

@@ -11,6 +11,7 @@ mod batch;
 mod export;
 mod query;
 pub mod schema;
+mod users;
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -36,7 +37,7 @@ pub struct DuckDbOptions {
 /// Events stored in an embedded DuckDB file.
 pub struct DuckDbRepository {
     path: PathBuf,
-    writer: Arc<Mutex<Option<Connection>>>,
+    writer: Arc<Mutex<Option<Writer>>>,
     readers: Arc<Mutex<Option<Connection>>>,
 }
 
@@ -52,7 +53,13 @@ fn closed() -> StorageError {
     StorageError::Unavailable("the database is closed".into())
 }
 
-fn lock(slot: &Mutex<Option<Connection>>) -> MutexGuard<'_, Option<Connection>> {
+/// The one connection that writes, with the user numbers it hands out.
+struct Writer {
+    conn: Connection,
+    users: users::UserDirectory,
+}
+
+fn lock<T>(slot: &Mutex<Option<T>>) -> MutexGuard<'_, Option<T>> {
     // A panic while holding the lock leaves the connection usable: DuckDB rolls back
     // the open transaction when the next one begins.
     slot.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
@@ -72,9 +79,13 @@ impl DuckDbRepository {
             .execute_batch("CREATE TEMP TABLE staging AS SELECT * FROM events LIMIT 0;")
             .map_err(backend)?;
         let readers = writer.try_clone().map_err(backend)?;
+        let users = users::UserDirectory::load(&writer)?;
         Ok(Self {
             path: path.to_owned(),
-            writer: Arc::new(Mutex::new(Some(writer))),
+            writer: Arc::new(Mutex::new(Some(Writer {
+                conn: writer,
+                users,
+            }))),
             readers: Arc::new(Mutex::new(Some(readers))),
         })
     }
@@ -164,10 +175,24 @@ fn append(conn: &Connection, target: Target, batch: RecordBatch) -> Result<(), S
 /// one write. When the primary key refuses the append (a retried event), the
 /// transaction is rolled back and the batch goes through the staging table
 /// with `INSERT OR IGNORE`, which skips the stored ones.
-fn write_batch(conn: &Connection, events: &[Event]) -> Result<usize, StorageError> {
-    let record_batch = batch::events_to_record_batch(events)
+fn write_batch(writer: &mut Writer, events: &[Event]) -> Result<usize, StorageError> {
+    let assignment = writer.users.assign(events);
+    let written = write_numbered(&writer.conn, events, &assignment);
+    if written.is_err() {
+        writer.users.forget(&assignment.new_users);
+    }
+    written
+}
+
+fn write_numbered(
+    conn: &Connection,
+    events: &[Event],
+    assignment: &users::Assignment,
+) -> Result<usize, StorageError> {
+    let record_batch = batch::events_to_record_batch(events, &assignment.numbers)
         .map_err(|e| StorageError::Backend(format!("building the batch: {e}")))?;
     let direct = in_transaction(conn, || {
+        users::store(conn, &assignment.new_users)?;
         append(conn, Target::Events, record_batch.clone())?;
         Ok(events.len())
     });
@@ -175,6 +200,7 @@ fn write_batch(conn: &Connection, events: &[Event]) -> Result<usize, StorageErro
         Ok(inserted) => Ok(inserted),
         Err(StorageError::Backend(message)) if is_duplicate_key(&message) => {
             in_transaction(conn, || {
+                users::store(conn, &assignment.new_users)?;
                 append(conn, Target::Staging, record_batch)?;
                 let inserted = conn
                     .execute("INSERT OR IGNORE INTO events SELECT * FROM staging", [])
@@ -198,9 +224,9 @@ impl Repository for DuckDbRepository {
         tokio::task::spawn_blocking(move || {
             let deduplicated = first_occurrences(&events);
             let unique = deduplicated.as_deref().unwrap_or(&events);
-            let guard = lock(&writer);
-            let conn = guard.as_ref().ok_or_else(closed)?;
-            let inserted = write_batch(conn, unique)?;
+            let mut guard = lock(&writer);
+            let writer = guard.as_mut().ok_or_else(closed)?;
+            let inserted = write_batch(writer, unique)?;
             Ok(InsertOutcome {
                 inserted,
                 duplicates: events.len() - inserted,
@@ -243,7 +269,7 @@ impl Repository for DuckDbRepository {
         let (name, value) = (name.to_owned(), value.to_owned());
         tokio::task::spawn_blocking(move || {
             let guard = lock(&writer);
-            let conn = guard.as_ref().ok_or_else(closed)?;
+            let conn = &guard.as_ref().ok_or_else(closed)?.conn;
             conn.execute(
                 "INSERT OR IGNORE INTO settings (name, value) VALUES (?, ?)",
                 duckdb::params![name, value],
@@ -297,7 +323,7 @@ impl Repository for DuckDbRepository {
         let readers = self.readers.clone();
         tokio::task::spawn_blocking(move || {
             lock(&readers).take();
-            let Some(conn) = lock(&writer).take() else {
+            let Some(Writer { conn, .. }) = lock(&writer).take() else {
                 return Ok(());
             };
             conn.execute_batch("CHECKPOINT;").map_err(backend)?;

@@ -9,9 +9,10 @@
 //! over the transitions inside the range.
 
 use chrono::DateTime;
-use duckdb::types::Value;
+use duckdb::types::{TimeUnit, Value};
 use duckdb::{params_from_iter, Connection, Row};
 
+use crate::domain::query::time_buckets::estimated_buckets;
 use crate::domain::query::{
     Aggregate, Dimension, DimensionValue, Filter, FilterOp, Granularity, Metric, MetricValue,
     OrderTarget, QueryPlan, QueryRow, QueryRows, TimeRange,
@@ -32,10 +33,9 @@ impl Statement {
     }
 
     fn bind_time(&mut self, instant: DateTime<chrono::Utc>) -> String {
-        format!(
-            "make_timestamp({}::BIGINT)",
-            self.bind(instant.timestamp_micros())
-        )
+        // A typed timestamp, so that DuckDB can skip row groups by their time range.
+        let value = Value::Timestamp(TimeUnit::Microsecond, instant.timestamp_micros());
+        self.bind(value).to_owned()
     }
 }
 
@@ -67,6 +67,22 @@ fn json_lookup(statement: &mut Statement, column: &str, key: &str) -> String {
 /// The user identity: `userId`, else `anonymousId`.
 const USER_KEY: &str = "coalesce(user_id, anonymous_id)";
 
+/// Where an event's properties are: its traits for identify and group calls.
+const PROPERTIES_DOCUMENT: &str =
+    "(CASE WHEN type IN ('identify', 'group') THEN traits ELSE properties END)";
+
+/// How distinct users are counted.
+#[derive(Debug, Clone, Copy)]
+enum UserCount {
+    /// A hash set of user numbers per group.
+    Distinct,
+    /// A bitmap over the user numbers `first..=last` per group (few groups).
+    Bitmap { first: u32, last: u32 },
+}
+
+/// Largest total size of the per-group user bitmaps of one query.
+const BITMAP_BUDGET_BYTES: i64 = 64 << 20;
+
 fn text_expression(statement: &mut Statement, dimension: &Dimension) -> String {
     match dimension {
         Dimension::EventName => "coalesce(event, type)".into(),
@@ -78,43 +94,58 @@ fn text_expression(statement: &mut Statement, dimension: &Dimension) -> String {
         Dimension::Library => "library_name".into(),
         Dimension::Locale => "locale".into(),
         Dimension::UserId => USER_KEY.into(),
-        Dimension::Property(key) => {
-            let property = json_lookup(statement, "properties", key);
-            let traits = json_lookup(statement, "traits", key);
-            format!("coalesce({property}, {traits})")
-        }
+        Dimension::Property(key) => json_lookup(statement, PROPERTIES_DOCUMENT, key),
         Dimension::Context(key) => json_lookup(statement, "context", key),
         Dimension::Time(_) => unreachable!("time is bucketed, not read"),
     }
 }
 
-/// Local time minus UTC, in seconds, for each event's timestamp.
-fn offset_expression(statement: &mut Statement, plan: &QueryPlan) -> String {
-    let segments = &plan.offsets.segments;
-    let last = segments.last().expect("a schedule has a segment");
-    if segments.len() == 1 {
-        return format!("{}::BIGINT", statement.bind(i64::from(last.offset_seconds)));
+/// The bucket of each event, as microseconds since the epoch: its local start
+/// for calendar buckets, its UTC start for minutes and hours. `offset` is the
+/// placeholder of local time minus UTC in microseconds, constant within a
+/// branch of the query. Fixed-length buckets use integer arithmetic on local
+/// microseconds (shifted by a multiple of a week so that the division floors);
+/// months use the calendar.
+fn bucket_expression(
+    statement: &mut Statement,
+    granularity: Granularity,
+    offset_us: i64,
+) -> String {
+    const MINUTE: i64 = 60_000_000;
+    const HOUR: i64 = 60 * MINUTE;
+    const DAY: i64 = 24 * HOUR;
+    const WEEK: i64 = 7 * DAY;
+    // 1,000 weeks: keeps every local time positive.
+    const SHIFT: i64 = 1_000 * WEEK;
+    // 1970-01-01 was a Thursday: three more days put week starts on Monday.
+    const MONDAY: i64 = 3 * DAY;
+    if granularity == Granularity::Month {
+        let offset = statement.bind(offset_us);
+        return format!(
+            "epoch_us(date_trunc('month', timestamp + to_microseconds({offset}::BIGINT)))"
+        );
     }
-    let mut sql = String::from("CASE");
-    for pair in segments.windows(2) {
-        let until = statement.bind_time(pair[1].from);
-        let offset = statement.bind(i64::from(pair[0].offset_seconds));
-        sql.push_str(&format!(" WHEN timestamp < {until} THEN {offset}::BIGINT"));
-    }
-    let offset = statement.bind(i64::from(last.offset_seconds));
-    sql.push_str(&format!(" ELSE {offset}::BIGINT END"));
-    sql
-}
-
-/// The bucket of each event: a local start (calendar buckets) or a UTC start
-/// (minutes, hours), as microseconds since the epoch.
-fn bucket_expression(granularity: Granularity) -> String {
-    let local = "timestamp + to_seconds(utc_offset)";
-    let unit = granularity.as_str();
-    if granularity.is_calendar() {
-        format!("epoch_us(date_trunc('{unit}', {local}))")
-    } else {
-        format!("epoch_us(date_trunc('{unit}', {local}) - to_seconds(utc_offset))")
+    let local = format!(
+        "(epoch_us(timestamp) + {}::BIGINT)",
+        statement.bind(offset_us)
+    );
+    let floor = |unit: i64, extra: i64| {
+        let shift = SHIFT + extra;
+        format!("((({local} + {shift}) // {unit}) * {unit} - {shift})")
+    };
+    match granularity {
+        Granularity::Minute => format!(
+            "({} - {}::BIGINT)",
+            floor(MINUTE, 0),
+            statement.bind(offset_us)
+        ),
+        Granularity::Hour => format!(
+            "({} - {}::BIGINT)",
+            floor(HOUR, 0),
+            statement.bind(offset_us)
+        ),
+        Granularity::Week => floor(WEEK, MONDAY),
+        Granularity::Day | Granularity::Month => floor(DAY, 0),
     }
 }
 
@@ -147,6 +178,17 @@ fn condition(
                 "coalesce(TRY_CAST({expression} AS DOUBLE) {symbol} {}, false)",
                 statement.bind(number)
             );
+        }
+        FilterOp::Is | FilterOp::IsNot if *dimension == Dimension::EventName => {
+            // `event` alone lets DuckDB skip row groups; the call type stands in
+            // for the name of non-track calls.
+            let names: Vec<&str> = values.iter().map(|v| statement.bind(v.clone())).collect();
+            let types: Vec<&str> = values.iter().map(|v| statement.bind(v.clone())).collect();
+            format!(
+                "coalesce(event IN ({}) OR (event IS NULL AND type IN ({})), false)",
+                names.join(", "),
+                types.join(", ")
+            )
         }
         FilterOp::Is | FilterOp::IsNot => {
             let placeholders: Vec<&str> =
@@ -190,10 +232,16 @@ fn filter_sql(statement: &mut Statement, filter: &Filter) -> String {
     }
 }
 
-fn metric_sql(index: usize, metric: &Metric) -> String {
+fn metric_sql(index: usize, metric: &Metric, users: UserCount) -> String {
     match metric {
         Metric::Events => "count(*)".into(),
-        Metric::Users | Metric::Percentage => "count(DISTINCT user_key)".into(),
+        Metric::Users | Metric::Percentage => match users {
+            UserCount::Distinct => "count(DISTINCT user_index)".into(),
+            // Numbers come from storage, not from the request.
+            UserCount::Bitmap { first, last } => format!(
+                "coalesce(bit_count(bitstring_agg(user_index, {first}::UINTEGER, {last}::UINTEGER)), 0)"
+            ),
+        },
         Metric::Numeric(aggregate, _) => {
             let function = match aggregate {
                 Aggregate::Sum => "sum",
@@ -221,30 +269,60 @@ fn filtered_events(statement: &mut Statement, plan: &QueryPlan, range: TimeRange
     sql
 }
 
-fn build(plan: &QueryPlan) -> (String, Vec<Value>) {
-    let mut statement = Statement::default();
-    let mut columns = vec![format!("{USER_KEY} AS user_key")];
-    if plan.time_granularity().is_some() {
-        columns.push(format!(
-            "{} AS utc_offset",
-            offset_expression(&mut statement, plan)
-        ));
+/// Pieces of the range with one UTC offset each (the whole range when the
+/// query has no time dimension).
+fn offset_pieces(plan: &QueryPlan) -> Vec<(TimeRange, i64)> {
+    if plan.time_granularity().is_none() {
+        return vec![(plan.range, 0)];
     }
+    let segments = &plan.offsets.segments;
+    segments
+        .iter()
+        .enumerate()
+        .filter_map(|(i, segment)| {
+            let from = segment.from.max(plan.range.from);
+            let to = segments
+                .get(i + 1)
+                .map_or(plan.range.to, |next| next.from.min(plan.range.to));
+            (from < to).then(|| {
+                (
+                    TimeRange { from, to },
+                    i64::from(segment.offset_seconds) * 1_000_000,
+                )
+            })
+        })
+        .collect()
+}
+
+/// One branch of the query: the events of one offset piece, with the columns
+/// the aggregation reads.
+fn branch(statement: &mut Statement, plan: &QueryPlan, range: TimeRange, offset_us: i64) -> String {
+    let mut columns = vec!["user_index".to_owned()];
     for (i, dimension) in plan.dimensions.iter().enumerate() {
         let expression = match dimension {
-            Dimension::Time(granularity) => bucket_expression(*granularity),
-            other => text_expression(&mut statement, other),
+            Dimension::Time(granularity) => bucket_expression(statement, *granularity, offset_us),
+            other => text_expression(statement, other),
         };
         columns.push(format!("{expression} AS d{i}"));
     }
     for (i, metric) in plan.metrics.iter().enumerate() {
         if let Metric::Numeric(_, key) = metric {
-            let property = text_expression(&mut statement, &Dimension::Property(key.clone()));
+            let property = text_expression(statement, &Dimension::Property(key.clone()));
             columns.push(format!("TRY_CAST({property} AS DOUBLE) AS n{i}"));
         }
     }
-    // Parameters are positional: the columns come before the source in the text.
-    let source = filtered_events(&mut statement, plan, plan.range);
+    // Parameters are positional: the columns come before the conditions in the text.
+    let source = filtered_events(statement, plan, range);
+    source.replacen("SELECT *", &format!("SELECT {}", columns.join(", ")), 1)
+}
+
+fn build(plan: &QueryPlan, users: UserCount) -> (String, Vec<Value>) {
+    let mut statement = Statement::default();
+    let branches: Vec<String> = offset_pieces(plan)
+        .into_iter()
+        .map(|(range, offset_us)| branch(&mut statement, plan, range, offset_us))
+        .collect();
+    let source = branches.join(" UNION ALL ");
 
     let groups: Vec<String> = (0..plan.dimensions.len())
         .map(|i| format!("d{i}"))
@@ -254,14 +332,10 @@ fn build(plan: &QueryPlan) -> (String, Vec<Value>) {
         plan.metrics
             .iter()
             .enumerate()
-            .map(|(i, m)| format!("{} AS m{i}", metric_sql(i, m))),
+            .map(|(i, m)| format!("{} AS m{i}", metric_sql(i, m, users))),
     );
     outputs.push("count(*) OVER () AS total_rows".into());
-    let mut sql = format!(
-        "SELECT {} FROM (SELECT {} FROM ({source})) AS base",
-        outputs.join(", "),
-        columns.join(", ")
-    );
+    let mut sql = format!("SELECT {} FROM ({source}) AS base", outputs.join(", "));
     if !groups.is_empty() {
         sql.push_str(&format!(" GROUP BY {}", groups.join(", ")));
     }
@@ -323,9 +397,52 @@ fn read_row(plan: &QueryPlan, row: &Row<'_>) -> duckdb::Result<(QueryRow, i64)> 
     ))
 }
 
-/// Runs a plan.
+fn counts_users(plan: &QueryPlan) -> bool {
+    plan.metrics
+        .iter()
+        .any(|m| matches!(m, Metric::Users | Metric::Percentage))
+}
+
+/// Bitmaps when the groups are few (time buckets at most) and small enough.
+fn user_count(conn: &Connection, plan: &QueryPlan) -> Result<UserCount, StorageError> {
+    if !counts_users(plan)
+        || plan
+            .dimensions
+            .iter()
+            .any(|d| !matches!(d, Dimension::Time(_)))
+    {
+        return Ok(UserCount::Distinct);
+    }
+    // Every number the project has handed out, in this snapshot.
+    let last: Option<u32> = conn.query_row(
+        "SELECT max(user_index) FROM users WHERE project_id = ?",
+        [&plan.project_id],
+        |row| row.get(0),
+    )?;
+    let Some(last) = last else {
+        return Ok(UserCount::Distinct);
+    };
+    let first = 1;
+    let groups = plan
+        .time_granularity()
+        .map_or(1, |granularity| estimated_buckets(plan.range, granularity));
+    let bytes = groups * (i64::from(last - first) / 8 + 1);
+    Ok(if bytes <= BITMAP_BUDGET_BYTES {
+        UserCount::Bitmap { first, last }
+    } else {
+        UserCount::Distinct
+    })
+}
+
+/// Runs a plan, in one snapshot.
 pub fn run(conn: &Connection, plan: &QueryPlan) -> Result<QueryRows, StorageError> {
-    let (sql, params) = build(plan);
+    super::in_transaction(conn, || run_in_snapshot(conn, plan))
+}
+
+fn run_in_snapshot(conn: &Connection, plan: &QueryPlan) -> Result<QueryRows, StorageError> {
+    let users = user_count(conn, plan)?;
+    let (sql, params) = build(plan, users);
+    tracing::debug!(%sql, parameters = params.len(), ?users, "query");
     let mut prepared = conn.prepare(&sql)?;
     let mut rows = prepared.query(params_from_iter(params))?;
     let mut result = QueryRows::default();

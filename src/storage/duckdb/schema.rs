@@ -124,6 +124,67 @@ pub const MIGRATIONS: &[Migration] = &[
             DROP TABLE events;
             ALTER TABLE events_v3 RENAME TO events;",
     },
+    Migration {
+        version: 4,
+        name: "user numbers",
+        // Each project's users (`userId`, else `anonymousId`) get dense numbers in
+        // order of first appearance, and each event its user's number, so that
+        // distinct users are counted over small integers (or bitmaps), not strings.
+        sql: "
+            CREATE TABLE users (
+                project_id  VARCHAR  NOT NULL,
+                user_key    VARCHAR  NOT NULL,
+                user_index  UINTEGER NOT NULL,
+                PRIMARY KEY (project_id, user_key)
+            );
+            INSERT INTO users
+            SELECT project_id, user_key,
+                   row_number() OVER (PARTITION BY project_id ORDER BY first_seen, user_key)
+            FROM (
+                SELECT project_id, coalesce(user_id, anonymous_id, '') AS user_key,
+                       min(timestamp) AS first_seen
+                FROM events GROUP BY ALL
+            );
+            CREATE TABLE events_v4 (
+                project_id          VARCHAR   NOT NULL,
+                message_id          VARCHAR   NOT NULL,
+                type                VARCHAR   NOT NULL,
+                event               VARCHAR,
+                name                VARCHAR,
+                user_id             VARCHAR,
+                anonymous_id        VARCHAR,
+                group_id            VARCHAR,
+                previous_id         VARCHAR,
+                timestamp           TIMESTAMP NOT NULL,
+                original_timestamp  TIMESTAMP,
+                sent_at             TIMESTAMP,
+                received_at         TIMESTAMP NOT NULL,
+                properties          VARCHAR,
+                traits              VARCHAR,
+                context             VARCHAR,
+                integrations        VARCHAR,
+                page_path           VARCHAR,
+                page_referrer       VARCHAR,
+                page_url            VARCHAR,
+                utm_campaign        VARCHAR,
+                utm_source          VARCHAR,
+                utm_medium          VARCHAR,
+                utm_term            VARCHAR,
+                utm_content         VARCHAR,
+                library_name        VARCHAR,
+                locale              VARCHAR,
+                user_index          UINTEGER  NOT NULL,
+                PRIMARY KEY (project_id, message_id)
+            );
+            INSERT INTO events_v4
+            SELECT e.*, u.user_index
+            FROM events AS e
+            JOIN users AS u
+              ON u.project_id = e.project_id
+             AND u.user_key = coalesce(e.user_id, e.anonymous_id, '');
+            DROP TABLE events;
+            ALTER TABLE events_v4 RENAME TO events;",
+    },
 ];
 
 /// The latest schema version.
