@@ -14,18 +14,9 @@ WRITE_KEY="wk_benchmark_000001"
 READ_KEY="rk_benchmark_000001"
 
 cargo build --release --quiet --bin analytics --example loadgen
-BIN="$CARGO_TARGET_DIR/release/analytics"
 LOADGEN="$CARGO_TARGET_DIR/release/examples/loadgen"
 
-WORK="$(mktemp -d)"
-cleanup() {
-  if [[ -n "${SERVER_PID:-}" ]] && kill -0 "$SERVER_PID" 2>/dev/null; then
-    kill -TERM "$SERVER_PID" 2>/dev/null || true
-    wait "$SERVER_PID" 2>/dev/null || true
-  fi
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
+source scripts/lib/bench-server.sh
 
 cat > "$WORK/bench.toml" <<TOML
 listen = "127.0.0.1:${PORT}"
@@ -39,18 +30,12 @@ write_keys = ["${WRITE_KEY}"]
 read_keys = ["${READ_KEY}"]
 TOML
 
-"$BIN" --config "$WORK/bench.toml" > "${SERVER_LOG:-$WORK/server.log}" 2>&1 &
-SERVER_PID=$!
-for _ in $(seq 1 100); do
-  curl -sf "http://127.0.0.1:${PORT}/healthz" >/dev/null && break
-  sleep 0.1
-done
+start_server "$WORK/bench.toml" "$PORT"
 
 echo "== load: $*"
 "$LOADGEN" --url "http://127.0.0.1:${PORT}" --write-key "$WRITE_KEY" "$@" | tee "$WORK/loadgen.out"
 
-PEAK_KB="$(awk '/VmHWM/ {print $2}' "/proc/${SERVER_PID}/status")"
-echo "server_peak_rss_mb=$((PEAK_KB / 1024))"
+echo "server_peak_rss_mb=$(peak_rss_mb)"
 
 ACKED="$(sed -n 's/.*acknowledged_including_warmup=\([0-9]*\).*/\1/p' "$WORK/loadgen.out")"
 STORED="$(curl -sf -H "Authorization: Bearer ${READ_KEY}" "http://127.0.0.1:${PORT}/v1/export" | wc -l)"

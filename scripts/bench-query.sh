@@ -21,18 +21,9 @@ done
 PORT="${BENCH_PORT:-18082}"
 READ_KEY="rk_benchmark_000001"
 cargo build --release --quiet --bin analytics --example bench_query
-BIN="$CARGO_TARGET_DIR/release/analytics"
 BENCH="$CARGO_TARGET_DIR/release/examples/bench_query"
 
-WORK="$(mktemp -d)"
-cleanup() {
-  if [[ -n "${SERVER_PID:-}" ]] && kill -0 "$SERVER_PID" 2>/dev/null; then
-    kill -TERM "$SERVER_PID" 2>/dev/null || true
-    wait "$SERVER_PID" 2>/dev/null || true
-  fi
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
+source scripts/lib/bench-server.sh
 
 "$BENCH" generate --path "$WORK/analytics.duckdb" --events "$EVENTS"
 cat > "$WORK/bench.toml" <<TOML
@@ -47,12 +38,7 @@ timezone = "Europe/Berlin"
 write_keys = ["wk_benchmark_000001"]
 read_keys = ["${READ_KEY}"]
 TOML
-"$BIN" --config "$WORK/bench.toml" > "$WORK/server.log" 2>&1 &
-SERVER_PID=$!
-for _ in $(seq 1 100); do
-  curl -sf "http://127.0.0.1:${PORT}/healthz" >/dev/null && break
-  sleep 0.1
-done
+start_server "$WORK/bench.toml" "$PORT"
 echo "== queries over ${EVENTS} events"
 "$BENCH" run --url "http://127.0.0.1:${PORT}" --read-key "$READ_KEY" --runs "$RUNS"
-echo "server_peak_rss_mb=$(( $(awk '/VmHWM/ {print $2}' "/proc/${SERVER_PID}/status") / 1024 ))"
+echo "server_peak_rss_mb=$(peak_rss_mb)"

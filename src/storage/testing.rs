@@ -7,7 +7,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use crate::domain::query::{QueryPlan, QueryRows, TimeRange};
-use crate::domain::Event;
+use crate::domain::{ContextFields, Event, EventType};
 use crate::storage::{EventChunks, ExportRequest, InsertOutcome, Repository, StorageError};
 
 /// Records the size of each written batch; fails the first `failures` writes.
@@ -77,5 +77,30 @@ impl Repository for FakeRepository {
 
     async fn close(&self) -> Result<(), StorageError> {
         Ok(())
+    }
+}
+
+/// A minimal valid track event of `user` in `project`, timestamped now.
+pub fn track_event(project: &str, message_id: &str, user: &str) -> Event {
+    let now = chrono::Utc::now();
+    Event {
+        project_id: project.into(),
+        message_id: message_id.into(),
+        event_type: EventType::Track,
+        event: Some("e".into()),
+        name: None,
+        user_id: Some(user.into()),
+        anonymous_id: None,
+        group_id: None,
+        previous_id: None,
+        timestamp: now,
+        original_timestamp: None,
+        sent_at: None,
+        received_at: now,
+        properties: None,
+        traits: None,
+        context: None,
+        integrations: None,
+        context_fields: ContextFields::default(),
     }
 }

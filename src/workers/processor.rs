@@ -234,33 +234,12 @@ impl Processor {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::{ContextFields, EventType};
-    use crate::storage::testing::FakeRepository;
+    use crate::storage::testing::{track_event, FakeRepository};
     use std::sync::atomic::AtomicU32;
 
     fn events(count: usize) -> Vec<Event> {
-        let now = chrono::Utc::now();
         (0..count)
-            .map(|i| Event {
-                project_id: "p".into(),
-                message_id: format!("m{i}"),
-                event_type: EventType::Track,
-                event: Some("e".into()),
-                name: None,
-                user_id: Some("u".into()),
-                anonymous_id: None,
-                group_id: None,
-                previous_id: None,
-                timestamp: now,
-                original_timestamp: None,
-                sent_at: None,
-                received_at: now,
-                properties: None,
-                traits: None,
-                context: None,
-                integrations: None,
-                context_fields: ContextFields::default(),
-            })
+            .map(|i| track_event("p", &format!("m{i}"), "u"))
             .collect()
     }
 

@@ -136,30 +136,10 @@ pub fn store(conn: &Connection, new_users: &[NewUser]) -> Result<(), StorageErro
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::{ContextFields, EventType};
+    use crate::storage::testing::track_event;
 
     fn event(project: &str, user: &str) -> Event {
-        let now = chrono::Utc::now();
-        Event {
-            project_id: project.into(),
-            message_id: uuid::Uuid::new_v4().to_string(),
-            event_type: EventType::Track,
-            event: Some("e".into()),
-            name: None,
-            user_id: Some(user.into()),
-            anonymous_id: None,
-            group_id: None,
-            previous_id: None,
-            timestamp: now,
-            original_timestamp: None,
-            sent_at: None,
-            received_at: now,
-            properties: None,
-            traits: None,
-            context: None,
-            integrations: None,
-            context_fields: ContextFields::default(),
-        }
+        track_event(project, &uuid::Uuid::new_v4().to_string(), user)
     }
 
     #[test]

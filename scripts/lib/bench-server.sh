@@ -1,0 +1,31 @@
+# Shared by the benchmark scripts: a temporary work directory and the release
+# binary started on a configuration there, stopped (SIGTERM) on exit.
+#
+#   source scripts/lib/bench-server.sh
+#   start_server "$WORK/bench.toml" "$PORT"    # sets SERVER_PID; waits for /healthz
+
+WORK="$(mktemp -d)"
+cleanup() {
+  if [[ -n "${SERVER_PID:-}" ]] && kill -0 "$SERVER_PID" 2>/dev/null; then
+    kill -TERM "$SERVER_PID" 2>/dev/null || true
+    wait "$SERVER_PID" 2>/dev/null || true
+  fi
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+start_server() {
+  local config="$1" port="$2"
+  "$CARGO_TARGET_DIR/release/analytics" --config "$config" > "${SERVER_LOG:-$WORK/server.log}" 2>&1 &
+  SERVER_PID=$!
+  for _ in $(seq 1 100); do
+    curl -sf "http://127.0.0.1:${port}/healthz" >/dev/null && return 0
+    sleep 0.1
+  done
+  echo "the server did not start; see ${SERVER_LOG:-$WORK/server.log}" >&2
+  return 1
+}
+
+peak_rss_mb() {
+  echo $(( $(awk '/VmHWM/ {print $2}' "/proc/${SERVER_PID}/status") / 1024 ))
+}
