@@ -34,6 +34,16 @@ if ! cargo nextest --version >/dev/null 2>&1; then
   cargo install cargo-nextest --locked
 fi
 
+# ClickHouse server and client (Debian's package), for the ClickHouse backend's tests.
+if ! command -v clickhouse-server >/dev/null 2>&1; then
+  if ! command -v apt-get >/dev/null 2>&1; then
+    echo "clickhouse-server is required for the tests" >&2
+    exit 1
+  fi
+  log "installing clickhouse-server and clickhouse-client"
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq clickhouse-server clickhouse-client >/dev/null
+fi
+
 # Segment's own Python library, used by the SDK compatibility test.
 if ! python3 -c "import segment.analytics" >/dev/null 2>&1; then
   log "installing segment-analytics-python"

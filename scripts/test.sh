@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it: formatting, lints, then every test
-# (unit, HTTP integration, storage conformance, binary) in the release profile,
+# (unit, HTTP integration, storage conformance on DuckDB and on a real
+# ClickHouse server started here, binary) in the release profile,
 # the same profile as the service binary, so DuckDB's C++ is compiled once.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,5 +16,10 @@ echo "== cargo fmt --check"
 cargo fmt --all --check
 echo "== cargo clippy"
 cargo clippy --release --all-targets --locked -- -D warnings
+# A throw-away ClickHouse server for the ClickHouse backend's tests.
+echo "== starting ClickHouse"
+eval "$(scripts/clickhouse-server.sh start)"
+trap 'scripts/clickhouse-server.sh stop "$CLICKHOUSE_TEST_PID" "$CLICKHOUSE_TEST_DIR"' EXIT
+
 echo "== cargo nextest"
 cargo nextest run --release --locked --no-fail-fast

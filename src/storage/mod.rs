@@ -9,6 +9,7 @@ use futures::stream::BoxStream;
 use crate::domain::query::{QueryPlan, QueryRows, TimeRange};
 use crate::domain::Event;
 
+pub mod clickhouse;
 pub mod duckdb;
 #[cfg(test)]
 pub mod testing;

@@ -1,4 +1,5 @@
 //! Storage tests: one conformance suite run against every backend, plus backend specifics.
 
+mod clickhouse;
 mod conformance;
 mod duckdb;

@@ -1,0 +1,96 @@
+//! The ClickHouse backend (for deployments beyond one machine): the client,
+//! server-version detection and the schema. Events are written and read by the
+//! repository built on these pieces.
+
+pub mod schema;
+
+use clickhouse::Client;
+
+use crate::storage::StorageError;
+
+/// Where and how to reach ClickHouse.
+#[derive(Debug, Clone)]
+pub struct ClickHouseOptions {
+    /// HTTP endpoint, e.g. `http://127.0.0.1:8123`.
+    pub url: String,
+    /// Database holding the tables; created when missing.
+    pub database: String,
+    /// User name.
+    pub user: String,
+    /// Password.
+    pub password: String,
+}
+
+/// A server's version, read at connect.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct ServerVersion {
+    /// Major version, e.g. 18 or 25.
+    pub major: u32,
+    /// Minor version.
+    pub minor: u32,
+}
+
+impl ServerVersion {
+    /// Parses `version()` output such as `18.16.1` or `25.3.2.39`.
+    pub fn parse(text: &str) -> Option<Self> {
+        let mut parts = text.trim().split('.');
+        Some(ServerVersion {
+            major: parts.next()?.parse().ok()?,
+            minor: parts.next()?.parse().ok()?,
+        })
+    }
+
+    /// Old servers (before 19.x) need `allow_experimental_low_cardinality_type`;
+    /// current ones reject the setting as unknown.
+    pub fn needs_low_cardinality_setting(self) -> bool {
+        self.major < 19
+    }
+}
+
+fn unavailable(error: clickhouse::error::Error) -> StorageError {
+    StorageError::Unavailable(format!("ClickHouse: {error}"))
+}
+
+fn base_client(options: &ClickHouseOptions) -> Client {
+    Client::default()
+        .with_url(&options.url)
+        .with_user(&options.user)
+        .with_password(&options.password)
+        // The crate's schema check sends a setting that 18.x does not know.
+        .with_validation(false)
+}
+
+/// Reads the server's version.
+pub async fn server_version(options: &ClickHouseOptions) -> Result<ServerVersion, StorageError> {
+    let text: String = base_client(options)
+        .query("SELECT version()")
+        .fetch_one()
+        .await
+        .map_err(unavailable)?;
+    ServerVersion::parse(&text)
+        .ok_or_else(|| StorageError::Backend(format!("unrecognised ClickHouse version {text:?}")))
+}
+
+/// A client for the server (no database selected), with the settings its version needs.
+pub fn server_client(options: &ClickHouseOptions, version: ServerVersion) -> Client {
+    let client = base_client(options);
+    if version.needs_low_cardinality_setting() {
+        client.with_setting("allow_experimental_low_cardinality_type", "1")
+    } else {
+        client
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions_parse_and_old_servers_get_the_setting() {
+        let old = ServerVersion::parse("18.16.1").unwrap();
+        assert!(old.needs_low_cardinality_setting());
+        let current = ServerVersion::parse("25.3.2.39").unwrap();
+        assert!(!current.needs_low_cardinality_setting());
+        assert!(ServerVersion::parse("dev").is_none());
+    }
+}
