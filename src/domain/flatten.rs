@@ -1,7 +1,7 @@
 //! Flattening of JSON objects into parallel key/value lists.
 //!
-//! Both storage backends keep properties as two parallel string arrays so that any
-//! property can be filtered and grouped on with the same SQL shape. Nested objects
+//! The ClickHouse backend keeps properties and context as two parallel string
+//! arrays, which every server version can filter and group on. Nested objects
 //! become dotted keys (`product.id`); strings are kept as they are; numbers,
 //! booleans and arrays are kept as their JSON text; `null` is skipped (the
 //! property counts as not set).
@@ -25,6 +25,15 @@ impl Flattened {
     pub fn add_object(&mut self, object: &Map<String, Value>) {
         let mut prefix = String::new();
         self.walk(object, &mut prefix, 0);
+    }
+
+    /// Flattens the JSON object in `text` (nothing for anything else).
+    pub fn from_object_text(text: Option<&str>) -> Self {
+        let mut flattened = Flattened::default();
+        if let Some(Ok(Value::Object(object))) = text.map(serde_json::from_str::<Value>) {
+            flattened.add_object(&object);
+        }
+        flattened
     }
 
     fn walk(&mut self, object: &Map<String, Value>, prefix: &mut String, depth: usize) {

@@ -1,5 +1,6 @@
 //! Event storage: the [`Repository`] trait every backend implements, and its errors.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -92,4 +93,13 @@ pub trait Repository: Send + Sync + 'static {
 
     /// Flushes and releases the storage; later calls fail.
     async fn close(&self) -> Result<(), StorageError>;
+}
+
+/// Keeps the first event of each `(project, messageId)` in the batch.
+pub(crate) fn first_occurrences(events: &[Event]) -> Option<Vec<Event>> {
+    let mut seen = HashSet::with_capacity(events.len());
+    let unique: Vec<usize> = (0..events.len())
+        .filter(|&i| seen.insert((&events[i].project_id, &events[i].message_id)))
+        .collect();
+    (unique.len() < events.len()).then(|| unique.into_iter().map(|i| events[i].clone()).collect())
 }

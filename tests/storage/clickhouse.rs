@@ -2,7 +2,12 @@
 //! on a free loopback port and names it in `ANALYTICS_TEST_CLICKHOUSE_URL`.
 
 use analytics::storage::clickhouse::schema::{applied_versions, latest_version, migrate_to};
+use analytics::storage::clickhouse::writer::EventTables;
 use analytics::storage::clickhouse::{server_client, server_version, ClickHouseOptions};
+use analytics::storage::ExportRequest;
+use serde_json::json;
+
+use crate::conformance;
 
 fn options() -> ClickHouseOptions {
     let url = std::env::var("ANALYTICS_TEST_CLICKHOUSE_URL").expect(
@@ -61,4 +66,74 @@ async fn a_database_name_that_is_not_an_identifier_is_refused() {
     let version = server_version(&options).await.unwrap();
     let client = server_client(&options, version);
     assert!(migrate_to(&client, "x; DROP TABLE y", 1).await.is_err());
+}
+
+async fn migrated_tables() -> EventTables {
+    let options = options();
+    let version = server_version(&options).await.unwrap();
+    let client = server_client(&options, version);
+    migrate_to(&client, &options.database, latest_version())
+        .await
+        .unwrap();
+    EventTables::new(client, &options.database)
+}
+
+async fn export_all(tables: &EventTables, project: &str) -> Vec<analytics::domain::Event> {
+    tables
+        .export(&ExportRequest {
+            project_id: project.into(),
+            from: None,
+            to: None,
+        })
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn events_read_back_field_for_field_with_microseconds() {
+    let tables = migrated_tables().await;
+    let written = conformance::events(
+        "p1",
+        json!([
+            {"type": "track", "userId": "u1", "event": "Order Completed", "messageId": "m1",
+             "timestamp": "2026-03-01T10:00:00.123456Z", "originalTimestamp": "2026-03-01T10:00:00Z",
+             "properties": {"revenue": 9.5, "product": {"sku": "s-1"}},
+             "context": {"locale": "de-DE", "page": {"path": "/p", "url": "https://e.example/p?utm_source=x"}},
+             "integrations": {"All": false}},
+            {"type": "identify", "userId": "u1", "messageId": "m2", "timestamp": "2026-03-01T11:00:00Z",
+             "traits": {"email": "e@x.example"}}
+        ]),
+    );
+    let outcome = tables.insert(&written).await.unwrap();
+    assert_eq!((outcome.inserted, outcome.duplicates), (2, 0));
+    assert_eq!(export_all(&tables, "p1").await, written);
+    assert!(export_all(&tables, "p2").await.is_empty());
+}
+
+#[tokio::test]
+async fn repeated_message_ids_are_stored_once_within_and_across_batches() {
+    let tables = migrated_tables().await;
+    let batch = |ids: &[&str]| {
+        let items: Vec<_> = ids
+            .iter()
+            .map(|id| json!({"type": "track", "userId": "u", "event": "e", "messageId": id}))
+            .collect();
+        conformance::events("p1", json!(items))
+    };
+    let first = tables.insert(&batch(&["a", "b", "a"])).await.unwrap();
+    assert_eq!((first.inserted, first.duplicates), (2, 1));
+    let second = tables.insert(&batch(&["b", "c"])).await.unwrap();
+    assert_eq!((second.inserted, second.duplicates), (1, 1));
+    let ids: Vec<String> = export_all(&tables, "p1")
+        .await
+        .into_iter()
+        .map(|e| e.message_id)
+        .collect();
+    assert_eq!(ids.len(), 3);
+    // The same id in another project is another message.
+    let other = conformance::events(
+        "p2",
+        json!([{"type": "track", "userId": "u", "event": "e", "messageId": "a"}]),
+    );
+    assert_eq!(tables.insert(&other).await.unwrap().inserted, 1);
 }

@@ -2,7 +2,9 @@
 //! server-version detection and the schema. Events are written and read by the
 //! repository built on these pieces.
 
+mod rows;
 pub mod schema;
+pub mod writer;
 
 use clickhouse::Client;
 

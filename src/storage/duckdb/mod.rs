@@ -13,7 +13,6 @@ mod query;
 pub mod schema;
 mod users;
 
-use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -25,7 +24,9 @@ use tokio_stream::wrappers::ReceiverStream;
 
 use crate::domain::query::{QueryPlan, QueryRows, TimeRange};
 use crate::domain::Event;
-use crate::storage::{EventChunks, ExportRequest, InsertOutcome, Repository, StorageError};
+use crate::storage::{
+    first_occurrences, EventChunks, ExportRequest, InsertOutcome, Repository, StorageError,
+};
 
 /// Tuning of the DuckDB database.
 #[derive(Debug, Clone, Default)]
@@ -116,15 +117,6 @@ impl DuckDbRepository {
             .try_clone()
             .map_err(backend)
     }
-}
-
-/// Keeps the first event of each `(project, messageId)` in the batch.
-fn first_occurrences(events: &[Event]) -> Option<Vec<Event>> {
-    let mut seen = HashSet::with_capacity(events.len());
-    let unique: Vec<usize> = (0..events.len())
-        .filter(|&i| seen.insert((&events[i].project_id, &events[i].message_id)))
-        .collect();
-    (unique.len() < events.len()).then(|| unique.into_iter().map(|i| events[i].clone()).collect())
 }
 
 impl From<duckdb::Error> for StorageError {
