@@ -18,17 +18,7 @@ LOADGEN="$CARGO_TARGET_DIR/release/examples/loadgen"
 
 source scripts/lib/bench-server.sh
 
-cat > "$WORK/bench.toml" <<TOML
-listen = "127.0.0.1:${PORT}"
-[storage]
-path = "${WORK}/analytics.duckdb"
-[log]
-level = "warn"
-[[projects]]
-id = "bench"
-write_keys = ["${WRITE_KEY}"]
-read_keys = ["${READ_KEY}"]
-TOML
+write_config "$PORT" UTC
 
 start_server "$WORK/bench.toml" "$PORT"
 

@@ -26,18 +26,7 @@ BENCH="$CARGO_TARGET_DIR/release/examples/bench_query"
 source scripts/lib/bench-server.sh
 
 "$BENCH" generate --path "$WORK/analytics.duckdb" --events "$EVENTS"
-cat > "$WORK/bench.toml" <<TOML
-listen = "127.0.0.1:${PORT}"
-[storage]
-path = "${WORK}/analytics.duckdb"
-[log]
-level = "warn"
-[[projects]]
-id = "bench"
-timezone = "Europe/Berlin"
-write_keys = ["wk_benchmark_000001"]
-read_keys = ["${READ_KEY}"]
-TOML
+write_config "$PORT" Europe/Berlin
 start_server "$WORK/bench.toml" "$PORT"
 echo "== queries over ${EVENTS} events"
 "$BENCH" run --url "http://127.0.0.1:${PORT}" --read-key "$READ_KEY" --runs "$RUNS"

@@ -2,6 +2,7 @@
 # binary started on a configuration there, stopped (SIGTERM) on exit.
 #
 #   source scripts/lib/bench-server.sh
+#   write_config "$PORT" Europe/Berlin          # $WORK/bench.toml
 #   start_server "$WORK/bench.toml" "$PORT"    # sets SERVER_PID; waits for /healthz
 
 WORK="$(mktemp -d)"
@@ -13,6 +14,24 @@ cleanup() {
   rm -rf "$WORK"
 }
 trap cleanup EXIT
+
+# Writes $WORK/bench.toml: project `bench` (keys wk_/rk_benchmark_000001) in
+# timezone $2, DuckDB file $WORK/analytics.duckdb, listening on port $1.
+write_config() {
+  local port="$1" timezone="${2:-UTC}"
+  cat > "$WORK/bench.toml" <<TOML
+listen = "127.0.0.1:${port}"
+[storage]
+path = "${WORK}/analytics.duckdb"
+[log]
+level = "warn"
+[[projects]]
+id = "bench"
+timezone = "${timezone}"
+write_keys = ["wk_benchmark_000001"]
+read_keys = ["rk_benchmark_000001"]
+TOML
+}
 
 start_server() {
   local config="$1" port="$2"
