@@ -4,9 +4,9 @@
 //! functions, operators); every value from the request (project, times, keys,
 //! filter values, patterns, limits) is a bound parameter.
 //!
-//! DuckDB here has no timezone database, so local time is computed from the
-//! plan's offset schedule: `timestamp + offset`, where the offset is a `CASE`
-//! over the transitions inside the range.
+//! DuckDB here has no timezone database, so local time comes from the plan's
+//! offset schedule: the range is cut where the UTC offset changes, and each
+//! piece is a branch of a `UNION ALL` with its offset as a constant.
 
 use chrono::DateTime;
 use duckdb::types::{TimeUnit, Value};
@@ -19,7 +19,7 @@ use crate::domain::query::{
 };
 use crate::storage::StorageError;
 
-/// SQL text with its positional parameters.
+/// The positional parameters of the SQL text being built.
 #[derive(Default)]
 struct Statement {
     params: Vec<Value>,
@@ -101,9 +101,9 @@ fn text_expression(statement: &mut Statement, dimension: &Dimension) -> String {
 }
 
 /// The bucket of each event, as microseconds since the epoch: its local start
-/// for calendar buckets, its UTC start for minutes and hours. `offset` is the
-/// placeholder of local time minus UTC in microseconds, constant within a
-/// branch of the query. Fixed-length buckets use integer arithmetic on local
+/// for calendar buckets, its UTC start for minutes and hours. `offset_us`
+/// (local time minus UTC, bound as a parameter) is constant within a branch of
+/// the query. Fixed-length buckets use integer arithmetic on local
 /// microseconds (shifted by a multiple of a week so that the division floors);
 /// months use the calendar.
 fn bucket_expression(
@@ -119,33 +119,30 @@ fn bucket_expression(
     const SHIFT: i64 = 1_000 * WEEK;
     // 1970-01-01 was a Thursday: three more days put week starts on Monday.
     const MONDAY: i64 = 3 * DAY;
-    if granularity == Granularity::Month {
-        let offset = statement.bind(offset_us);
-        return format!(
-            "epoch_us(date_trunc('month', timestamp + to_microseconds({offset}::BIGINT)))"
-        );
-    }
-    let local = format!(
-        "(epoch_us(timestamp) + {}::BIGINT)",
-        statement.bind(offset_us)
-    );
-    let floor = |unit: i64, extra: i64| {
+    // Local microseconds, floored to `unit` (after shifting by `extra`).
+    let floor = |statement: &mut Statement, unit: i64, extra: i64| {
         let shift = SHIFT + extra;
-        format!("((({local} + {shift}) // {unit}) * {unit} - {shift})")
+        let offset = statement.bind(offset_us);
+        format!(
+            "(((epoch_us(timestamp) + {offset}::BIGINT + {shift}) // {unit}) * {unit} - {shift})"
+        )
     };
     match granularity {
-        Granularity::Minute => format!(
-            "({} - {}::BIGINT)",
-            floor(MINUTE, 0),
+        Granularity::Minute | Granularity::Hour => {
+            let unit = if granularity == Granularity::Minute {
+                MINUTE
+            } else {
+                HOUR
+            };
+            let start = floor(statement, unit, 0);
+            format!("({start} - {}::BIGINT)", statement.bind(offset_us))
+        }
+        Granularity::Day => floor(statement, DAY, 0),
+        Granularity::Week => floor(statement, WEEK, MONDAY),
+        Granularity::Month => format!(
+            "epoch_us(date_trunc('month', timestamp + to_microseconds({}::BIGINT)))",
             statement.bind(offset_us)
         ),
-        Granularity::Hour => format!(
-            "({} - {}::BIGINT)",
-            floor(HOUR, 0),
-            statement.bind(offset_us)
-        ),
-        Granularity::Week => floor(WEEK, MONDAY),
-        Granularity::Day | Granularity::Month => floor(DAY, 0),
     }
 }
 
@@ -254,13 +251,18 @@ fn metric_sql(index: usize, metric: &Metric, users: UserCount) -> String {
     }
 }
 
-/// The events of the plan's project and range that pass its filter.
-fn filtered_events(statement: &mut Statement, plan: &QueryPlan, range: TimeRange) -> String {
+/// `columns` of the events of the plan's project in `range` that pass its filter.
+fn filtered_events(
+    statement: &mut Statement,
+    columns: &str,
+    plan: &QueryPlan,
+    range: TimeRange,
+) -> String {
     let project = statement.bind(plan.project_id.clone());
     let from = statement.bind_time(range.from);
     let to = statement.bind_time(range.to);
     let mut sql = format!(
-        "SELECT * FROM events WHERE project_id = {project} AND timestamp >= {from} AND timestamp < {to}"
+        "SELECT {columns} FROM events WHERE project_id = {project} AND timestamp >= {from} AND timestamp < {to}"
     );
     if let Some(filter) = &plan.filter {
         sql.push_str(" AND ");
@@ -311,9 +313,8 @@ fn branch(statement: &mut Statement, plan: &QueryPlan, range: TimeRange, offset_
             columns.push(format!("TRY_CAST({property} AS DOUBLE) AS n{i}"));
         }
     }
-    // Parameters are positional: the columns come before the conditions in the text.
-    let source = filtered_events(statement, plan, range);
-    source.replacen("SELECT *", &format!("SELECT {}", columns.join(", ")), 1)
+    // Parameters are positional: the columns' come before the conditions' in the text.
+    filtered_events(statement, &columns.join(", "), plan, range)
 }
 
 fn build(plan: &QueryPlan, users: UserCount) -> (String, Vec<Value>) {
