@@ -36,6 +36,45 @@ impl Granularity {
             Granularity::Day | Granularity::Week | Granularity::Month
         )
     }
+
+    /// The integer arithmetic of fixed-length buckets (all but months).
+    pub fn fixed_length(self) -> Option<FixedLengthBucket> {
+        const MINUTE: i64 = 60_000_000;
+        const HOUR: i64 = 60 * MINUTE;
+        const DAY: i64 = 24 * HOUR;
+        const WEEK: i64 = 7 * DAY;
+        // 1,000 weeks: keeps every local time positive, so division floors.
+        const SHIFT: i64 = 1_000 * WEEK;
+        // 1970-01-01 was a Thursday: three more days put week starts on Monday.
+        const MONDAY: i64 = 3 * DAY;
+        let (unit_us, shift_us) = match self {
+            Granularity::Minute => (MINUTE, SHIFT),
+            Granularity::Hour => (HOUR, SHIFT),
+            Granularity::Day => (DAY, SHIFT),
+            Granularity::Week => (WEEK, SHIFT + MONDAY),
+            Granularity::Month => return None,
+        };
+        Some(FixedLengthBucket {
+            unit_us,
+            shift_us,
+            starts_in_utc: !self.is_calendar(),
+        })
+    }
+}
+
+/// How an executor computes a fixed-length bucket from an event's time in
+/// microseconds, with `offset` the local minus UTC microseconds of its branch:
+/// the local start is `((time + offset + shift_us) / unit_us) * unit_us - shift_us`
+/// (integer division of a positive number); minute and hour buckets are then
+/// reported by their UTC start (minus `offset` again).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FixedLengthBucket {
+    /// Bucket length.
+    pub unit_us: i64,
+    /// Added before dividing: keeps times positive and aligns weeks on Monday.
+    pub shift_us: i64,
+    /// Whether the bucket is reported by its UTC start rather than its local one.
+    pub starts_in_utc: bool,
 }
 
 /// A UTM campaign field.

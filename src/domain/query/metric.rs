@@ -2,6 +2,11 @@
 
 use std::fmt;
 
+/// Property text that numeric metrics and comparisons read as a number: a JSON
+/// number (JSON numbers are stored as their text, and numeric strings count).
+/// Every backend applies this same grammar, so that they agree on what counts.
+pub const NUMERIC_TEXT_PATTERN: &str = r"^-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?$";
+
 /// An aggregate over numeric property values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Aggregate {

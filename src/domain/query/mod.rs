@@ -14,9 +14,9 @@ pub(crate) mod time_buckets;
 
 pub use answer::{answer, Answer, AnswerMeta, AnswerRow};
 pub use date_range::{DateRangeSpec, TimeRange};
-pub use dimension::{Dimension, Granularity, UtmField};
+pub use dimension::{Dimension, FixedLengthBucket, Granularity, UtmField};
 pub use filter::{Filter, FilterOp};
-pub use metric::{Aggregate, Metric};
+pub use metric::{Aggregate, Metric, NUMERIC_TEXT_PATTERN};
 pub use plan::{plan, OrderTarget, Ordering, PlanContext, QueryPlan};
 pub use request::{Include, Pagination, QueryRequest};
 pub use time_buckets::{OffsetSchedule, OffsetSegment};

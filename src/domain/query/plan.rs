@@ -93,6 +93,32 @@ impl QueryPlan {
         })
     }
 
+    /// Pieces of the range with one UTC offset each, as (piece, local minus UTC
+    /// in microseconds); the whole range at offset 0 when the query has no time
+    /// dimension. Executors without timezone data run one branch per piece.
+    pub fn offset_pieces(&self) -> Vec<(TimeRange, i64)> {
+        if self.time_granularity().is_none() {
+            return vec![(self.range, 0)];
+        }
+        let segments = &self.offsets.segments;
+        segments
+            .iter()
+            .enumerate()
+            .filter_map(|(i, segment)| {
+                let from = segment.from.max(self.range.from);
+                let to = segments
+                    .get(i + 1)
+                    .map_or(self.range.to, |next| next.from.min(self.range.to));
+                (from < to).then(|| {
+                    (
+                        TimeRange { from, to },
+                        i64::from(segment.offset_seconds) * 1_000_000,
+                    )
+                })
+            })
+            .collect()
+    }
+
     /// A plan for the total number of users under the same range and filters
     /// (the denominator of `percentage`).
     pub fn total_users(&self) -> QueryPlan {

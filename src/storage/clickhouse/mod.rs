@@ -1,10 +1,16 @@
-//! The ClickHouse backend (for deployments beyond one machine): the client,
-//! server-version detection and the schema. Events are written and read by the
-//! repository built on these pieces.
+//! The ClickHouse backend, for deployments beyond one machine: the client,
+//! server-version detection, the schema, the writer, the query executor and
+//! the [`ClickHouseRepository`] built on them.
 
+mod query;
+mod repository;
 mod rows;
 pub mod schema;
+mod tsv;
 pub mod writer;
+
+pub use query::{compiled_query, parse_rows};
+pub use repository::ClickHouseRepository;
 
 use clickhouse::Client;
 
@@ -21,6 +27,9 @@ pub struct ClickHouseOptions {
     pub user: String,
     /// Password.
     pub password: String,
+    /// Cluster name for the cluster form of the schema (`ON CLUSTER`,
+    /// `Distributed` tables); `None` on a single server.
+    pub cluster: Option<String>,
 }
 
 /// A server's version, read at connect.
@@ -49,8 +58,16 @@ impl ServerVersion {
     }
 }
 
-fn unavailable(error: clickhouse::error::Error) -> StorageError {
-    StorageError::Unavailable(format!("ClickHouse: {error}"))
+/// Maps a client error: network failures and timeouts are
+/// [`StorageError::Unavailable`] (worth retrying), the rest
+/// [`StorageError::Backend`].
+pub(crate) fn storage_error(context: &str, error: clickhouse::error::Error) -> StorageError {
+    match error {
+        clickhouse::error::Error::Network(_) | clickhouse::error::Error::TimedOut => {
+            StorageError::Unavailable(format!("ClickHouse {context}: {error}"))
+        }
+        other => StorageError::Backend(format!("ClickHouse {context}: {other}")),
+    }
 }
 
 fn base_client(options: &ClickHouseOptions) -> Client {
@@ -68,7 +85,7 @@ pub async fn server_version(options: &ClickHouseOptions) -> Result<ServerVersion
         .query("SELECT version()")
         .fetch_one()
         .await
-        .map_err(unavailable)?;
+        .map_err(|e| storage_error("reading the version", e))?;
     ServerVersion::parse(&text)
         .ok_or_else(|| StorageError::Backend(format!("unrecognised ClickHouse version {text:?}")))
 }

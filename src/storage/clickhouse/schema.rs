@@ -13,89 +13,230 @@
 //!   parallel `Array(String)` key/value columns, which every version can filter
 //!   and group on; the original JSON texts are kept for export.
 //! - `message_ids` remembers every stored `(project, messageId)` under a primary
-//!   key, so the writer drops repeats before they reach `events`.
+//!   key, so the writer drops repeats before they reach `events`. A
+//!   materialized view fills it from the same `INSERT` that writes the events.
+//!
+//! In cluster mode every statement runs `ON CLUSTER`; each table is a
+//! replicated local table (`events_local`, ...) on every shard behind a
+//! `Distributed` table with the plain name, sharded by `(project, messageId)`
+//! so that a message and its copies always meet on one shard.
 
 use clickhouse::Client;
 
+use super::storage_error;
 use crate::storage::StorageError;
 
-/// One schema change: statements run in order.
+/// Where the schema lives: a database on one server, or on a cluster.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Layout {
+    /// Database name (letters, digits, underscores).
+    pub database: String,
+    /// Cluster name from the servers' `remote_servers`, for the cluster form.
+    pub cluster: Option<String>,
+}
+
+impl Layout {
+    /// The single-server layout of `database`.
+    pub fn single(database: &str) -> Self {
+        Layout {
+            database: database.to_owned(),
+            cluster: None,
+        }
+    }
+
+    fn check(&self) -> Result<(), StorageError> {
+        let identifier =
+            |s: &str| !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+        if !identifier(&self.database) {
+            return Err(StorageError::Backend(format!(
+                "database name {:?}: use letters, digits and underscores",
+                self.database
+            )));
+        }
+        if let Some(cluster) = &self.cluster {
+            if !identifier(cluster) {
+                return Err(StorageError::Backend(format!(
+                    "cluster name {cluster:?}: use letters, digits and underscores"
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    fn on_cluster(&self) -> String {
+        self.cluster
+            .as_ref()
+            .map_or_else(String::new, |cluster| format!(" ON CLUSTER {cluster}"))
+    }
+
+    /// The table that holds the rows of `name`: `name` itself, or `name_local`.
+    fn storage_table(&self, name: &str) -> String {
+        match self.cluster {
+            Some(_) => format!("{}.{name}_local", self.database),
+            None => format!("{}.{name}", self.database),
+        }
+    }
+
+    /// `CREATE TABLE` for a table of the schema: one table, or local tables
+    /// plus a `Distributed` one in cluster mode.
+    fn table(&self, table: &Table) -> Vec<String> {
+        let engine = match &self.cluster {
+            None => format!("{}({})", table.engine, table.engine_arguments),
+            Some(_) => {
+                let path = format!(
+                    "'/clickhouse/tables/{{shard}}/{}/{}_local', '{{replica}}'",
+                    self.database, table.name
+                );
+                let arguments = if table.engine_arguments.is_empty() {
+                    path
+                } else {
+                    format!("{path}, {}", table.engine_arguments)
+                };
+                format!("Replicated{}({arguments})", table.engine)
+            }
+        };
+        let mut statements = vec![format!(
+            "CREATE TABLE IF NOT EXISTS {}{} ({}) ENGINE = {engine} {}",
+            self.storage_table(table.name),
+            self.on_cluster(),
+            table.columns,
+            table.layout
+        )];
+        if let Some(cluster) = &self.cluster {
+            statements.push(format!(
+                "CREATE TABLE IF NOT EXISTS {db}.{name}{on} AS {local} ENGINE = Distributed({cluster}, {db}, {name}_local, {key})",
+                db = self.database,
+                name = table.name,
+                on = self.on_cluster(),
+                local = self.storage_table(table.name),
+                key = table.shard_key,
+            ));
+        }
+        statements
+    }
+}
+
+/// One table of the schema.
+struct Table {
+    name: &'static str,
+    columns: &'static str,
+    /// `MergeTree` family engine, without the `Replicated` prefix.
+    engine: &'static str,
+    engine_arguments: &'static str,
+    /// `PARTITION BY` / `ORDER BY` clauses.
+    layout: &'static str,
+    /// Sharding expression of the `Distributed` table (cluster mode).
+    shard_key: &'static str,
+}
+
+const EVENTS: Table = Table {
+    name: "events",
+    columns: "
+        project_id              LowCardinality(String),
+        message_id              String,
+        type                    LowCardinality(String),
+        event                   Nullable(String),
+        name                    Nullable(String),
+        user_id                 Nullable(String),
+        anonymous_id            Nullable(String),
+        group_id                Nullable(String),
+        previous_id             Nullable(String),
+        timestamp               DateTime('UTC'),
+        timestamp_us            Int64,
+        original_timestamp_us   Nullable(Int64),
+        sent_at_us              Nullable(Int64),
+        received_at_us          Int64,
+        properties              Nullable(String),
+        traits                  Nullable(String),
+        context                 Nullable(String),
+        integrations            Nullable(String),
+        page_path               Nullable(String),
+        page_referrer           Nullable(String),
+        page_url                Nullable(String),
+        utm_campaign            Nullable(String),
+        utm_source              Nullable(String),
+        utm_medium              Nullable(String),
+        utm_term                Nullable(String),
+        utm_content             Nullable(String),
+        library_name            Nullable(String),
+        locale                  Nullable(String),
+        prop_keys               Array(String),
+        prop_values             Array(String),
+        context_keys            Array(String),
+        context_values          Array(String),
+        version                 UInt64",
+    engine: "ReplacingMergeTree",
+    engine_arguments: "version",
+    layout: "PARTITION BY toYYYYMM(timestamp) ORDER BY (project_id, toDate(timestamp), message_id)",
+    shard_key: "cityHash64(project_id, message_id)",
+};
+
+const MESSAGE_IDS: Table = Table {
+    name: "message_ids",
+    columns: "project_id LowCardinality(String), message_id String",
+    engine: "ReplacingMergeTree",
+    engine_arguments: "",
+    layout: "ORDER BY (project_id, message_id)",
+    shard_key: "cityHash64(project_id, message_id)",
+};
+
+const SETTINGS: Table = Table {
+    name: "settings",
+    columns: "name String, value String, version UInt64",
+    engine: "ReplacingMergeTree",
+    engine_arguments: "version",
+    layout: "ORDER BY name",
+    shard_key: "cityHash64(name)",
+};
+
+fn events_tables(layout: &Layout) -> Vec<String> {
+    [EVENTS, MESSAGE_IDS, SETTINGS]
+        .iter()
+        .flat_map(|table| layout.table(table))
+        .collect()
+}
+
+/// Ids are recorded by the same `INSERT` that stores the events: a write that
+/// reached the server is recognised when it is retried.
+fn message_ids_view(layout: &Layout) -> Vec<String> {
+    vec![format!(
+        "CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.message_ids_from_events{on} TO {ids}
+         AS SELECT project_id, message_id FROM {events}",
+        db = layout.database,
+        on = layout.on_cluster(),
+        ids = layout.storage_table("message_ids"),
+        events = layout.storage_table("events"),
+    )]
+}
+
+/// One schema change.
 #[derive(Debug, Clone, Copy)]
 pub struct Migration {
     /// Position in the history, from 1.
     pub version: u32,
     /// Short description.
     pub name: &'static str,
-    /// Statements; `{db}` stands for the database name.
-    pub statements: &'static [&'static str],
+    /// The statements, in order, for a layout.
+    pub statements: fn(&Layout) -> Vec<String>,
 }
 
 /// The whole schema history, oldest first.
-pub const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "events",
-    statements: &[
-        "CREATE TABLE IF NOT EXISTS {db}.events (
-            project_id              LowCardinality(String),
-            message_id              String,
-            type                    LowCardinality(String),
-            event                   Nullable(String),
-            name                    Nullable(String),
-            user_id                 Nullable(String),
-            anonymous_id            Nullable(String),
-            group_id                Nullable(String),
-            previous_id             Nullable(String),
-            timestamp               DateTime('UTC'),
-            timestamp_us            Int64,
-            original_timestamp_us   Nullable(Int64),
-            sent_at_us              Nullable(Int64),
-            received_at_us          Int64,
-            properties              Nullable(String),
-            traits                  Nullable(String),
-            context                 Nullable(String),
-            integrations            Nullable(String),
-            page_path               Nullable(String),
-            page_referrer           Nullable(String),
-            page_url                Nullable(String),
-            utm_campaign            Nullable(String),
-            utm_source              Nullable(String),
-            utm_medium              Nullable(String),
-            utm_term                Nullable(String),
-            utm_content             Nullable(String),
-            library_name            Nullable(String),
-            locale                  Nullable(String),
-            prop_keys               Array(String),
-            prop_values             Array(String),
-            context_keys            Array(String),
-            context_values          Array(String),
-            version                 UInt64
-        )
-        ENGINE = ReplacingMergeTree(version)
-        PARTITION BY toYYYYMM(timestamp)
-        ORDER BY (project_id, toDate(timestamp), message_id)",
-        "CREATE TABLE IF NOT EXISTS {db}.message_ids (
-            project_id  LowCardinality(String),
-            message_id  String
-        )
-        ENGINE = ReplacingMergeTree
-        ORDER BY (project_id, message_id)",
-        "CREATE TABLE IF NOT EXISTS {db}.settings (
-            name        String,
-            value       String,
-            version     UInt64
-        )
-        ENGINE = ReplacingMergeTree(version)
-        ORDER BY name",
-    ],
-}];
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "events",
+        statements: events_tables,
+    },
+    Migration {
+        version: 2,
+        name: "message ids recorded by a materialized view",
+        statements: message_ids_view,
+    },
+];
 
 /// The latest schema version.
 pub fn latest_version() -> u32 {
     MIGRATIONS.last().map_or(0, |m| m.version)
-}
-
-fn backend(context: &str, error: clickhouse::error::Error) -> StorageError {
-    StorageError::Backend(format!("{context}: {error}"))
 }
 
 /// Versions applied to `database`, ascending.
@@ -104,36 +245,44 @@ pub async fn applied_versions(client: &Client, database: &str) -> Result<Vec<u32
         .query(&format!("SELECT version FROM {database}.schema_migrations"))
         .fetch_all()
         .await
-        .map_err(|e| backend("reading schema_migrations", e))?;
+        .map_err(|e| storage_error("reading schema_migrations", e))?;
     versions.sort_unstable();
     versions.dedup();
     Ok(versions)
+}
+
+/// Every statement of the schema up to `target`, for a layout (what
+/// [`migrate_to`] would run on an empty server, after creating the database).
+pub fn statements_up_to(layout: &Layout, target: u32) -> Vec<String> {
+    MIGRATIONS
+        .iter()
+        .filter(|m| m.version <= target)
+        .flat_map(|m| (m.statements)(layout))
+        .collect()
 }
 
 /// Creates the database if needed and applies every migration up to `target`
 /// that it lacks; returns how many ran.
 pub async fn migrate_to(
     client: &Client,
-    database: &str,
+    layout: &Layout,
     target: u32,
 ) -> Result<usize, StorageError> {
-    if database.is_empty()
-        || !database
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '_')
-    {
-        return Err(StorageError::Backend(format!(
-            "database name {database:?}: use letters, digits and underscores"
-        )));
-    }
-    client
-        .query(&format!("CREATE DATABASE IF NOT EXISTS {database}"))
-        .execute()
-        .await
-        .map_err(|e| backend("creating the database", e))?;
+    layout.check()?;
+    let database = &layout.database;
+    let on_cluster = layout.on_cluster();
     client
         .query(&format!(
-            "CREATE TABLE IF NOT EXISTS {database}.schema_migrations (
+            "CREATE DATABASE IF NOT EXISTS {database}{on_cluster}"
+        ))
+        .execute()
+        .await
+        .map_err(|e| storage_error("creating the database", e))?;
+    // Recorded per server: in cluster mode each node keeps its own history,
+    // and every statement is idempotent, so a node that missed one catches up.
+    client
+        .query(&format!(
+            "CREATE TABLE IF NOT EXISTS {database}.schema_migrations{on_cluster} (
                 version     UInt32,
                 name        String,
                 applied_at  DateTime DEFAULT now()
@@ -141,7 +290,7 @@ pub async fn migrate_to(
         ))
         .execute()
         .await
-        .map_err(|e| backend("creating schema_migrations", e))?;
+        .map_err(|e| storage_error("creating schema_migrations", e))?;
     let applied = applied_versions(client, database).await?;
     let mut ran = 0;
     for migration in MIGRATIONS.iter().filter(|m| m.version <= target) {
@@ -150,9 +299,9 @@ pub async fn migrate_to(
         }
         // ClickHouse has no transactions: each statement is idempotent, so a
         // migration interrupted half way is completed by the next start.
-        for statement in migration.statements {
+        for statement in (migration.statements)(layout) {
             client
-                .query(&statement.replace("{db}", database))
+                .query(&statement)
                 .execute()
                 .await
                 .map_err(|e| StorageError::Migration {
@@ -169,8 +318,60 @@ pub async fn migrate_to(
             .bind(migration.name)
             .execute()
             .await
-            .map_err(|e| backend("recording the migration", e))?;
+            .map_err(|e| storage_error("recording the migration", e))?;
         ran += 1;
     }
     Ok(ran)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_single_server_gets_plain_tables() {
+        let statements = statements_up_to(&Layout::single("analytics"), latest_version());
+        assert!(statements[0].starts_with("CREATE TABLE IF NOT EXISTS analytics.events ("));
+        assert!(statements[0].contains("ENGINE = ReplacingMergeTree(version) PARTITION BY"));
+        assert!(statements.iter().all(|s| !s.contains("ON CLUSTER")));
+        assert!(statements.iter().all(|s| !s.contains("Distributed")));
+        assert!(statements
+            .last()
+            .unwrap()
+            .contains("TO analytics.message_ids"));
+    }
+
+    #[test]
+    fn a_cluster_gets_replicated_local_tables_behind_distributed_ones() {
+        let layout = Layout {
+            database: "analytics".into(),
+            cluster: Some("main".into()),
+        };
+        let statements = statements_up_to(&layout, latest_version());
+        assert!(statements.iter().all(|s| s.contains(" ON CLUSTER main")));
+        assert!(statements[0]
+            .starts_with("CREATE TABLE IF NOT EXISTS analytics.events_local ON CLUSTER main ("));
+        assert!(statements[0].contains(
+            "ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/analytics/events_local', '{replica}', version)"
+        ));
+        assert_eq!(
+            statements[1],
+            "CREATE TABLE IF NOT EXISTS analytics.events ON CLUSTER main AS analytics.events_local \
+             ENGINE = Distributed(main, analytics, events_local, cityHash64(project_id, message_id))"
+        );
+        let view = statements.last().unwrap();
+        assert!(view.contains("TO analytics.message_ids_local"), "{view}");
+        assert!(view.contains("FROM analytics.events_local"), "{view}");
+    }
+
+    #[test]
+    fn names_that_are_not_identifiers_are_refused() {
+        assert!(Layout::single("a; DROP TABLE b").check().is_err());
+        let layout = Layout {
+            database: "ok".into(),
+            cluster: Some("x y".into()),
+        };
+        assert!(layout.check().is_err());
+        assert!(Layout::single("ok_1").check().is_ok());
+    }
 }

@@ -2,20 +2,26 @@
 //!
 //! Dedup guarantee: a batch first drops repeats within itself, then every
 //! `(project, messageId)` that `message_ids` already holds (a primary-key
-//! lookup); the rest goes to `events` and then to `message_ids`. With one
-//! writer per database this stores each message once. If the second insert
-//! fails after the first succeeded, the retried batch writes those events
-//! again; such copies share `(project, day, messageId)`, so `events`'
-//! `ReplacingMergeTree` collapses them, and queries count each once until it has.
+//! lookup); the rest goes to `events` in one `INSERT`, one block, which the
+//! `message_ids_from_events` view also records in `message_ids`. An insert
+//! that reached the server before its answer was lost is therefore recognised
+//! when the processor retries it. As long as one writer at a time handles a
+//! given message (the service writes its batches one after another), each
+//! message is stored once and queries never see a copy.
+//!
+//! The backstop, for a message that two service instances receive at the same
+//! moment: copies share `(project, day, messageId)`, so `events`'
+//! `ReplacingMergeTree` collapses them in a background merge.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
-use clickhouse::{Client, Row};
-use serde::{Deserialize, Serialize};
+use clickhouse::Client;
+use futures::stream::{self, StreamExt};
 
 use super::rows::EventRow;
+use super::storage_error;
 use crate::domain::Event;
-use crate::storage::{first_occurrences, ExportRequest, InsertOutcome, StorageError};
+use crate::storage::{first_occurrences, EventChunks, ExportRequest, InsertOutcome, StorageError};
 
 /// `events` and `message_ids` of one database.
 #[derive(Clone)]
@@ -27,20 +33,8 @@ pub struct EventTables {
 /// `messageId`s looked up per query.
 const LOOKUP_CHUNK: usize = 1_000;
 
-#[derive(Debug, Row, Serialize, Deserialize)]
-struct MessageIdRow {
-    project_id: String,
-    message_id: String,
-}
-
-fn failed(context: &str, error: clickhouse::error::Error) -> StorageError {
-    match error {
-        clickhouse::error::Error::Network(_) | clickhouse::error::Error::TimedOut => {
-            StorageError::Unavailable(format!("ClickHouse {context}: {error}"))
-        }
-        other => StorageError::Backend(format!("ClickHouse {context}: {other}")),
-    }
-}
+/// Events per chunk of an export.
+const EXPORT_CHUNK: usize = 1_000;
 
 impl EventTables {
     /// The tables of `database` (migrated), through `client`.
@@ -75,7 +69,7 @@ impl EventTables {
             let rows: Vec<String> = query
                 .fetch_all()
                 .await
-                .map_err(|e| failed("reading message_ids", e))?;
+                .map_err(|e| storage_error("reading message_ids", e))?;
             found.extend(rows);
         }
         Ok(found)
@@ -92,49 +86,30 @@ impl EventTables {
                 .or_default()
                 .push(event.message_id.as_str());
         }
-        let mut stored = HashSet::new();
+        let mut stored: HashMap<&str, HashSet<String>> = HashMap::new();
         for (project, ids) in by_project {
-            for id in self.stored_ids(project, &ids).await? {
-                stored.insert((project.to_owned(), id));
-            }
+            stored.insert(project, self.stored_ids(project, &ids).await?);
         }
-        let fresh: Vec<&Event> = unique
-            .iter()
-            .filter(|e| !stored.contains(&(e.project_id.clone(), e.message_id.clone())))
-            .collect();
+        let is_stored = |event: &Event| {
+            stored
+                .get(event.project_id.as_str())
+                .is_some_and(|ids| ids.contains(&event.message_id))
+        };
+        let fresh: Vec<&Event> = unique.iter().filter(|e| !is_stored(e)).collect();
         if !fresh.is_empty() {
+            let failed = |e| storage_error("inserting events", e);
             let mut insert = self
                 .client
                 .insert::<EventRow>("events")
                 .await
-                .map_err(|e| failed("inserting events", e))?;
+                .map_err(failed)?;
             for event in &fresh {
                 insert
                     .write(&EventRow::from(*event))
                     .await
-                    .map_err(|e| failed("inserting events", e))?;
+                    .map_err(failed)?;
             }
-            insert
-                .end()
-                .await
-                .map_err(|e| failed("inserting events", e))?;
-
-            let mut ids = self
-                .client
-                .insert::<MessageIdRow>("message_ids")
-                .await
-                .map_err(|e| failed("inserting message_ids", e))?;
-            for event in &fresh {
-                ids.write(&MessageIdRow {
-                    project_id: event.project_id.clone(),
-                    message_id: event.message_id.clone(),
-                })
-                .await
-                .map_err(|e| failed("inserting message_ids", e))?;
-            }
-            ids.end()
-                .await
-                .map_err(|e| failed("inserting message_ids", e))?;
+            insert.end().await.map_err(failed)?;
         }
         Ok(InsertOutcome {
             inserted: fresh.len(),
@@ -142,27 +117,46 @@ impl EventTables {
         })
     }
 
-    /// A project's events in timestamp order (one copy of each message).
-    pub async fn export(&self, request: &ExportRequest) -> Result<Vec<Event>, StorageError> {
+    /// Streams a project's events in timestamp order, a chunk at a time.
+    pub fn export(&self, request: &ExportRequest) -> EventChunks {
         let from = request.from.map_or(i64::MIN, |t| t.timestamp_micros());
         let to = request.to.map_or(i64::MAX, |t| t.timestamp_micros());
-        let rows: Vec<EventRow> = self
+        let cursor = self
             .client
             .query(&format!(
                 "SELECT ?fields FROM {}.events
                  WHERE project_id = ? AND timestamp_us >= ? AND timestamp_us < ?
-                 ORDER BY timestamp_us, message_id, version DESC
-                 LIMIT 1 BY message_id",
+                 ORDER BY timestamp_us, message_id",
                 self.database
             ))
             .bind(&request.project_id)
             .bind(from)
             .bind(to)
-            .fetch_all()
-            .await
-            .map_err(|e| failed("exporting", e))?;
-        rows.into_iter()
-            .map(|row| Event::try_from(row).map_err(StorageError::Backend))
-            .collect()
+            .fetch::<EventRow>();
+        let cursor = match cursor {
+            Ok(cursor) => cursor,
+            Err(error) => {
+                return stream::once(async move { Err(storage_error("exporting", error)) }).boxed()
+            }
+        };
+        stream::try_unfold(Some(cursor), |state| async move {
+            let Some(mut cursor) = state else {
+                return Ok(None);
+            };
+            let mut chunk = Vec::with_capacity(EXPORT_CHUNK);
+            while chunk.len() < EXPORT_CHUNK {
+                match cursor
+                    .next()
+                    .await
+                    .map_err(|e| storage_error("exporting", e))?
+                {
+                    Some(row) => chunk.push(Event::try_from(row).map_err(StorageError::Backend)?),
+                    None if chunk.is_empty() => return Ok(None),
+                    None => return Ok(Some((chunk, None))),
+                }
+            }
+            Ok(Some((chunk, Some(cursor))))
+        })
+        .boxed()
     }
 }

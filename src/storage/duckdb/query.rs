@@ -15,7 +15,7 @@ use duckdb::{params_from_iter, Connection, Row};
 use crate::domain::query::time_buckets::estimated_buckets;
 use crate::domain::query::{
     Aggregate, Dimension, DimensionValue, Filter, FilterOp, Granularity, Metric, MetricValue,
-    OrderTarget, QueryPlan, QueryRow, QueryRows, TimeRange,
+    OrderTarget, QueryPlan, QueryRow, QueryRows, TimeRange, NUMERIC_TEXT_PATTERN,
 };
 use crate::storage::StorageError;
 
@@ -103,47 +103,36 @@ fn text_expression(statement: &mut Statement, dimension: &Dimension) -> String {
 /// The bucket of each event, as microseconds since the epoch: its local start
 /// for calendar buckets, its UTC start for minutes and hours. `offset_us`
 /// (local time minus UTC, bound as a parameter) is constant within a branch of
-/// the query. Fixed-length buckets use integer arithmetic on local
-/// microseconds (shifted by a multiple of a week so that the division floors);
-/// months use the calendar.
+/// the query; months use the calendar.
 fn bucket_expression(
     statement: &mut Statement,
     granularity: Granularity,
     offset_us: i64,
 ) -> String {
-    const MINUTE: i64 = 60_000_000;
-    const HOUR: i64 = 60 * MINUTE;
-    const DAY: i64 = 24 * HOUR;
-    const WEEK: i64 = 7 * DAY;
-    // 1,000 weeks: keeps every local time positive.
-    const SHIFT: i64 = 1_000 * WEEK;
-    // 1970-01-01 was a Thursday: three more days put week starts on Monday.
-    const MONDAY: i64 = 3 * DAY;
-    // Local microseconds, floored to `unit` (after shifting by `extra`).
-    let floor = |statement: &mut Statement, unit: i64, extra: i64| {
-        let shift = SHIFT + extra;
-        let offset = statement.bind(offset_us);
-        format!(
-            "(((epoch_us(timestamp) + {offset}::BIGINT + {shift}) // {unit}) * {unit} - {shift})"
-        )
-    };
-    match granularity {
-        Granularity::Minute | Granularity::Hour => {
-            let unit = if granularity == Granularity::Minute {
-                MINUTE
-            } else {
-                HOUR
-            };
-            let start = floor(statement, unit, 0);
-            format!("({start} - {}::BIGINT)", statement.bind(offset_us))
-        }
-        Granularity::Day => floor(statement, DAY, 0),
-        Granularity::Week => floor(statement, WEEK, MONDAY),
-        Granularity::Month => format!(
+    let Some(bucket) = granularity.fixed_length() else {
+        return format!(
             "epoch_us(date_trunc('month', timestamp + to_microseconds({}::BIGINT)))",
             statement.bind(offset_us)
-        ),
+        );
+    };
+    let (unit, shift) = (bucket.unit_us, bucket.shift_us);
+    let offset = statement.bind(offset_us);
+    let local = format!(
+        "(((epoch_us(timestamp) + {offset}::BIGINT + {shift}) // {unit}) * {unit} - {shift})"
+    );
+    if bucket.starts_in_utc {
+        format!("({local} - {}::BIGINT)", statement.bind(offset_us))
+    } else {
+        local
     }
+}
+
+/// The number in a property's text, when it is one (see [`NUMERIC_TEXT_PATTERN`]).
+fn numeric(statement: &mut Statement, text: &str) -> String {
+    format!(
+        "TRY_CAST(regexp_extract({text}, {}) AS DOUBLE)",
+        statement.bind(NUMERIC_TEXT_PATTERN.to_owned())
+    )
 }
 
 fn condition(
@@ -171,8 +160,9 @@ fn condition(
                 _ => "<=",
             };
             let number: f64 = values[0].parse().expect("validated number");
+            let value = numeric(statement, &expression);
             return format!(
-                "coalesce(TRY_CAST({expression} AS DOUBLE) {symbol} {}, false)",
+                "coalesce({value} {symbol} {}, false)",
                 statement.bind(number)
             );
         }
@@ -271,31 +261,6 @@ fn filtered_events(
     sql
 }
 
-/// Pieces of the range with one UTC offset each (the whole range when the
-/// query has no time dimension).
-fn offset_pieces(plan: &QueryPlan) -> Vec<(TimeRange, i64)> {
-    if plan.time_granularity().is_none() {
-        return vec![(plan.range, 0)];
-    }
-    let segments = &plan.offsets.segments;
-    segments
-        .iter()
-        .enumerate()
-        .filter_map(|(i, segment)| {
-            let from = segment.from.max(plan.range.from);
-            let to = segments
-                .get(i + 1)
-                .map_or(plan.range.to, |next| next.from.min(plan.range.to));
-            (from < to).then(|| {
-                (
-                    TimeRange { from, to },
-                    i64::from(segment.offset_seconds) * 1_000_000,
-                )
-            })
-        })
-        .collect()
-}
-
 /// One branch of the query: the events of one offset piece, with the columns
 /// the aggregation reads.
 fn branch(statement: &mut Statement, plan: &QueryPlan, range: TimeRange, offset_us: i64) -> String {
@@ -310,7 +275,7 @@ fn branch(statement: &mut Statement, plan: &QueryPlan, range: TimeRange, offset_
     for (i, metric) in plan.metrics.iter().enumerate() {
         if let Metric::Numeric(_, key) = metric {
             let property = text_expression(statement, &Dimension::Property(key.clone()));
-            columns.push(format!("TRY_CAST({property} AS DOUBLE) AS n{i}"));
+            columns.push(format!("{} AS n{i}", numeric(statement, &property)));
         }
     }
     // Parameters are positional: the columns' come before the conditions' in the text.
@@ -319,7 +284,8 @@ fn branch(statement: &mut Statement, plan: &QueryPlan, range: TimeRange, offset_
 
 fn build(plan: &QueryPlan, users: UserCount) -> (String, Vec<Value>) {
     let mut statement = Statement::default();
-    let branches: Vec<String> = offset_pieces(plan)
+    let branches: Vec<String> = plan
+        .offset_pieces()
         .into_iter()
         .map(|(range, offset_us)| branch(&mut statement, plan, range, offset_us))
         .collect();

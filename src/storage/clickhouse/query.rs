@@ -1,0 +1,497 @@
+//! Executes query plans in ClickHouse, with SQL that servers from 18.16 to
+//! current versions accept.
+//!
+//! The SQL text is built only from the plan's fixed vocabulary (column names,
+//! functions, operators); every value from the request (project, times, keys,
+//! filter values, patterns, limits) is a `?` placeholder that the client fills
+//! in, escaped (servers before 23.x have no server-side parameters).
+//!
+//! Like the DuckDB executor, local time comes from the plan's offset schedule:
+//! one `UNION ALL` branch per piece of the range with one UTC offset, and
+//! bucket starts by integer arithmetic on `timestamp_us`, so that both
+//! backends cut buckets identically. Distinct users are counted exactly
+//! (`uniqExact`). Results are read as `TabSeparated` text.
+
+use chrono::DateTime;
+use clickhouse::query::Query;
+use clickhouse::Client;
+
+use super::storage_error;
+use super::tsv::{self, Field};
+use crate::domain::query::{
+    Aggregate, Dimension, DimensionValue, Filter, FilterOp, Granularity, Metric, MetricValue,
+    OrderTarget, QueryPlan, QueryRow, QueryRows, TimeRange, NUMERIC_TEXT_PATTERN,
+};
+use crate::storage::StorageError;
+
+/// A value bound to a `?` of the SQL text.
+#[derive(Debug, Clone)]
+enum Param {
+    Text(String),
+    Int(i64),
+    Float(f64),
+}
+
+/// SQL text with `?` placeholders and their values, in order.
+#[derive(Debug, Default)]
+struct Statement {
+    params: Vec<Param>,
+}
+
+impl Statement {
+    fn text(&mut self, value: impl Into<String>) -> &'static str {
+        self.params.push(Param::Text(value.into()));
+        "?"
+    }
+
+    fn int(&mut self, value: i64) -> &'static str {
+        self.params.push(Param::Int(value));
+        "?"
+    }
+
+    fn float(&mut self, value: f64) -> &'static str {
+        self.params.push(Param::Float(value));
+        "?"
+    }
+
+    fn into_query(self, client: &Client, sql: &str) -> Query {
+        self.params
+            .into_iter()
+            .fold(client.query(sql), |query, param| match param {
+                Param::Text(text) => query.bind(text),
+                Param::Int(number) => query.bind(number),
+                Param::Float(number) => query.bind(number),
+            })
+    }
+}
+
+/// The user identity: `userId`, else `anonymousId`.
+const USER_KEY: &str = "coalesce(user_id, anonymous_id)";
+
+/// The value of `key` in a flattened key/value column pair; NULL when unset.
+fn lookup(statement: &mut Statement, keys: &str, values: &str, key: &str) -> String {
+    let first = statement.text(key);
+    let second = statement.text(key);
+    format!("if(indexOf({keys}, {first}) = 0, NULL, {values}[indexOf({keys}, {second})])")
+}
+
+fn text_expression(statement: &mut Statement, dimension: &Dimension) -> String {
+    match dimension {
+        Dimension::EventName => "coalesce(event, type)".into(),
+        Dimension::EventType => "type".into(),
+        Dimension::Page => "page_path".into(),
+        Dimension::Url => "page_url".into(),
+        Dimension::Referrer => "page_referrer".into(),
+        Dimension::Utm(utm) => utm.as_str().into(),
+        Dimension::Library => "library_name".into(),
+        Dimension::Locale => "locale".into(),
+        Dimension::UserId => USER_KEY.into(),
+        Dimension::Property(key) => lookup(statement, "prop_keys", "prop_values", key),
+        Dimension::Context(key) => lookup(statement, "context_keys", "context_values", key),
+        Dimension::Time(_) => unreachable!("time is bucketed, not read"),
+    }
+}
+
+/// The number in a property's text, when it is one (see [`NUMERIC_TEXT_PATTERN`]).
+fn numeric(statement: &mut Statement, text: &str) -> String {
+    format!(
+        "toFloat64OrNull(extract(ifNull({text}, ''), {}))",
+        statement.text(NUMERIC_TEXT_PATTERN)
+    )
+}
+
+/// The bucket of each event as microseconds since the epoch, computed as the
+/// DuckDB executor does (see [`Granularity::fixed_length`]).
+fn bucket_expression(
+    statement: &mut Statement,
+    granularity: Granularity,
+    offset_us: i64,
+) -> String {
+    let Some(bucket) = granularity.fixed_length() else {
+        // The month of the local time, then its first day in microseconds.
+        let offset = statement.int(offset_us);
+        return format!(
+            "toInt64(toUInt16(toStartOfMonth(toDateTime(intDiv(timestamp_us + toInt64({offset}), 1000000)), 'UTC'))) * 86400000000"
+        );
+    };
+    let unit = statement.int(bucket.unit_us);
+    let unit_again = statement.int(bucket.unit_us);
+    let shift = statement.int(bucket.shift_us);
+    let offset = statement.int(offset_us);
+    let shift_again = statement.int(bucket.shift_us);
+    let local = format!(
+        "intDiv(timestamp_us + toInt64({offset}) + toInt64({shift}), toInt64({unit})) * toInt64({unit_again}) - toInt64({shift_again})"
+    );
+    if bucket.starts_in_utc {
+        format!("toInt64({local} - toInt64({}))", statement.int(offset_us))
+    } else {
+        format!("toInt64({local})")
+    }
+}
+
+fn condition(
+    statement: &mut Statement,
+    op: FilterOp,
+    dimension: &Dimension,
+    values: &[String],
+) -> String {
+    let expression = text_expression(statement, dimension);
+    let placeholders = |statement: &mut Statement| {
+        values
+            .iter()
+            .map(|v| statement.text(v.clone()))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let any = |statement: &mut Statement, template: &dyn Fn(&str) -> String| {
+        let parts: Vec<String> = values
+            .iter()
+            .map(|v| template(statement.text(v.clone())))
+            .collect();
+        format!("coalesce({}, 0)", parts.join(" OR "))
+    };
+    let positive = match op {
+        FilterOp::IsSet => return format!("({expression} IS NOT NULL)"),
+        FilterOp::IsNotSet => return format!("({expression} IS NULL)"),
+        FilterOp::Gt | FilterOp::Gte | FilterOp::Lt | FilterOp::Lte => {
+            let symbol = match op {
+                FilterOp::Gt => ">",
+                FilterOp::Gte => ">=",
+                FilterOp::Lt => "<",
+                _ => "<=",
+            };
+            let number: f64 = values[0].parse().expect("validated number");
+            let value = numeric(statement, &expression);
+            return format!(
+                "coalesce({value} {symbol} toFloat64({}), 0)",
+                statement.float(number)
+            );
+        }
+        FilterOp::Is | FilterOp::IsNot if *dimension == Dimension::EventName => {
+            // `event` alone can use the skip indexes of current servers; the
+            // call type stands in for the name of non-track calls.
+            let names = placeholders(statement);
+            let types = placeholders(statement);
+            format!("coalesce(event IN ({names}) OR (event IS NULL AND type IN ({types})), 0)")
+        }
+        FilterOp::Is | FilterOp::IsNot => {
+            format!("coalesce({expression} IN ({}), 0)", placeholders(statement))
+        }
+        FilterOp::Contains | FilterOp::ContainsNot => {
+            any(statement, &|p| format!("position({expression}, {p}) > 0"))
+        }
+        FilterOp::Matches | FilterOp::MatchesNot => {
+            any(statement, &|p| format!("match({expression}, {p})"))
+        }
+    };
+    if op.is_negated() {
+        format!("(NOT {positive})")
+    } else {
+        positive
+    }
+}
+
+fn filter_sql(statement: &mut Statement, filter: &Filter) -> String {
+    match filter {
+        Filter::And(items) | Filter::Or(items) => {
+            let joiner = if matches!(filter, Filter::And(_)) {
+                " AND "
+            } else {
+                " OR "
+            };
+            let parts: Vec<String> = items.iter().map(|f| filter_sql(statement, f)).collect();
+            format!("({})", parts.join(joiner))
+        }
+        Filter::Not(inner) => format!("(NOT {})", filter_sql(statement, inner)),
+        Filter::Condition {
+            op,
+            dimension,
+            values,
+        } => condition(statement, *op, dimension, values),
+    }
+}
+
+fn metric_sql(index: usize, metric: &Metric) -> String {
+    match metric {
+        Metric::Events => "count()".into(),
+        Metric::Users | Metric::Percentage => format!("uniqExact({USER_KEY})"),
+        Metric::Numeric(aggregate, _) => {
+            let function = match aggregate {
+                Aggregate::Sum => "sum",
+                Aggregate::Avg => "avg",
+                Aggregate::Min => "min",
+                Aggregate::Max => "max",
+            };
+            format!("{function}(if(ifNull(isFinite(n{index}), 0) = 1, n{index}, NULL))")
+        }
+    }
+}
+
+/// `columns` of the events of the plan's project in `range` that pass its filter.
+fn filtered_events(
+    statement: &mut Statement,
+    columns: &str,
+    plan: &QueryPlan,
+    range: TimeRange,
+) -> String {
+    let project = statement.text(plan.project_id.clone());
+    // Whole seconds on the `DateTime` column select partitions and granules;
+    // microseconds decide exactly.
+    let from_second = statement.int(range.from.timestamp());
+    let to_second = statement.int(range.to.timestamp());
+    let from = statement.int(range.from.timestamp_micros());
+    let to = statement.int(range.to.timestamp_micros());
+    let mut sql = format!(
+        "SELECT {columns} FROM events WHERE project_id = {project} \
+         AND timestamp >= toDateTime({from_second}) AND timestamp <= toDateTime({to_second}) \
+         AND timestamp_us >= {from} AND timestamp_us < {to}"
+    );
+    if let Some(filter) = &plan.filter {
+        sql.push_str(" AND ");
+        sql.push_str(&filter_sql(statement, filter));
+    }
+    sql
+}
+
+/// One branch of the query: the events of one offset piece, with the columns
+/// the aggregation reads.
+fn branch(statement: &mut Statement, plan: &QueryPlan, range: TimeRange, offset_us: i64) -> String {
+    let mut columns = vec!["user_id".to_owned(), "anonymous_id".to_owned()];
+    for (i, dimension) in plan.dimensions.iter().enumerate() {
+        let expression = match dimension {
+            Dimension::Time(granularity) => bucket_expression(statement, *granularity, offset_us),
+            other => text_expression(statement, other),
+        };
+        columns.push(format!("{expression} AS d{i}"));
+    }
+    for (i, metric) in plan.metrics.iter().enumerate() {
+        if let Metric::Numeric(_, key) = metric {
+            let property = text_expression(statement, &Dimension::Property(key.clone()));
+            columns.push(format!("{} AS n{i}", numeric(statement, &property)));
+        }
+    }
+    // Placeholders are positional: the columns' come before the conditions' in the text.
+    filtered_events(statement, &columns.join(", "), plan, range)
+}
+
+/// The plan's events, one branch per offset piece.
+fn source(statement: &mut Statement, plan: &QueryPlan) -> String {
+    let branches: Vec<String> = plan
+        .offset_pieces()
+        .into_iter()
+        .map(|(range, offset_us)| branch(statement, plan, range, offset_us))
+        .collect();
+    branches.join(" UNION ALL ")
+}
+
+fn groups(plan: &QueryPlan) -> Vec<String> {
+    (0..plan.dimensions.len())
+        .map(|i| format!("d{i}"))
+        .collect()
+}
+
+/// The page of the plan's rows.
+fn rows_statement(plan: &QueryPlan) -> (String, Statement) {
+    let mut statement = Statement::default();
+    let source = source(&mut statement, plan);
+    let groups = groups(plan);
+    let mut outputs = groups.clone();
+    outputs.extend(
+        plan.metrics
+            .iter()
+            .enumerate()
+            .map(|(i, m)| format!("{} AS m{i}", metric_sql(i, m))),
+    );
+    let mut sql = format!("SELECT {} FROM ({source})", outputs.join(", "));
+    if !groups.is_empty() {
+        sql.push_str(&format!(" GROUP BY {}", groups.join(", ")));
+    }
+    let order: Vec<String> = plan
+        .order_by
+        .iter()
+        .map(|ordering| {
+            let column = match ordering.target {
+                OrderTarget::Metric(i) => format!("m{i}"),
+                OrderTarget::Dimension(i) => format!("d{i}"),
+            };
+            let direction = if ordering.descending { "DESC" } else { "ASC" };
+            format!("{column} {direction} NULLS LAST")
+        })
+        .collect();
+    if !order.is_empty() {
+        sql.push_str(&format!(" ORDER BY {}", order.join(", ")));
+    }
+    if !plan.fills_time_buckets() {
+        let offset = statement.int(i64::try_from(plan.offset).unwrap_or(i64::MAX));
+        let limit = statement.int(i64::try_from(plan.limit).unwrap_or(i64::MAX));
+        sql.push_str(&format!(" LIMIT {offset}, {limit}"));
+    }
+    (sql, statement)
+}
+
+/// How many rows the plan has before pagination (groups, or one without dimensions).
+fn count_statement(plan: &QueryPlan) -> (String, Statement) {
+    let mut statement = Statement::default();
+    let source = source(&mut statement, plan);
+    let groups = groups(plan).join(", ");
+    let sql = format!("SELECT count() FROM (SELECT {groups} FROM ({source}) GROUP BY {groups})");
+    (sql, statement)
+}
+
+/// The plan's SQL as the server receives it, values filled in: for logs and
+/// for running the same text on other servers.
+pub fn compiled_query(client: &Client, plan: &QueryPlan) -> String {
+    let (sql, statement) = rows_statement(plan);
+    statement.into_query(client, &sql).sql_display().to_string()
+}
+
+fn number<T: std::str::FromStr>(field: &Field, what: &str) -> Result<T, String> {
+    field
+        .as_deref()
+        .ok_or_else(|| format!("{what} is NULL"))?
+        .parse()
+        .map_err(|_| format!("{what} {field:?} is not a number"))
+}
+
+/// Reads the `TabSeparated` result of the plan's rows query.
+pub fn parse_rows(plan: &QueryPlan, body: &[u8]) -> Result<Vec<QueryRow>, String> {
+    tsv::parse(body)?
+        .into_iter()
+        .map(|fields| {
+            let expected = plan.dimensions.len() + plan.metrics.len();
+            if fields.len() != expected {
+                return Err(format!(
+                    "a row has {} fields instead of {expected}",
+                    fields.len()
+                ));
+            }
+            let (dimension_fields, metric_fields) = fields.split_at(plan.dimensions.len());
+            let dimensions = plan
+                .dimensions
+                .iter()
+                .zip(dimension_fields)
+                .map(|(dimension, field)| match dimension {
+                    Dimension::Time(granularity) => {
+                        let micros: i64 = number(field, "a time bucket")?;
+                        let instant = DateTime::from_timestamp_micros(micros).unwrap_or_default();
+                        Ok(if granularity.is_calendar() {
+                            DimensionValue::LocalBucket(instant.naive_utc())
+                        } else {
+                            DimensionValue::InstantBucket(instant)
+                        })
+                    }
+                    _ => Ok(DimensionValue::Text(field.clone())),
+                })
+                .collect::<Result<_, String>>()?;
+            let metrics = plan
+                .metrics
+                .iter()
+                .zip(metric_fields)
+                .map(|(metric, field)| match metric {
+                    Metric::Numeric(..) => Ok(MetricValue::Number(match field {
+                        None => None,
+                        Some(_) => Some(number(field, "an aggregate")?),
+                    })),
+                    _ => Ok(MetricValue::Count(number(field, "a count")?)),
+                })
+                .collect::<Result<_, String>>()?;
+            Ok(QueryRow {
+                dimensions,
+                metrics,
+            })
+        })
+        .collect()
+}
+
+async fn fetch_text(
+    client: &Client,
+    sql: &str,
+    statement: Statement,
+) -> Result<Vec<u8>, StorageError> {
+    let mut cursor = statement
+        .into_query(client, sql)
+        .fetch_bytes("TabSeparated")
+        .map_err(|e| storage_error("querying", e))?;
+    cursor
+        .collect()
+        .await
+        .map(|bytes| bytes.to_vec())
+        .map_err(|e| storage_error("querying", e))
+}
+
+/// Runs a plan; `client` selects the database.
+pub async fn run(client: &Client, plan: &QueryPlan) -> Result<QueryRows, StorageError> {
+    let (sql, statement) = rows_statement(plan);
+    tracing::debug!(%sql, parameters = statement.params.len(), "query");
+    let body = fetch_text(client, &sql, statement).await?;
+    let rows = parse_rows(plan, &body).map_err(StorageError::Backend)?;
+    let returned = rows.len() as u64;
+    let page_is_full = !plan.fills_time_buckets() && returned >= plan.limit;
+    let total_rows = if plan.dimensions.is_empty() {
+        1
+    } else if page_is_full || (returned == 0 && plan.offset > 0) {
+        let (sql, statement) = count_statement(plan);
+        let body = fetch_text(client, &sql, statement).await?;
+        let fields = tsv::parse(&body).map_err(StorageError::Backend)?;
+        let first = fields
+            .first()
+            .and_then(|row| row.first())
+            .cloned()
+            .flatten();
+        number(&first, "the row count").map_err(StorageError::Backend)?
+    } else {
+        plan.offset + returned
+    };
+    Ok(QueryRows { rows, total_rows })
+}
+
+/// First and last event time of a project.
+pub async fn time_bounds(
+    client: &Client,
+    project_id: &str,
+) -> Result<Option<TimeRange>, StorageError> {
+    let (events, first, last): (u64, i64, i64) = client
+        .query(
+            "SELECT count(), min(timestamp_us), max(timestamp_us) FROM events WHERE project_id = ?",
+        )
+        .bind(project_id)
+        .fetch_one()
+        .await
+        .map_err(|e| storage_error("reading time bounds", e))?;
+    Ok((events > 0).then(|| TimeRange {
+        from: DateTime::from_timestamp_micros(first).unwrap_or_default(),
+        to: DateTime::from_timestamp_micros(last).unwrap_or_default(),
+    }))
+}
+
+/// Top-level property (and trait) keys of a project's events in a range, most used first.
+pub async fn property_keys(
+    client: &Client,
+    project_id: &str,
+    range: TimeRange,
+    event: Option<&str>,
+    limit: usize,
+) -> Result<Vec<(String, u64)>, StorageError> {
+    let mut sql = String::from(
+        "SELECT key, count() AS events FROM events
+         ARRAY JOIN arrayDistinct(arrayMap(k -> splitByChar('.', k)[1], prop_keys)) AS key
+         WHERE project_id = ? AND timestamp_us >= ? AND timestamp_us < ?",
+    );
+    if event.is_some() {
+        sql.push_str(" AND coalesce(event, type) = ?");
+    }
+    sql.push_str(" GROUP BY key ORDER BY events DESC, key LIMIT ?");
+    let mut query = client
+        .query(&sql)
+        .bind(project_id)
+        .bind(range.from.timestamp_micros())
+        .bind(range.to.timestamp_micros());
+    if let Some(event) = event {
+        query = query.bind(event);
+    }
+    query
+        .bind(u64::try_from(limit).unwrap_or(u64::MAX))
+        .fetch_all::<(String, u64)>()
+        .await
+        .map_err(|e| storage_error("listing property keys", e))
+}

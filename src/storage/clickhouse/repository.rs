@@ -1,0 +1,159 @@
+//! [`ClickHouseRepository`]: the [`Repository`] on a ClickHouse server or cluster.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use clickhouse::{Client, Row};
+use futures::stream::{self, StreamExt};
+use serde::{Deserialize, Serialize};
+
+use super::schema::{latest_version, migrate_to, Layout};
+use super::writer::EventTables;
+use super::{query, server_client, server_version, storage_error, ClickHouseOptions};
+use crate::domain::query::{QueryPlan, QueryRows, TimeRange};
+use crate::domain::Event;
+use crate::storage::{EventChunks, ExportRequest, InsertOutcome, Repository, StorageError};
+
+/// Events stored in ClickHouse.
+pub struct ClickHouseRepository {
+    /// Client with the database selected.
+    client: Client,
+    tables: EventTables,
+    closed: AtomicBool,
+}
+
+#[derive(Debug, Row, Serialize, Deserialize)]
+struct SettingRow {
+    name: String,
+    value: String,
+    version: u64,
+}
+
+fn closed() -> StorageError {
+    StorageError::Unavailable("the ClickHouse repository is closed".into())
+}
+
+impl ClickHouseRepository {
+    /// Connects, reads the server's version, and creates or migrates the schema.
+    pub async fn open(options: &ClickHouseOptions) -> Result<Self, StorageError> {
+        let version = server_version(options).await?;
+        let mut client = server_client(options, version);
+        if options.cluster.is_some() {
+            // Inserts into a `Distributed` table answer once every shard has
+            // the rows, so that an acknowledged event is stored.
+            client = client.with_setting("insert_distributed_sync", "1");
+        }
+        let layout = Layout {
+            database: options.database.clone(),
+            cluster: options.cluster.clone(),
+        };
+        let ran = migrate_to(&client, &layout, latest_version()).await?;
+        tracing::info!(
+            server = %format!("{}.{}", version.major, version.minor),
+            database = %options.database,
+            migrations = ran,
+            "ClickHouse storage ready"
+        );
+        let tables = EventTables::new(client.clone(), &options.database);
+        Ok(ClickHouseRepository {
+            client: client.with_database(&options.database),
+            tables,
+            closed: AtomicBool::new(false),
+        })
+    }
+
+    fn check_open(&self) -> Result<(), StorageError> {
+        if self.closed.load(Ordering::Acquire) {
+            Err(closed())
+        } else {
+            Ok(())
+        }
+    }
+
+    async fn setting(&self, name: &str) -> Result<Option<String>, StorageError> {
+        // The highest version is the value stored first (see `setting_or_init`).
+        self.client
+            .query("SELECT value FROM settings WHERE name = ? ORDER BY version DESC LIMIT 1")
+            .bind(name)
+            .fetch_optional::<String>()
+            .await
+            .map_err(|e| storage_error("reading a setting", e))
+    }
+}
+
+#[async_trait]
+impl Repository for ClickHouseRepository {
+    async fn insert_batch(&self, events: Arc<[Event]>) -> Result<InsertOutcome, StorageError> {
+        self.check_open()?;
+        self.tables.insert(&events).await
+    }
+
+    fn export(&self, request: ExportRequest) -> EventChunks {
+        if let Err(error) = self.check_open() {
+            return stream::once(async move { Err(error) }).boxed();
+        }
+        self.tables.export(&request)
+    }
+
+    async fn ping(&self) -> Result<(), StorageError> {
+        self.check_open()?;
+        self.client
+            .query("SELECT 1")
+            .fetch_one::<u8>()
+            .await
+            .map(drop)
+            .map_err(|e| storage_error("ping", e))
+    }
+
+    async fn setting_or_init(&self, name: &str, value: &str) -> Result<String, StorageError> {
+        self.check_open()?;
+        if let Some(stored) = self.setting(name).await? {
+            return Ok(stored);
+        }
+        // Earlier writes get higher versions, so that when two instances
+        // initialise at once both end up reading the first value.
+        let now = chrono::Utc::now().timestamp_micros();
+        let row = SettingRow {
+            name: name.to_owned(),
+            value: value.to_owned(),
+            version: u64::MAX - u64::try_from(now).unwrap_or(0),
+        };
+        let failed = |e| storage_error("storing a setting", e);
+        let mut insert = self
+            .client
+            .insert::<SettingRow>("settings")
+            .await
+            .map_err(failed)?;
+        insert.write(&row).await.map_err(failed)?;
+        insert.end().await.map_err(failed)?;
+        Ok(self.setting(name).await?.unwrap_or(row.value))
+    }
+
+    async fn query(&self, plan: &QueryPlan) -> Result<QueryRows, StorageError> {
+        self.check_open()?;
+        query::run(&self.client, plan).await
+    }
+
+    async fn time_bounds(&self, project_id: &str) -> Result<Option<TimeRange>, StorageError> {
+        self.check_open()?;
+        query::time_bounds(&self.client, project_id).await
+    }
+
+    async fn property_keys(
+        &self,
+        project_id: &str,
+        range: TimeRange,
+        event: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<(String, u64)>, StorageError> {
+        self.check_open()?;
+        query::property_keys(&self.client, project_id, range, event, limit).await
+    }
+
+    async fn close(&self) -> Result<(), StorageError> {
+        // Every acknowledged write has already reached the server.
+        self.closed.store(true, Ordering::Release);
+        Ok(())
+    }
+}
