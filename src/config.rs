@@ -64,9 +64,12 @@ impl Default for Config {
 pub enum StorageBackend {
     /// Embedded DuckDB file (the default).
     Duckdb,
+    /// A ClickHouse server or cluster.
+    Clickhouse,
 }
 
-/// Storage settings.
+/// Storage settings. `path` and `memory_limit` apply to DuckDB; `url`,
+/// `database`, `user`, `password` and `cluster` to ClickHouse.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct StorageConfig {
@@ -76,6 +79,17 @@ pub struct StorageConfig {
     pub path: PathBuf,
     /// DuckDB memory limit (e.g. `"2GB"`); unset lets DuckDB choose.
     pub memory_limit: Option<String>,
+    /// ClickHouse HTTP endpoint.
+    pub url: String,
+    /// ClickHouse database, created on first start.
+    pub database: String,
+    /// ClickHouse user.
+    pub user: String,
+    /// ClickHouse password (or `ANALYTICS_STORAGE__PASSWORD`).
+    pub password: Secret,
+    /// ClickHouse cluster name: DDL runs `ON CLUSTER` and events go through
+    /// `Distributed` tables. Unset on a single server.
+    pub cluster: Option<String>,
 }
 
 impl Default for StorageConfig {
@@ -84,6 +98,11 @@ impl Default for StorageConfig {
             backend: StorageBackend::Duckdb,
             path: PathBuf::from("data").join(DUCKDB_FILE_NAME),
             memory_limit: None,
+            url: "http://127.0.0.1:8123".into(),
+            database: "analytics".into(),
+            user: "default".into(),
+            password: Secret::default(),
+            cluster: None,
         }
     }
 }
@@ -135,9 +154,11 @@ impl Default for IngestConfig {
 pub struct ProcessorConfig {
     /// A batch is written as soon as it holds this many events.
     pub batch_max_events: usize,
-    /// A batch is written at the latest this long after its first event arrived.
+    /// A batch is written at the latest this long after its first event
+    /// arrived. Default: 5 ms on DuckDB; 1 s on ClickHouse, which wants few,
+    /// large inserts (see [`ProcessorConfig::effective_batch_max_wait`]).
     #[serde(with = "humantime_serde")]
-    pub batch_max_wait: Duration,
+    pub batch_max_wait: Option<Duration>,
     /// Attempts for a batch whose write fails before its senders get an error.
     pub write_attempts: u32,
 }
@@ -146,9 +167,19 @@ impl Default for ProcessorConfig {
     fn default() -> Self {
         Self {
             batch_max_events: 20_000,
-            batch_max_wait: Duration::from_millis(5),
+            batch_max_wait: None,
             write_attempts: 3,
         }
+    }
+}
+
+impl ProcessorConfig {
+    /// `batch_max_wait`, or the backend's default when unset.
+    pub fn effective_batch_max_wait(&self, backend: StorageBackend) -> Duration {
+        self.batch_max_wait.unwrap_or(match backend {
+            StorageBackend::Duckdb => Duration::from_millis(5),
+            StorageBackend::Clickhouse => Duration::from_secs(1),
+        })
     }
 }
 
@@ -182,7 +213,7 @@ impl Default for LogConfig {
 }
 
 /// A key that must never appear in logs: `Debug` prints a mask.
-#[derive(Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct Secret(String);
 
@@ -293,9 +324,7 @@ impl Config {
 
     /// Checks the values that deserialisation cannot check.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        if self.storage.path.as_os_str().is_empty() {
-            return Err(ConfigError::invalid("storage.path", "must not be empty"));
-        }
+        self.validate_storage()?;
         if self.ingest.queue_capacity == 0 {
             return Err(ConfigError::invalid(
                 "ingest.queue_capacity",
@@ -318,6 +347,42 @@ impl Config {
             return Err(ConfigError::invalid("log.level", error.to_string()));
         }
         self.validate_projects()
+    }
+
+    fn validate_storage(&self) -> Result<(), ConfigError> {
+        let storage = &self.storage;
+        match storage.backend {
+            StorageBackend::Duckdb => {
+                if storage.path.as_os_str().is_empty() {
+                    return Err(ConfigError::invalid("storage.path", "must not be empty"));
+                }
+            }
+            StorageBackend::Clickhouse => {
+                if !(storage.url.starts_with("http://") || storage.url.starts_with("https://")) {
+                    return Err(ConfigError::invalid(
+                        "storage.url",
+                        format!("{:?} is not an http:// or https:// URL", storage.url),
+                    ));
+                }
+                let identifier = crate::storage::clickhouse::schema::is_identifier;
+                if !identifier(&storage.database) {
+                    return Err(ConfigError::invalid(
+                        "storage.database",
+                        format!(
+                            "{:?}: use letters, digits and underscores",
+                            storage.database
+                        ),
+                    ));
+                }
+                if let Some(cluster) = storage.cluster.as_deref().filter(|c| !identifier(c)) {
+                    return Err(ConfigError::invalid(
+                        "storage.cluster",
+                        format!("{cluster:?}: use letters, digits and underscores"),
+                    ));
+                }
+            }
+        }
+        Ok(())
     }
 
     fn validate_projects(&self) -> Result<(), ConfigError> {

@@ -11,6 +11,7 @@ use crate::api::{self, AppState};
 use crate::config::{Config, StorageBackend};
 use crate::domain::segment::Limits;
 use crate::domain::{DevelopmentKeys, ProjectRegistry};
+use crate::storage::clickhouse::{ClickHouseOptions, ClickHouseRepository};
 use crate::storage::duckdb::{DuckDbOptions, DuckDbRepository};
 use crate::storage::{Repository, StorageError};
 use crate::telemetry::Metrics;
@@ -47,8 +48,9 @@ pub struct Application {
 }
 
 /// Opens the configured storage backend.
-pub fn open_repository(config: &Config) -> Result<Arc<dyn Repository>, StorageError> {
-    match config.storage.backend {
+pub async fn open_repository(config: &Config) -> Result<Arc<dyn Repository>, StorageError> {
+    let storage = &config.storage;
+    match storage.backend {
         StorageBackend::Duckdb => {
             let options = DuckDbOptions {
                 memory_limit: config.storage.memory_limit.clone(),
@@ -57,6 +59,16 @@ pub fn open_repository(config: &Config) -> Result<Arc<dyn Repository>, StorageEr
                 &config.storage.path,
                 &options,
             )?))
+        }
+        StorageBackend::Clickhouse => {
+            let options = ClickHouseOptions {
+                url: storage.url.clone(),
+                database: storage.database.clone(),
+                user: storage.user.clone(),
+                password: storage.password.expose().to_owned(),
+                cluster: storage.cluster.clone(),
+            };
+            Ok(Arc::new(ClickHouseRepository::open(&options).await?))
         }
     }
 }
@@ -79,7 +91,7 @@ async fn development_keys(repository: &dyn Repository) -> Result<DevelopmentKeys
 impl Application {
     /// Opens storage, prepares the workers and binds the listener.
     pub async fn build(mut config: Config) -> Result<Self, StartupError> {
-        let repository = open_repository(&config)?;
+        let repository = open_repository(&config).await?;
         let development_keys = if config.projects.is_empty() {
             let keys = development_keys(repository.as_ref()).await?;
             config.projects.push(keys.project_config());
@@ -91,6 +103,9 @@ impl Application {
         let (queue, processor) = processor::queue(
             config.ingest.queue_capacity,
             config.processor.clone(),
+            config
+                .processor
+                .effective_batch_max_wait(config.storage.backend),
             repository.clone(),
             metrics.clone(),
         );

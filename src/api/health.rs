@@ -98,6 +98,7 @@ mod tests {
         let (sink, _processor) = processor::queue(
             10,
             crate::config::ProcessorConfig::default(),
+            std::time::Duration::from_millis(5),
             repository.clone(),
             metrics.clone(),
         );

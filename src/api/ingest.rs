@@ -275,7 +275,13 @@ mod tests {
             write_attempts: 2,
             ..ProcessorConfig::default()
         };
-        let (sink, worker) = processor::queue(100, config, repository.clone(), metrics.clone());
+        let (sink, worker) = processor::queue(
+            100,
+            config,
+            std::time::Duration::from_millis(5),
+            repository.clone(),
+            metrics.clone(),
+        );
         let stop = tokio_util::sync::CancellationToken::new();
         let worker = tokio::spawn(worker.run(stop.clone()));
         let projects = ProjectRegistry::from_config(&[ProjectConfig {

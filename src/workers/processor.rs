@@ -78,6 +78,8 @@ pub struct Processor {
     receiver: mpsc::UnboundedReceiver<WriteRequest>,
     repository: Arc<dyn Repository>,
     config: ProcessorConfig,
+    /// How long a batch waits for more events (the configured or backend default).
+    batch_max_wait: Duration,
     metrics: Metrics,
 }
 
@@ -85,6 +87,7 @@ pub struct Processor {
 pub fn queue(
     capacity: usize,
     config: ProcessorConfig,
+    batch_max_wait: Duration,
     repository: Arc<dyn Repository>,
     metrics: Metrics,
 ) -> (Arc<QueueSink>, Processor) {
@@ -101,6 +104,7 @@ pub fn queue(
         receiver,
         repository,
         config,
+        batch_max_wait,
         metrics,
     };
     (sink, processor)
@@ -150,7 +154,7 @@ impl Processor {
         first: WriteRequest,
         stop: &CancellationToken,
     ) -> Vec<WriteRequest> {
-        let deadline = tokio::time::Instant::now() + self.config.batch_max_wait;
+        let deadline = tokio::time::Instant::now() + self.batch_max_wait;
         let mut events = first.events.len();
         let mut batch = vec![first];
         while events < self.config.batch_max_events {
@@ -243,10 +247,10 @@ mod tests {
             .collect()
     }
 
-    fn config(max_wait_ms: u64) -> ProcessorConfig {
+    fn config() -> ProcessorConfig {
         ProcessorConfig {
             batch_max_events: 1_000,
-            batch_max_wait: Duration::from_millis(max_wait_ms),
+            batch_max_wait: None,
             write_attempts: 3,
         }
     }
@@ -255,7 +259,13 @@ mod tests {
     async fn concurrent_requests_share_one_write() {
         let repository = Arc::new(FakeRepository::default());
         let metrics = Metrics::new();
-        let (sink, processor) = queue(10_000, config(200), repository.clone(), metrics.clone());
+        let (sink, processor) = queue(
+            10_000,
+            config(),
+            Duration::from_millis(200),
+            repository.clone(),
+            metrics.clone(),
+        );
         let stop = CancellationToken::new();
         let worker = tokio::spawn(processor.run(stop.clone()));
         let submits: Vec<_> = (0..5)
@@ -277,7 +287,13 @@ mod tests {
     #[tokio::test]
     async fn a_full_batch_is_written_without_waiting() {
         let repository = Arc::new(FakeRepository::default());
-        let (sink, processor) = queue(10_000, config(60_000), repository.clone(), Metrics::new());
+        let (sink, processor) = queue(
+            10_000,
+            config(),
+            Duration::from_millis(60_000),
+            repository.clone(),
+            Metrics::new(),
+        );
         let stop = CancellationToken::new();
         let worker = tokio::spawn(processor.run(stop.clone()));
         tokio::time::timeout(Duration::from_secs(5), sink.submit(events(1_000)))
@@ -295,7 +311,13 @@ mod tests {
             ..FakeRepository::default()
         });
         let metrics = Metrics::new();
-        let (sink, processor) = queue(100, config(0), repository.clone(), metrics.clone());
+        let (sink, processor) = queue(
+            100,
+            config(),
+            Duration::from_millis(0),
+            repository.clone(),
+            metrics.clone(),
+        );
         let stop = CancellationToken::new();
         let worker = tokio::spawn(processor.run(stop.clone()));
         sink.submit(events(3)).await.unwrap();
@@ -317,7 +339,13 @@ mod tests {
             failures: AtomicU32::new(10),
             ..FakeRepository::default()
         });
-        let (sink, processor) = queue(100, config(0), repository.clone(), Metrics::new());
+        let (sink, processor) = queue(
+            100,
+            config(),
+            Duration::from_millis(0),
+            repository.clone(),
+            Metrics::new(),
+        );
         let stop = CancellationToken::new();
         let worker = tokio::spawn(processor.run(stop.clone()));
         let error = sink.submit(events(3)).await.unwrap_err();
@@ -336,7 +364,13 @@ mod tests {
             ..FakeRepository::default()
         });
         let metrics = Metrics::new();
-        let (sink, processor) = queue(10, config(0), repository, metrics.clone());
+        let (sink, processor) = queue(
+            10,
+            config(),
+            Duration::from_millis(0),
+            repository,
+            metrics.clone(),
+        );
         let stop = CancellationToken::new();
         let worker = tokio::spawn(processor.run(stop.clone()));
         let first = {
@@ -356,7 +390,13 @@ mod tests {
     #[tokio::test]
     async fn stopping_writes_what_is_queued() {
         let repository = Arc::new(FakeRepository::default());
-        let (sink, processor) = queue(10_000, config(5_000), repository.clone(), Metrics::new());
+        let (sink, processor) = queue(
+            10_000,
+            config(),
+            Duration::from_millis(5_000),
+            repository.clone(),
+            Metrics::new(),
+        );
         let stop = CancellationToken::new();
         let worker = tokio::spawn(processor.run(stop.clone()));
         let pending = {

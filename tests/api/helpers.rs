@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
 
-use analytics::config::{Config, ProjectConfig, Secret};
+use analytics::config::{Config, ProjectConfig, Secret, StorageBackend};
 use analytics::startup::{Application, StartupError};
 use serde_json::Value;
 use tokio::sync::oneshot;
@@ -46,12 +46,64 @@ pub fn test_config(dir: &Path) -> Config {
         ..Config::default()
     };
     config.storage.path = dir.join("analytics.duckdb");
-    config.processor.batch_max_wait = Duration::from_millis(1);
+    config.processor.batch_max_wait = Some(Duration::from_millis(1));
     config
 }
 
 pub async fn spawn_app() -> TestApp {
     spawn_app_with(|_| {}).await
+}
+
+#[path = "../support/clickhouse.rs"]
+mod clickhouse_support;
+
+/// A storage backend the shared suites run on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// An embedded DuckDB file in a temporary directory.
+    DuckDb,
+    /// A fresh database on the test ClickHouse server.
+    ClickHouse,
+}
+
+impl Backend {
+    /// Points `config` at this backend.
+    pub fn configure(self, config: &mut Config) {
+        if self == Backend::ClickHouse {
+            let options = clickhouse_support::test_options();
+            config.storage.backend = StorageBackend::Clickhouse;
+            config.storage.url = options.url;
+            config.storage.database = options.database;
+        }
+    }
+}
+
+/// A fresh service storing its events in `backend`.
+pub async fn spawn_app_on(backend: Backend) -> TestApp {
+    spawn_app_with(|config| backend.configure(config)).await
+}
+
+/// Runs each named `async fn(Backend)` once per backend, as
+/// `NAME::duckdb` and `NAME::clickhouse`, with the same expectations.
+#[macro_export]
+macro_rules! on_every_backend {
+    ($($name:ident),* $(,)?) => {
+        $(
+            mod $name {
+                use $crate::helpers::Backend;
+
+                #[tokio::test]
+                async fn duckdb() {
+                    super::$name(Backend::DuckDb).await;
+                }
+
+                #[tokio::test]
+                async fn clickhouse() {
+                    super::$name(Backend::ClickHouse).await;
+                }
+            }
+        )*
+    };
 }
 
 pub async fn spawn_app_with(tweak: impl FnOnce(&mut Config)) -> TestApp {

@@ -29,7 +29,7 @@ async fn graceful_shutdown_writes_queued_events_before_stopping() {
     let dir = tempfile::tempdir().unwrap();
     // A long linger keeps the events queued when shutdown begins.
     let mut app = spawn_app_in(dir.path(), |config| {
-        config.processor.batch_max_wait = Duration::from_secs(3);
+        config.processor.batch_max_wait = Some(Duration::from_secs(3));
     })
     .await;
     let mut requests = Vec::new();

@@ -116,7 +116,7 @@ async fn a_zip_bomb_is_refused_without_being_buffered() {
 async fn a_full_queue_answers_503_with_retry_after() {
     let app = spawn_app_with(|config| {
         config.ingest.queue_capacity = 3;
-        config.processor.batch_max_wait = std::time::Duration::from_millis(800);
+        config.processor.batch_max_wait = Some(std::time::Duration::from_millis(800));
     })
     .await;
     let first = {

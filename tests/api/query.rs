@@ -1,9 +1,9 @@
 //! `POST /v1/query` and the discovery endpoints, with exact answers on a
-//! hand-built event set.
+//! hand-built event set: one suite, run on every storage backend.
 
 use serde_json::{json, Value};
 
-use crate::helpers::{spawn_app, TestApp, OTHER_READ_KEY, READ_KEY, WRITE_KEY};
+use crate::helpers::{spawn_app_on, Backend, TestApp, OTHER_READ_KEY, READ_KEY, WRITE_KEY};
 
 /// The shop's events in March 2026 (project timezone Europe/Berlin).
 fn march_events() -> Value {
@@ -32,8 +32,8 @@ fn march_events() -> Value {
     ]})
 }
 
-async fn seeded() -> TestApp {
-    let app = spawn_app().await;
+async fn seeded(backend: Backend) -> TestApp {
+    let app = spawn_app_on(backend).await;
     let response = app.post("/v1/batch", &march_events()).await;
     assert_eq!(response.status(), 200);
     app
@@ -70,9 +70,8 @@ async fn count_where(app: &TestApp, filters: Value) -> u64 {
     answer["results"][0]["metrics"][0].as_u64().unwrap()
 }
 
-#[tokio::test]
-async fn totals_count_events_users_and_numeric_properties() {
-    let app = seeded().await;
+async fn totals_count_events_users_and_numeric_properties(backend: Backend) {
+    let app = seeded(backend).await;
     let answer = app
         .query(&march(json!({"metrics": [
             "events", "users", "sum:props.revenue", "avg:props.revenue",
@@ -94,9 +93,8 @@ async fn totals_count_events_users_and_numeric_properties() {
     assert_eq!(answer["query"]["timezone"], "Europe/Berlin");
 }
 
-#[tokio::test]
-async fn breakdowns_sort_by_the_first_metric_then_by_dimension() {
-    let app = seeded().await;
+async fn breakdowns_sort_by_the_first_metric_then_by_dimension(backend: Backend) {
+    let app = seeded(backend).await;
     let answer = app
         .query(&march(
             json!({"metrics": ["events", "users", "percentage"], "dimensions": ["event:name"]}),
@@ -119,9 +117,8 @@ async fn breakdowns_sort_by_the_first_metric_then_by_dimension() {
     );
 }
 
-#[tokio::test]
-async fn every_dimension_reads_its_field() {
-    let app = seeded().await;
+async fn every_dimension_reads_its_field(backend: Backend) {
+    let app = seeded(backend).await;
     let values = |answer: Value| -> Vec<(Value, u64)> {
         rows(&answer)
             .into_iter()
@@ -212,9 +209,8 @@ async fn every_dimension_reads_its_field() {
     );
 }
 
-#[tokio::test]
-async fn each_filter_operator_and_their_nesting() {
-    let app = seeded().await;
+async fn each_filter_operator_and_their_nesting(backend: Backend) {
+    let app = seeded(backend).await;
     assert_eq!(
         count_where(&app, json!(["is", "event:name", ["signup", "purchase"]])).await,
         6
@@ -313,9 +309,8 @@ async fn each_filter_operator_and_their_nesting() {
     );
 }
 
-#[tokio::test]
-async fn pagination_reports_totals_and_what_is_left() {
-    let app = seeded().await;
+async fn pagination_reports_totals_and_what_is_left(backend: Backend) {
+    let app = seeded(backend).await;
     let answer = app
         .query(&march(json!({
             "metrics": ["events"], "dimensions": ["event:name"],
@@ -353,9 +348,8 @@ async fn pagination_reports_totals_and_what_is_left() {
     assert_eq!(answer["meta"]["has_more"], false);
 }
 
-#[tokio::test]
-async fn days_are_cut_in_the_query_timezone_with_every_label() {
-    let app = seeded().await;
+async fn days_are_cut_in_the_query_timezone_with_every_label(backend: Backend) {
+    let app = seeded(backend).await;
     let answer = app
         .query(&march(json!({"metrics": ["events"], "dimensions": ["time:day"], "include": {"time_labels": true}})))
         .await;
@@ -420,9 +414,8 @@ fn labelled_counts(answer: &Value) -> Vec<(String, u64)> {
         .collect()
 }
 
-#[tokio::test]
-async fn daylight_saving_days_keep_real_hours_in_berlin_and_new_york() {
-    let app = spawn_app().await;
+async fn daylight_saving_days_keep_real_hours_in_berlin_and_new_york(backend: Backend) {
+    let app = spawn_app_on(backend).await;
     // Berlin, 25 October 2026: 02:30 happens twice. New York, 8 March 2026: no 02:xx.
     send_at(
         &app,
@@ -481,9 +474,8 @@ async fn daylight_saving_days_keep_real_hours_in_berlin_and_new_york() {
     );
 }
 
-#[tokio::test]
-async fn half_hour_zones_bucket_on_their_own_hours() {
-    let app = spawn_app().await;
+async fn half_hour_zones_bucket_on_their_own_hours(backend: Backend) {
+    let app = spawn_app_on(backend).await;
     // 00:15 on 2 March in Kolkata (+05:30).
     send_at(&app, &["2026-03-01T18:45:00Z"]).await;
     let query = |dimension: &str| {
@@ -504,9 +496,8 @@ async fn half_hour_zones_bucket_on_their_own_hours() {
     );
 }
 
-#[tokio::test]
-async fn relative_ranges_are_computed_from_now() {
-    let app = spawn_app().await;
+async fn relative_ranges_are_computed_from_now(backend: Backend) {
+    let app = spawn_app_on(backend).await;
     let now = chrono::Utc::now();
     let ago = |days: i64| {
         (now - chrono::Duration::days(days) - chrono::Duration::seconds(1)).to_rfc3339()
@@ -557,9 +548,8 @@ async fn relative_ranges_are_computed_from_now() {
     assert_eq!(count("all").await, 5);
 }
 
-#[tokio::test]
-async fn a_read_key_sees_its_own_project_only() {
-    let app = seeded().await;
+async fn a_read_key_sees_its_own_project_only(backend: Backend) {
+    let app = seeded(backend).await;
     let query = march(json!({"metrics": ["events"]}));
     let (status, answer) = app.query_with(OTHER_READ_KEY, &query).await;
     assert_eq!(status, 200);
@@ -574,9 +564,8 @@ async fn a_read_key_sees_its_own_project_only() {
     assert_eq!(names["items"], json!([]));
 }
 
-#[tokio::test]
-async fn keys_are_checked_and_bad_queries_name_their_fault() {
-    let app = seeded().await;
+async fn keys_are_checked_and_bad_queries_name_their_fault(backend: Backend) {
+    let app = seeded(backend).await;
     let query = march(json!({"metrics": ["events"]}));
     let (status, body) = app.query_with(WRITE_KEY, &query).await;
     assert_eq!(
@@ -626,9 +615,8 @@ async fn keys_are_checked_and_bad_queries_name_their_fault() {
     );
 }
 
-#[tokio::test]
-async fn event_names_and_property_keys_are_listed_with_counts() {
-    let app = seeded().await;
+async fn event_names_and_property_keys_are_listed_with_counts(backend: Backend) {
+    let app = seeded(backend).await;
     let (status, names) = app
         .get_json(
             READ_KEY,
@@ -657,3 +645,18 @@ async fn event_names_and_property_keys_are_listed_with_counts() {
     let (status, _) = app.get_json(WRITE_KEY, "/v1/properties").await;
     assert_eq!(status, 403);
 }
+
+crate::on_every_backend!(
+    totals_count_events_users_and_numeric_properties,
+    breakdowns_sort_by_the_first_metric_then_by_dimension,
+    every_dimension_reads_its_field,
+    each_filter_operator_and_their_nesting,
+    pagination_reports_totals_and_what_is_left,
+    days_are_cut_in_the_query_timezone_with_every_label,
+    daylight_saving_days_keep_real_hours_in_berlin_and_new_york,
+    half_hour_zones_bucket_on_their_own_hours,
+    relative_ranges_are_computed_from_now,
+    a_read_key_sees_its_own_project_only,
+    keys_are_checked_and_bad_queries_name_their_fault,
+    event_names_and_property_keys_are_listed_with_counts,
+);

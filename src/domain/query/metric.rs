@@ -5,7 +5,7 @@ use std::fmt;
 /// Property text that numeric metrics and comparisons read as a number: a JSON
 /// number (JSON numbers are stored as their text, and numeric strings count).
 /// Every backend applies this same grammar, so that they agree on what counts.
-pub const NUMERIC_TEXT_PATTERN: &str = r"^-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?$";
+pub const NUMERIC_TEXT_PATTERN: &str = r"^-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?$";
 
 /// An aggregate over numeric property values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -109,5 +109,18 @@ mod tests {
         assert!(Metric::parse("count").is_err());
         assert!(Metric::parse("median:props.x").is_err());
         assert!(Metric::parse("sum:props.").is_err());
+    }
+
+    #[test]
+    fn numeric_text_is_the_json_number_grammar() {
+        let pattern = regex::Regex::new(NUMERIC_TEXT_PATTERN).unwrap();
+        for number in ["0", "12", "-0.5", "25.5", "1e3", "2.5E-7"] {
+            assert!(pattern.is_match(number), "{number}");
+        }
+        for text in [
+            " 3", "3 ", "+4", "0x10", "1_000", "00012", ".5", "5.", "inf", "NaN", "n/a", "",
+        ] {
+            assert!(!pattern.is_match(text), "{text:?}");
+        }
     }
 }

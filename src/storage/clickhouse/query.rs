@@ -114,10 +114,11 @@ fn bucket_expression(
             "toInt64(toUInt16(toStartOfMonth(toDateTime(intDiv(timestamp_us + toInt64({offset}), 1000000)), 'UTC'))) * 86400000000"
         );
     };
+    // Placeholders are positional: bound in the order they appear.
+    let offset = statement.int(offset_us);
+    let shift = statement.int(bucket.shift_us);
     let unit = statement.int(bucket.unit_us);
     let unit_again = statement.int(bucket.unit_us);
-    let shift = statement.int(bucket.shift_us);
-    let offset = statement.int(offset_us);
     let shift_again = statement.int(bucket.shift_us);
     let local = format!(
         "intDiv(timestamp_us + toInt64({offset}) + toInt64({shift}), toInt64({unit})) * toInt64({unit_again}) - toInt64({shift_again})"

@@ -26,6 +26,12 @@ use clickhouse::Client;
 use super::storage_error;
 use crate::storage::StorageError;
 
+/// Whether a database or cluster name can be written into DDL as it is
+/// (names cannot be bound as parameters).
+pub fn is_identifier(name: &str) -> bool {
+    !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
 /// Where the schema lives: a database on one server, or on a cluster.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Layout {
@@ -45,16 +51,14 @@ impl Layout {
     }
 
     fn check(&self) -> Result<(), StorageError> {
-        let identifier =
-            |s: &str| !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
-        if !identifier(&self.database) {
+        if !is_identifier(&self.database) {
             return Err(StorageError::Backend(format!(
                 "database name {:?}: use letters, digits and underscores",
                 self.database
             )));
         }
         if let Some(cluster) = &self.cluster {
-            if !identifier(cluster) {
+            if !is_identifier(cluster) {
                 return Err(StorageError::Backend(format!(
                     "cluster name {cluster:?}: use letters, digits and underscores"
                 )));
