@@ -55,7 +55,7 @@ pub async fn spawn_app() -> TestApp {
 }
 
 #[path = "../support/clickhouse.rs"]
-mod clickhouse_support;
+pub mod clickhouse_support;
 
 /// A storage backend the shared suites run on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

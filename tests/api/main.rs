@@ -1,6 +1,7 @@
 //! HTTP-level tests: each starts its own service on port 0 with a fresh database.
 
 mod auth;
+mod clickhouse;
 mod export;
 mod helpers;
 mod ingest;
@@ -9,3 +10,4 @@ mod limits;
 mod operations;
 mod query;
 mod sdk;
+mod tcp_proxy;

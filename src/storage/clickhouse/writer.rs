@@ -14,6 +14,7 @@
 //! `ReplacingMergeTree` collapses them in a background merge.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::time::Duration;
 
 use clickhouse::Client;
 use futures::stream::{self, StreamExt};
@@ -32,6 +33,13 @@ pub struct EventTables {
 
 /// `messageId`s looked up per query.
 const LOOKUP_CHUNK: usize = 1_000;
+
+/// Longest wait for the server to take a chunk of an insert.
+const SEND_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Longest wait for the server's answer to a whole insert; a write that times
+/// out is retried, and the retry recognises it if it landed after all.
+const ANSWER_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Events per chunk of an export.
 const EXPORT_CHUNK: usize = 1_000;
@@ -102,7 +110,8 @@ impl EventTables {
                 .client
                 .insert::<EventRow>("events")
                 .await
-                .map_err(failed)?;
+                .map_err(failed)?
+                .with_timeouts(Some(SEND_TIMEOUT), Some(ANSWER_TIMEOUT));
             for event in &fresh {
                 insert
                     .write(&EventRow::from(*event))
