@@ -2,6 +2,7 @@
 //!
 //! ```text
 //! bench_query generate --path FILE [--events 10000000]
+//! bench_query copy-to-clickhouse --path FILE --url http://127.0.0.1:8123 --database bench
 //! bench_query run --url http://127.0.0.1:18082 --read-key rk_... [--runs 20]
 //! ```
 //!
@@ -9,12 +10,19 @@
 //! the 90 days before 2026-11-24: 100,000 users (70% identified, the rest
 //! anonymous), 50 event
 //! names with a skewed popularity, 20 property keys per event, page and library
-//! context, stored in time order as ingest stores them. `run` sends each benchmark query `--runs` times after two warm-ups
+//! context, stored in time order as ingest stores them. `copy-to-clickhouse`
+//! writes the same events into ClickHouse through its repository. `run` sends each benchmark query `--runs` times after two warm-ups
 //! and prints p50 and p99 of the answer time.
 
 use std::time::Instant;
 
+use analytics::storage::clickhouse::rows::EventRow;
+use analytics::storage::clickhouse::{
+    server_client, server_version, ClickHouseOptions, ClickHouseRepository,
+};
 use analytics::storage::duckdb::{DuckDbOptions, DuckDbRepository};
+use analytics::storage::{ExportRequest, Repository};
+use futures::StreamExt;
 use serde_json::{json, Value};
 
 fn option(args: &[String], flag: &str) -> Option<String> {
@@ -98,6 +106,52 @@ fn generate(args: &[String]) {
     );
 }
 
+/// Events per ClickHouse insert while copying.
+const COPY_BATCH: usize = 500_000;
+
+async fn copy_to_clickhouse(args: &[String]) {
+    let path = option(args, "--path").expect("--path FILE");
+    let source = DuckDbRepository::open(path.as_ref(), &DuckDbOptions::default()).expect("open");
+    let options = ClickHouseOptions {
+        url: option(args, "--url").expect("--url"),
+        database: option(args, "--database").unwrap_or_else(|| "bench".into()),
+        user: "default".into(),
+        password: String::new(),
+        cluster: None,
+    };
+    // The service's schema; then the rows go straight in (they are unique).
+    drop(
+        ClickHouseRepository::open(&options)
+            .await
+            .expect("connect to ClickHouse"),
+    );
+    let version = server_version(&options).await.expect("version");
+    let client = server_client(&options, version).with_database(&options.database);
+    let started = Instant::now();
+    let mut chunks = source.export(ExportRequest {
+        project_id: "bench".into(),
+        from: None,
+        to: None,
+    });
+    let mut insert = client.insert::<EventRow>("events").await.expect("insert");
+    let mut copied = 0;
+    while let Some(chunk) = chunks.next().await {
+        for event in chunk.expect("export chunk") {
+            insert.write(&EventRow::from(&event)).await.expect("row");
+            copied += 1;
+            if copied % COPY_BATCH == 0 {
+                insert.end().await.expect("insert");
+                insert = client.insert::<EventRow>("events").await.expect("insert");
+            }
+        }
+    }
+    insert.end().await.expect("insert");
+    println!(
+        "copied {copied} events to ClickHouse in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+}
+
 fn queries() -> Vec<(&'static str, Value)> {
     vec![
         (
@@ -162,7 +216,8 @@ async fn main() {
     let args: Vec<String> = std::env::args().collect();
     match args.get(1).map(String::as_str) {
         Some("generate") => generate(&args),
+        Some("copy-to-clickhouse") => copy_to_clickhouse(&args).await,
         Some("run") => run(&args).await,
-        _ => eprintln!("usage: bench_query generate --path FILE [--events N] | run --url URL --read-key KEY [--runs N]"),
+        _ => eprintln!("usage: bench_query generate --path FILE [--events N] | copy-to-clickhouse --path FILE --url URL [--database DB] | run --url URL --read-key KEY [--runs N]"),
     }
 }

@@ -13,7 +13,6 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use analytics::domain::segment::{IngestContext, Limits, Payload};
 use analytics::domain::Event;
 use analytics::storage::duckdb::{DuckDbOptions, DuckDbRepository};
 use analytics::storage::Repository;
@@ -43,24 +42,6 @@ fn per_event(elapsed: Duration, events: usize) -> String {
     )
 }
 
-fn parse_events(total: usize) -> (Vec<Event>, Duration) {
-    let bodies: Vec<String> = (0..total.div_ceil(100))
-        .map(|i| sample_events::build_batch(0, i as u64 * 100, 100))
-        .collect();
-    let context = IngestContext {
-        project_id: "bench",
-        received_at: chrono::Utc::now(),
-        max_future: chrono::Duration::days(1),
-    };
-    let started = Instant::now();
-    let mut events = Vec::with_capacity(total);
-    for body in &bodies {
-        let payload = Payload::batch(body.as_bytes(), Limits::SEGMENT).expect("valid body");
-        events.extend(payload.into_events(context).events);
-    }
-    (events, started.elapsed())
-}
-
 #[tokio::main]
 async fn main() {
     let args: Vec<String> = std::env::args().collect();
@@ -69,7 +50,7 @@ async fn main() {
     let dir = tempfile::tempdir().expect("temporary directory");
     let path = dir.path().join("bench.duckdb");
 
-    let (events, parsing) = parse_events(total);
+    let (events, parsing) = sample_events::parsed_events(total);
     println!("parse and validate: {}", per_event(parsing, events.len()));
 
     let repository = DuckDbRepository::open(&path, &DuckDbOptions::default()).expect("open");

@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
-# Ingest benchmark: starts the release binary on a fresh DuckDB file, drives it
-# with the load generator (batches of realistic events over keep-alive HTTP,
-# same machine), then reports events/s, p50/p99 request latency, the server's
-# peak memory, and checks that every acknowledged event was stored.
+# Ingest benchmark: starts the release binary on fresh storage, drives it with
+# the load generator (batches of realistic events over keep-alive HTTP, same
+# machine), then reports events/s, p50/p99 request latency, the server's peak
+# memory, and checks that every acknowledged event was stored.
 #
-#   scripts/bench-ingest.sh [--connections N] [--batch N] [--seconds N]
+# With --backend clickhouse the service writes to a throw-away local ClickHouse
+# server, and afterwards the same kind of events (one million) are sent
+# straight to ClickHouse as `INSERT ... FORMAT JSONEachRow`, for comparison.
+#
+#   scripts/bench-ingest.sh [--backend duckdb|clickhouse] [--connections N] [--batch N] [--seconds N]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/analytics/target}"
@@ -13,17 +17,30 @@ PORT="${BENCH_PORT:-18080}"
 WRITE_KEY="wk_benchmark_000001"
 READ_KEY="rk_benchmark_000001"
 
-cargo build --release --quiet --bin analytics --example loadgen
+BACKEND=duckdb
+LOAD_ARGS=()
+while [[ $# -gt 0 ]]; do
+  case "$1" in
+    --backend) BACKEND="$2"; shift 2 ;;
+    *) LOAD_ARGS+=("$1"); shift ;;
+  esac
+done
+
+cargo build --release --quiet --bin analytics --example loadgen --example bench_clickhouse_insert
 LOADGEN="$CARGO_TARGET_DIR/release/examples/loadgen"
 
 source scripts/lib/bench-server.sh
 
-write_config "$PORT" UTC
+case "$BACKEND" in
+  duckdb) write_config "$PORT" UTC ;;
+  clickhouse) start_clickhouse; write_config "$PORT" UTC "$CLICKHOUSE_URL" ;;
+  *) echo "unknown backend $BACKEND" >&2; exit 2 ;;
+esac
 
 start_server "$WORK/bench.toml" "$PORT"
 
-echo "== load: $*"
-"$LOADGEN" --url "http://127.0.0.1:${PORT}" --write-key "$WRITE_KEY" "$@" | tee "$WORK/loadgen.out"
+echo "== load on ${BACKEND}: ${LOAD_ARGS[*]}"
+"$LOADGEN" --url "http://127.0.0.1:${PORT}" --write-key "$WRITE_KEY" "${LOAD_ARGS[@]}" | tee "$WORK/loadgen.out"
 
 echo "server_peak_rss_mb=$(peak_rss_mb)"
 
@@ -36,3 +53,8 @@ if [[ "$STORED" -lt "$ACKED" ]]; then
 fi
 grep -E '^analytics_batch_flush_(size_events|duration_seconds)_(sum|count)' \
   <(curl -sf "http://127.0.0.1:${PORT}/metrics") || true
+
+if [[ "$BACKEND" == clickhouse ]]; then
+  echo "== the same kind of events straight into ClickHouse (JSONEachRow)"
+  "$CARGO_TARGET_DIR/release/examples/bench_clickhouse_insert" --url "$CLICKHOUSE_URL" --events 1000000 --batch 20000
+fi

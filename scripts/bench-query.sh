@@ -1,17 +1,21 @@
 #!/usr/bin/env bash
 # Query benchmark: generates a DuckDB file of realistic events (10 million by
 # default), starts the release binary on it, and times the benchmark queries
-# of examples/bench_query.rs through the HTTP API.
+# of examples/bench_query.rs through the HTTP API. With --backend clickhouse
+# the same events are copied into a throw-away local ClickHouse server and the
+# service queries that instead.
 #
-#   scripts/bench-query.sh [--events N] [--runs N]
+#   scripts/bench-query.sh [--backend duckdb|clickhouse] [--events N] [--runs N]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/analytics/target}"
 
 EVENTS=10000000
 RUNS=20
+BACKEND=duckdb
 while [[ $# -gt 0 ]]; do
   case "$1" in
+    --backend) BACKEND="$2"; shift 2 ;;
     --events) EVENTS="$2"; shift 2 ;;
     --runs) RUNS="$2"; shift 2 ;;
     *) echo "unknown flag $1" >&2; exit 2 ;;
@@ -26,8 +30,16 @@ BENCH="$CARGO_TARGET_DIR/release/examples/bench_query"
 source scripts/lib/bench-server.sh
 
 "$BENCH" generate --path "$WORK/analytics.duckdb" --events "$EVENTS"
-write_config "$PORT" Europe/Berlin
+case "$BACKEND" in
+  duckdb) write_config "$PORT" Europe/Berlin ;;
+  clickhouse)
+    start_clickhouse
+    "$BENCH" copy-to-clickhouse --path "$WORK/analytics.duckdb" --url "$CLICKHOUSE_URL" --database bench
+    write_config "$PORT" Europe/Berlin "$CLICKHOUSE_URL"
+    ;;
+  *) echo "unknown backend $BACKEND" >&2; exit 2 ;;
+esac
 start_server "$WORK/bench.toml" "$PORT"
-echo "== queries over ${EVENTS} events"
+echo "== queries over ${EVENTS} events on ${BACKEND}"
 "$BENCH" run --url "http://127.0.0.1:${PORT}" --read-key "$READ_KEY" --runs "$RUNS"
 echo "server_peak_rss_mb=$(peak_rss_mb)"

@@ -2,7 +2,7 @@
 # Starts a throw-away ClickHouse server on free loopback ports for the tests,
 # or stops it. The data directory lives under a temporary directory.
 #
-#   eval "$(scripts/clickhouse-server.sh start)"   # exports ANALYTICS_TEST_CLICKHOUSE_URL, CLICKHOUSE_TEST_PID, CLICKHOUSE_TEST_DIR
+#   eval "$(scripts/clickhouse-server.sh start)"   # exports CLICKHOUSE_TEST_URL, CLICKHOUSE_TEST_PID, CLICKHOUSE_TEST_DIR
 #   scripts/clickhouse-server.sh stop "$CLICKHOUSE_TEST_PID" "$CLICKHOUSE_TEST_DIR"
 set -euo pipefail
 
@@ -25,7 +25,7 @@ case "${1:-}" in
     pid=$!
     for _ in $(seq 1 100); do
       if curl -sf "http://127.0.0.1:${http}/ping" >/dev/null 2>&1; then
-        echo "export ANALYTICS_TEST_CLICKHOUSE_URL=http://127.0.0.1:${http}"
+        echo "export CLICKHOUSE_TEST_URL=http://127.0.0.1:${http}"
         echo "export CLICKHOUSE_TEST_PID=${pid}"
         echo "export CLICKHOUSE_TEST_DIR=${dir}"
         exit 0

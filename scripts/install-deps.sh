@@ -44,6 +44,13 @@ if ! command -v clickhouse-server >/dev/null 2>&1; then
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq clickhouse-server clickhouse-client >/dev/null
 fi
 
+# Current ClickHouse (26.x) embedded in Python, for the compatibility test.
+if ! python3 -c "import chdb" >/dev/null 2>&1; then
+  log "installing chdb-core"
+  python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore \
+    "chdb-core==26.9.0"
+fi
+
 # Segment's own Python library, used by the SDK compatibility test.
 if ! python3 -c "import segment.analytics" >/dev/null 2>&1; then
   log "installing segment-analytics-python"

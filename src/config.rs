@@ -148,15 +148,19 @@ impl Default for IngestConfig {
     }
 }
 
-/// Batching of the processor worker (group commit).
+/// Batching of the processor worker (group commit). Unset values take the
+/// storage backend's defaults (see [`ProcessorConfig::batching`]).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ProcessorConfig {
     /// A batch is written as soon as it holds this many events.
     pub batch_max_events: usize,
+    /// A batch stops waiting for more events once it holds this many.
+    /// Default: `batch_max_events` on DuckDB; 1,000 on ClickHouse.
+    pub batch_min_events: Option<usize>,
     /// A batch is written at the latest this long after its first event
     /// arrived. Default: 5 ms on DuckDB; 1 s on ClickHouse, which wants few,
-    /// large inserts (see [`ProcessorConfig::effective_batch_max_wait`]).
+    /// large inserts.
     #[serde(with = "humantime_serde")]
     pub batch_max_wait: Option<Duration>,
     /// Attempts for a batch whose write fails before its senders get an error.
@@ -167,19 +171,44 @@ impl Default for ProcessorConfig {
     fn default() -> Self {
         Self {
             batch_max_events: 20_000,
+            batch_min_events: None,
             batch_max_wait: None,
             write_attempts: 3,
         }
     }
 }
 
+/// How the processor batches, with every default resolved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Batching {
+    /// Most events in one write.
+    pub max_events: usize,
+    /// Events after which a batch is written without waiting for more.
+    pub min_events: usize,
+    /// Longest wait for more events after the first.
+    pub max_wait: Duration,
+    /// Attempts per write before the senders get an error.
+    pub write_attempts: u32,
+}
+
 impl ProcessorConfig {
-    /// `batch_max_wait`, or the backend's default when unset.
-    pub fn effective_batch_max_wait(&self, backend: StorageBackend) -> Duration {
-        self.batch_max_wait.unwrap_or(match backend {
-            StorageBackend::Duckdb => Duration::from_millis(5),
-            StorageBackend::Clickhouse => Duration::from_secs(1),
-        })
+    /// The batching for `backend`: DuckDB commits small batches cheaply, so it
+    /// lingers 5 ms; ClickHouse wants few large inserts, so a batch waits up to
+    /// a second unless 1,000 events are already there.
+    pub fn batching(&self, backend: StorageBackend) -> Batching {
+        let (min_events, max_wait) = match backend {
+            StorageBackend::Duckdb => (self.batch_max_events, Duration::from_millis(5)),
+            StorageBackend::Clickhouse => (1_000, Duration::from_secs(1)),
+        };
+        Batching {
+            max_events: self.batch_max_events,
+            min_events: self
+                .batch_min_events
+                .unwrap_or(min_events)
+                .clamp(1, self.batch_max_events.max(1)),
+            max_wait: self.batch_max_wait.unwrap_or(max_wait),
+            write_attempts: self.write_attempts,
+        }
     }
 }
 

@@ -102,10 +102,7 @@ impl Application {
         let metrics = Metrics::new();
         let (queue, processor) = processor::queue(
             config.ingest.queue_capacity,
-            config.processor.clone(),
-            config
-                .processor
-                .effective_batch_max_wait(config.storage.backend),
+            config.processor.batching(config.storage.backend),
             repository.clone(),
             metrics.clone(),
         );

@@ -68,3 +68,25 @@ pub fn build_batch(connection: usize, first_sequence: u64, size: usize) -> Strin
     let _ = write!(body, r#"],"sentAt":"{now}"}}"#);
     body
 }
+
+/// `total` events of project `bench`, through the ingest parser, with the time
+/// parsing took.
+#[allow(dead_code)] // the storage benchmarks use it; the load generator does not
+pub fn parsed_events(total: usize) -> (Vec<analytics::domain::Event>, std::time::Duration) {
+    let bodies: Vec<String> = (0..total.div_ceil(100))
+        .map(|i| build_batch(0, i as u64 * 100, 100))
+        .collect();
+    use analytics::domain::segment::{IngestContext, Limits, Payload};
+    let context = IngestContext {
+        project_id: "bench",
+        received_at: chrono::Utc::now(),
+        max_future: chrono::Duration::days(1),
+    };
+    let started = std::time::Instant::now();
+    let mut events = Vec::with_capacity(total);
+    for body in &bodies {
+        let payload = Payload::batch(body.as_bytes(), Limits::SEGMENT).expect("valid body");
+        events.extend(payload.into_events(context).events);
+    }
+    (events, started.elapsed())
+}

@@ -16,13 +16,21 @@ cleanup() {
 trap cleanup EXIT
 
 # Writes $WORK/bench.toml: project `bench` (keys wk_/rk_benchmark_000001) in
-# timezone $2, DuckDB file $WORK/analytics.duckdb, listening on port $1.
+# timezone $2, listening on port $1; storage is the DuckDB file
+# $WORK/analytics.duckdb, or ClickHouse when $3 is a ClickHouse URL (database
+# `bench`).
 write_config() {
-  local port="$1" timezone="${2:-UTC}"
+  local port="$1" timezone="${2:-UTC}" clickhouse_url="${3:-}"
+  local storage="path = \"${WORK}/analytics.duckdb\""
+  if [[ -n "$clickhouse_url" ]]; then
+    storage="backend = \"clickhouse\"
+url = \"${clickhouse_url}\"
+database = \"bench\""
+  fi
   cat > "$WORK/bench.toml" <<TOML
 listen = "127.0.0.1:${port}"
 [storage]
-path = "${WORK}/analytics.duckdb"
+${storage}
 [log]
 level = "warn"
 [[projects]]
@@ -43,6 +51,13 @@ start_server() {
   done
   echo "the server did not start; see ${SERVER_LOG:-$WORK/server.log}" >&2
   return 1
+}
+
+# Starts a throw-away ClickHouse server (stopped on exit); sets CLICKHOUSE_URL.
+start_clickhouse() {
+  eval "$(scripts/clickhouse-server.sh start)"
+  CLICKHOUSE_URL="$CLICKHOUSE_TEST_URL"
+  trap 'cleanup; scripts/clickhouse-server.sh stop "$CLICKHOUSE_TEST_PID" "$CLICKHOUSE_TEST_DIR"' EXIT
 }
 
 peak_rss_mb() {

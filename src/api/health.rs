@@ -97,8 +97,8 @@ mod tests {
         let metrics = Metrics::new();
         let (sink, _processor) = processor::queue(
             10,
-            crate::config::ProcessorConfig::default(),
-            std::time::Duration::from_millis(5),
+            crate::config::ProcessorConfig::default()
+                .batching(crate::config::StorageBackend::Duckdb),
             repository.clone(),
             metrics.clone(),
         );

@@ -277,8 +277,7 @@ mod tests {
         };
         let (sink, worker) = processor::queue(
             100,
-            config,
-            std::time::Duration::from_millis(5),
+            config.batching(crate::config::StorageBackend::Duckdb),
             repository.clone(),
             metrics.clone(),
         );

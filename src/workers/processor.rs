@@ -1,8 +1,9 @@
 //! The processor: drains the in-process ingest queue and writes events in batches.
 //!
 //! Requests wait for their events to be written (group commit): the worker takes
-//! every request waiting in the queue, up to `batch_max_events`, lingering at
-//! most `batch_max_wait` for more, writes them in one storage transaction, and
+//! every request waiting in the queue, up to `max_events`, lingering at most
+//! `max_wait` for more while it holds fewer than `min_events` (see
+//! [`Batching`]), writes them in one storage transaction, and
 //! only then answers each request. Throughput therefore grows with load instead
 //! of being bounded by one write per request. The queue is bounded in events;
 //! when it is full, [`QueueSink::submit`] fails at once with
@@ -15,7 +16,7 @@ use async_trait::async_trait;
 use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit, Semaphore, TryAcquireError};
 use tokio_util::sync::CancellationToken;
 
-use crate::config::ProcessorConfig;
+use crate::config::Batching;
 use crate::domain::{Event, EventSink, SinkError};
 use crate::storage::Repository;
 use crate::telemetry::Metrics;
@@ -77,17 +78,14 @@ impl QueueSink {
 pub struct Processor {
     receiver: mpsc::UnboundedReceiver<WriteRequest>,
     repository: Arc<dyn Repository>,
-    config: ProcessorConfig,
-    /// How long a batch waits for more events (the configured or backend default).
-    batch_max_wait: Duration,
+    batching: Batching,
     metrics: Metrics,
 }
 
 /// Creates a queue holding at most `capacity` events, with its sink and worker.
 pub fn queue(
     capacity: usize,
-    config: ProcessorConfig,
-    batch_max_wait: Duration,
+    batching: Batching,
     repository: Arc<dyn Repository>,
     metrics: Metrics,
 ) -> (Arc<QueueSink>, Processor) {
@@ -103,8 +101,7 @@ pub fn queue(
     let processor = Processor {
         receiver,
         repository,
-        config,
-        batch_max_wait,
+        batching,
         metrics,
     };
     (sink, processor)
@@ -133,7 +130,7 @@ impl Processor {
         loop {
             let mut batch = Vec::new();
             let mut events = 0;
-            while events < self.config.batch_max_events {
+            while events < self.batching.max_events {
                 match self.receiver.try_recv() {
                     Ok(request) => {
                         events += request.events.len();
@@ -154,13 +151,17 @@ impl Processor {
         first: WriteRequest,
         stop: &CancellationToken,
     ) -> Vec<WriteRequest> {
-        let deadline = tokio::time::Instant::now() + self.batch_max_wait;
+        let deadline = tokio::time::Instant::now() + self.batching.max_wait;
         let mut events = first.events.len();
         let mut batch = vec![first];
-        while events < self.config.batch_max_events {
+        while events < self.batching.max_events {
             let next = match self.receiver.try_recv() {
                 Ok(request) => request,
                 Err(mpsc::error::TryRecvError::Disconnected) => break,
+                // Enough to write: take what is there, wait for nothing more.
+                Err(mpsc::error::TryRecvError::Empty) if events >= self.batching.min_events => {
+                    break
+                }
                 Err(mpsc::error::TryRecvError::Empty) => {
                     let waited = tokio::select! {
                         waited = tokio::time::timeout_at(deadline, self.receiver.recv()) => waited,
@@ -212,7 +213,7 @@ impl Processor {
                     m.events_deduplicated.inc_by(outcome.duplicates as u64);
                     return Ok(());
                 }
-                Err(error) if attempt < self.config.write_attempts => {
+                Err(error) if attempt < self.batching.write_attempts => {
                     self.metrics
                         .batch_flush_errors
                         .with_label_values(&["retry"])
@@ -247,10 +248,11 @@ mod tests {
             .collect()
     }
 
-    fn config() -> ProcessorConfig {
-        ProcessorConfig {
-            batch_max_events: 1_000,
-            batch_max_wait: None,
+    fn batching(max_wait_ms: u64) -> Batching {
+        Batching {
+            max_events: 1_000,
+            min_events: 1_000,
+            max_wait: Duration::from_millis(max_wait_ms),
             write_attempts: 3,
         }
     }
@@ -259,13 +261,7 @@ mod tests {
     async fn concurrent_requests_share_one_write() {
         let repository = Arc::new(FakeRepository::default());
         let metrics = Metrics::new();
-        let (sink, processor) = queue(
-            10_000,
-            config(),
-            Duration::from_millis(200),
-            repository.clone(),
-            metrics.clone(),
-        );
+        let (sink, processor) = queue(10_000, batching(200), repository.clone(), metrics.clone());
         let stop = CancellationToken::new();
         let worker = tokio::spawn(processor.run(stop.clone()));
         let submits: Vec<_> = (0..5)
@@ -287,13 +283,7 @@ mod tests {
     #[tokio::test]
     async fn a_full_batch_is_written_without_waiting() {
         let repository = Arc::new(FakeRepository::default());
-        let (sink, processor) = queue(
-            10_000,
-            config(),
-            Duration::from_millis(60_000),
-            repository.clone(),
-            Metrics::new(),
-        );
+        let (sink, processor) = queue(10_000, batching(60_000), repository.clone(), Metrics::new());
         let stop = CancellationToken::new();
         let worker = tokio::spawn(processor.run(stop.clone()));
         tokio::time::timeout(Duration::from_secs(5), sink.submit(events(1_000)))
@@ -305,19 +295,32 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_batch_past_its_minimum_stops_waiting_for_more() {
+        let repository = Arc::new(FakeRepository::default());
+        let policy = Batching {
+            min_events: 50,
+            ..batching(60_000)
+        };
+        let (sink, processor) = queue(10_000, policy, repository.clone(), Metrics::new());
+        let stop = CancellationToken::new();
+        let worker = tokio::spawn(processor.run(stop.clone()));
+        tokio::time::timeout(Duration::from_secs(5), sink.submit(events(60)))
+            .await
+            .expect("a batch of at least min_events must not wait for the linger time")
+            .unwrap();
+        assert_eq!(*repository.batches.lock().unwrap(), vec![60]);
+        stop.cancel();
+        worker.await.unwrap();
+    }
+
+    #[tokio::test]
     async fn failed_writes_are_retried() {
         let repository = Arc::new(FakeRepository {
             failures: AtomicU32::new(2),
             ..FakeRepository::default()
         });
         let metrics = Metrics::new();
-        let (sink, processor) = queue(
-            100,
-            config(),
-            Duration::from_millis(0),
-            repository.clone(),
-            metrics.clone(),
-        );
+        let (sink, processor) = queue(100, batching(0), repository.clone(), metrics.clone());
         let stop = CancellationToken::new();
         let worker = tokio::spawn(processor.run(stop.clone()));
         sink.submit(events(3)).await.unwrap();
@@ -339,13 +342,7 @@ mod tests {
             failures: AtomicU32::new(10),
             ..FakeRepository::default()
         });
-        let (sink, processor) = queue(
-            100,
-            config(),
-            Duration::from_millis(0),
-            repository.clone(),
-            Metrics::new(),
-        );
+        let (sink, processor) = queue(100, batching(0), repository.clone(), Metrics::new());
         let stop = CancellationToken::new();
         let worker = tokio::spawn(processor.run(stop.clone()));
         let error = sink.submit(events(3)).await.unwrap_err();
@@ -364,13 +361,7 @@ mod tests {
             ..FakeRepository::default()
         });
         let metrics = Metrics::new();
-        let (sink, processor) = queue(
-            10,
-            config(),
-            Duration::from_millis(0),
-            repository,
-            metrics.clone(),
-        );
+        let (sink, processor) = queue(10, batching(0), repository, metrics.clone());
         let stop = CancellationToken::new();
         let worker = tokio::spawn(processor.run(stop.clone()));
         let first = {
@@ -390,13 +381,7 @@ mod tests {
     #[tokio::test]
     async fn stopping_writes_what_is_queued() {
         let repository = Arc::new(FakeRepository::default());
-        let (sink, processor) = queue(
-            10_000,
-            config(),
-            Duration::from_millis(5_000),
-            repository.clone(),
-            Metrics::new(),
-        );
+        let (sink, processor) = queue(10_000, batching(5_000), repository.clone(), Metrics::new());
         let stop = CancellationToken::new();
         let worker = tokio::spawn(processor.run(stop.clone()));
         let pending = {

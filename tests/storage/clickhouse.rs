@@ -15,7 +15,7 @@ use serde_json::json;
 use crate::conformance;
 
 #[path = "../support/clickhouse.rs"]
-mod support;
+pub mod support;
 
 async fn open(options: &ClickHouseOptions) -> Arc<dyn Repository> {
     Arc::new(ClickHouseRepository::open(options).await.unwrap())

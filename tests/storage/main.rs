@@ -3,3 +3,4 @@
 mod clickhouse;
 mod conformance;
 mod duckdb;
+mod modern_clickhouse;

@@ -4,12 +4,14 @@
 
 mod query;
 mod repository;
-mod rows;
+pub mod rows;
 pub mod schema;
 mod tsv;
 pub mod writer;
 
 pub use query::{compiled_query, parse_rows};
+
+use crate::domain::query::{QueryPlan, TimeRange};
 pub use repository::ClickHouseRepository;
 
 use clickhouse::Client;
@@ -98,6 +100,25 @@ pub fn server_client(options: &ClickHouseOptions, version: ServerVersion) -> Cli
     } else {
         client
     }
+}
+
+/// The final SQL text of every read this backend sends (each plan's page and
+/// row count, discovery, the dedup lookup, export), values filled in, for
+/// running the same statements on other server versions.
+pub fn read_statement_texts(
+    options: &ClickHouseOptions,
+    project_id: &str,
+    range: TimeRange,
+    plans: &[QueryPlan],
+) -> Vec<String> {
+    let client = base_client(options).with_database(&options.database);
+    let mut texts: Vec<String> = plans
+        .iter()
+        .flat_map(|plan| compiled_query(&client, plan))
+        .collect();
+    texts.extend(query::discovery_texts(&client, project_id, range));
+    texts.extend(writer::EventTables::new(client, &options.database).read_texts(project_id));
+    texts
 }
 
 #[cfg(test)]

@@ -339,11 +339,23 @@ fn count_statement(plan: &QueryPlan) -> (String, Statement) {
     (sql, statement)
 }
 
-/// The plan's SQL as the server receives it, values filled in: for logs and
-/// for running the same text on other servers.
-pub fn compiled_query(client: &Client, plan: &QueryPlan) -> String {
-    let (sql, statement) = rows_statement(plan);
-    statement.into_query(client, &sql).sql_display().to_string()
+/// The plan's statements as the server receives them, values filled in: the
+/// page of rows, then (with dimensions) the row count. For logs and for
+/// running the same text on other servers.
+pub fn compiled_query(client: &Client, plan: &QueryPlan) -> Vec<String> {
+    let mut statements = vec![rows_statement(plan)];
+    if !plan.dimensions.is_empty() {
+        statements.push(count_statement(plan));
+    }
+    statements
+        .into_iter()
+        .map(|(sql, statement)| {
+            statement
+                .into_query(client, &sql)
+                .sql_display()
+                .to_string()
+        })
+        .collect()
 }
 
 fn number<T: std::str::FromStr>(field: &Field, what: &str) -> Result<T, String> {
@@ -446,16 +458,20 @@ pub async fn run(client: &Client, plan: &QueryPlan) -> Result<QueryRows, Storage
     Ok(QueryRows { rows, total_rows })
 }
 
+fn time_bounds_query(client: &Client, project_id: &str) -> Query {
+    client
+        .query(
+            "SELECT count(), min(timestamp_us), max(timestamp_us) FROM events WHERE project_id = ?",
+        )
+        .bind(project_id)
+}
+
 /// First and last event time of a project.
 pub async fn time_bounds(
     client: &Client,
     project_id: &str,
 ) -> Result<Option<TimeRange>, StorageError> {
-    let (events, first, last): (u64, i64, i64) = client
-        .query(
-            "SELECT count(), min(timestamp_us), max(timestamp_us) FROM events WHERE project_id = ?",
-        )
-        .bind(project_id)
+    let (events, first, last): (u64, i64, i64) = time_bounds_query(client, project_id)
         .fetch_one()
         .await
         .map_err(|e| storage_error("reading time bounds", e))?;
@@ -465,14 +481,13 @@ pub async fn time_bounds(
     }))
 }
 
-/// Top-level property (and trait) keys of a project's events in a range, most used first.
-pub async fn property_keys(
+fn property_keys_query(
     client: &Client,
     project_id: &str,
     range: TimeRange,
     event: Option<&str>,
     limit: usize,
-) -> Result<Vec<(String, u64)>, StorageError> {
+) -> Query {
     let mut sql = String::from(
         "SELECT key, count() AS events FROM events
          ARRAY JOIN arrayDistinct(arrayMap(k -> splitByChar('.', k)[1], prop_keys)) AS key
@@ -490,9 +505,34 @@ pub async fn property_keys(
     if let Some(event) = event {
         query = query.bind(event);
     }
-    query
-        .bind(u64::try_from(limit).unwrap_or(u64::MAX))
+    query.bind(u64::try_from(limit).unwrap_or(u64::MAX))
+}
+
+/// Top-level property (and trait) keys of a project's events in a range, most used first.
+pub async fn property_keys(
+    client: &Client,
+    project_id: &str,
+    range: TimeRange,
+    event: Option<&str>,
+    limit: usize,
+) -> Result<Vec<(String, u64)>, StorageError> {
+    property_keys_query(client, project_id, range, event, limit)
         .fetch_all::<(String, u64)>()
         .await
         .map_err(|e| storage_error("listing property keys", e))
+}
+
+/// The final text of the discovery statements for a project and range.
+pub(super) fn discovery_texts(client: &Client, project_id: &str, range: TimeRange) -> Vec<String> {
+    vec![
+        time_bounds_query(client, project_id)
+            .sql_display()
+            .to_string(),
+        property_keys_query(client, project_id, range, None, 100)
+            .sql_display()
+            .to_string(),
+        property_keys_query(client, project_id, range, Some("purchase"), 100)
+            .sql_display()
+            .to_string(),
+    ]
 }

@@ -7,8 +7,10 @@ use serde::{Deserialize, Serialize};
 use crate::domain::flatten::Flattened;
 use crate::domain::{ContextFields, Event, EventType};
 
-/// One row of `events`, column for column.
+/// One row of `events`, column for column (the fields are the columns; see
+/// the schema for their meaning).
 #[derive(Debug, Clone, Row, Serialize, Deserialize)]
+#[allow(missing_docs)]
 pub struct EventRow {
     pub project_id: String,
     pub message_id: String,

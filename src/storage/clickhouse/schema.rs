@@ -265,6 +265,24 @@ pub fn statements_up_to(layout: &Layout, target: u32) -> Vec<String> {
         .collect()
 }
 
+/// The database and the migration history table, created before any migration.
+pub fn bootstrap_statements(layout: &Layout) -> Vec<String> {
+    let database = &layout.database;
+    let on_cluster = layout.on_cluster();
+    vec![
+        format!("CREATE DATABASE IF NOT EXISTS {database}{on_cluster}"),
+        // Recorded per server: in cluster mode each node keeps its own history,
+        // and every statement is idempotent, so a node that missed one catches up.
+        format!(
+            "CREATE TABLE IF NOT EXISTS {database}.schema_migrations{on_cluster} (
+                version     UInt32,
+                name        String,
+                applied_at  DateTime DEFAULT now()
+            ) ENGINE = MergeTree ORDER BY version"
+        ),
+    ]
+}
+
 /// Creates the database if needed and applies every migration up to `target`
 /// that it lacks; returns how many ran.
 pub async fn migrate_to(
@@ -274,27 +292,13 @@ pub async fn migrate_to(
 ) -> Result<usize, StorageError> {
     layout.check()?;
     let database = &layout.database;
-    let on_cluster = layout.on_cluster();
-    client
-        .query(&format!(
-            "CREATE DATABASE IF NOT EXISTS {database}{on_cluster}"
-        ))
-        .execute()
-        .await
-        .map_err(|e| storage_error("creating the database", e))?;
-    // Recorded per server: in cluster mode each node keeps its own history,
-    // and every statement is idempotent, so a node that missed one catches up.
-    client
-        .query(&format!(
-            "CREATE TABLE IF NOT EXISTS {database}.schema_migrations{on_cluster} (
-                version     UInt32,
-                name        String,
-                applied_at  DateTime DEFAULT now()
-            ) ENGINE = MergeTree ORDER BY version"
-        ))
-        .execute()
-        .await
-        .map_err(|e| storage_error("creating schema_migrations", e))?;
+    for statement in bootstrap_statements(layout) {
+        client
+            .query(&statement)
+            .execute()
+            .await
+            .map_err(|e| storage_error("creating the database", e))?;
+    }
     let applied = applied_versions(client, database).await?;
     let mut ran = 0;
     for migration in MIGRATIONS.iter().filter(|m| m.version <= target) {

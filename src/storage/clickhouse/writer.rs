@@ -16,7 +16,8 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::Duration;
 
-use clickhouse::Client;
+use clickhouse::query::Query;
+use clickhouse::{Client, Row};
 use futures::stream::{self, StreamExt};
 
 use super::rows::EventRow;
@@ -54,26 +55,60 @@ impl EventTables {
         }
     }
 
+    /// The `message_ids` of `project_id` among `message_ids`.
+    fn lookup_query(&self, project_id: &str, message_ids: &[&str]) -> Query {
+        // A tuple (not an array: older servers refuse one after IN); callers
+        // send chunks that keep the text far below `max_query_size`.
+        let placeholders = vec!["?"; message_ids.len()].join(", ");
+        let query = self
+            .client
+            .query(&format!(
+                "SELECT message_id FROM {}.message_ids WHERE project_id = ? AND message_id IN ({placeholders})",
+                self.database
+            ))
+            .bind(project_id);
+        message_ids.iter().fold(query, |query, id| query.bind(*id))
+    }
+
+    fn export_query(&self, request: &ExportRequest) -> Query {
+        let from = request.from.map_or(i64::MIN, |t| t.timestamp_micros());
+        let to = request.to.map_or(i64::MAX, |t| t.timestamp_micros());
+        self.client
+            .query(&format!(
+                "SELECT {} FROM {}.events
+                 WHERE project_id = ? AND timestamp_us >= ? AND timestamp_us < ?
+                 ORDER BY timestamp_us, message_id",
+                EventRow::COLUMN_NAMES.join(", "),
+                self.database
+            ))
+            .bind(&request.project_id)
+            .bind(from)
+            .bind(to)
+    }
+
+    /// The final text of the writer's reads: a dedup lookup and an export.
+    pub(super) fn read_texts(&self, project_id: &str) -> Vec<String> {
+        let export = ExportRequest {
+            project_id: project_id.to_owned(),
+            from: None,
+            to: None,
+        };
+        vec![
+            self.lookup_query(project_id, &["m1", "m2", "missing"])
+                .sql_display()
+                .to_string(),
+            self.export_query(&export).sql_display().to_string(),
+        ]
+    }
+
     async fn stored_ids(
         &self,
         project_id: &str,
         message_ids: &[&str],
     ) -> Result<HashSet<String>, StorageError> {
         let mut found = HashSet::new();
-        // A tuple (not an array: older servers refuse one after IN), in chunks
-        // that keep the query text far below `max_query_size`.
         for chunk in message_ids.chunks(LOOKUP_CHUNK) {
-            let placeholders = vec!["?"; chunk.len()].join(", ");
-            let mut query = self
-                .client
-                .query(&format!(
-                    "SELECT message_id FROM {}.message_ids WHERE project_id = ? AND message_id IN ({placeholders})",
-                    self.database
-                ))
-                .bind(project_id);
-            for id in chunk {
-                query = query.bind(*id);
-            }
+            let query = self.lookup_query(project_id, chunk);
             let rows: Vec<String> = query
                 .fetch_all()
                 .await
@@ -128,20 +163,7 @@ impl EventTables {
 
     /// Streams a project's events in timestamp order, a chunk at a time.
     pub fn export(&self, request: &ExportRequest) -> EventChunks {
-        let from = request.from.map_or(i64::MIN, |t| t.timestamp_micros());
-        let to = request.to.map_or(i64::MAX, |t| t.timestamp_micros());
-        let cursor = self
-            .client
-            .query(&format!(
-                "SELECT ?fields FROM {}.events
-                 WHERE project_id = ? AND timestamp_us >= ? AND timestamp_us < ?
-                 ORDER BY timestamp_us, message_id",
-                self.database
-            ))
-            .bind(&request.project_id)
-            .bind(from)
-            .bind(to)
-            .fetch::<EventRow>();
+        let cursor = self.export_query(request).fetch::<EventRow>();
         let cursor = match cursor {
             Ok(cursor) => cursor,
             Err(error) => {
