@@ -9,8 +9,9 @@
 //! Like the DuckDB executor, local time comes from the plan's offset schedule:
 //! one `UNION ALL` branch per piece of the range with one UTC offset, and
 //! bucket starts by integer arithmetic on `timestamp_us`, so that both
-//! backends cut buckets identically. Distinct users are counted exactly
-//! (`uniqExact`). Results are read as `TabSeparated` text.
+//! backends cut buckets identically. Distinct users are counted exactly over
+//! the 64-bit `user_hash` (see the schema). Results are read as
+//! `TabSeparated` text.
 
 use chrono::DateTime;
 use clickhouse::query::Query;
@@ -77,7 +78,7 @@ fn lookup(statement: &mut Statement, keys: &str, values: &str, key: &str) -> Str
 
 fn text_expression(statement: &mut Statement, dimension: &Dimension) -> String {
     match dimension {
-        Dimension::EventName => "coalesce(event, type)".into(),
+        Dimension::EventName => "event_name".into(),
         Dimension::EventType => "type".into(),
         Dimension::Page => "page_path".into(),
         Dimension::Url => "page_url".into(),
@@ -168,13 +169,6 @@ fn condition(
                 statement.float(number)
             );
         }
-        FilterOp::Is | FilterOp::IsNot if *dimension == Dimension::EventName => {
-            // `event` alone can use the skip indexes of current servers; the
-            // call type stands in for the name of non-track calls.
-            let names = placeholders(statement);
-            let types = placeholders(statement);
-            format!("coalesce(event IN ({names}) OR (event IS NULL AND type IN ({types})), 0)")
-        }
         FilterOp::Is | FilterOp::IsNot => {
             format!("coalesce({expression} IN ({}), 0)", placeholders(statement))
         }
@@ -215,7 +209,8 @@ fn filter_sql(statement: &mut Statement, filter: &Filter) -> String {
 fn metric_sql(index: usize, metric: &Metric) -> String {
     match metric {
         Metric::Events => "count()".into(),
-        Metric::Users | Metric::Percentage => format!("uniqExact({USER_KEY})"),
+        // `user_hash` is the hash of `USER_KEY`, computed at insert.
+        Metric::Users | Metric::Percentage => "uniqExact(user_hash)".into(),
         Metric::Numeric(aggregate, _) => {
             let function = match aggregate {
                 Aggregate::Sum => "sum",
@@ -257,7 +252,7 @@ fn filtered_events(
 /// One branch of the query: the events of one offset piece, with the columns
 /// the aggregation reads.
 fn branch(statement: &mut Statement, plan: &QueryPlan, range: TimeRange, offset_us: i64) -> String {
-    let mut columns = vec!["user_id".to_owned(), "anonymous_id".to_owned()];
+    let mut columns = vec!["user_hash".to_owned()];
     for (i, dimension) in plan.dimensions.iter().enumerate() {
         let expression = match dimension {
             Dimension::Time(granularity) => bucket_expression(statement, *granularity, offset_us),
@@ -349,12 +344,7 @@ pub fn compiled_query(client: &Client, plan: &QueryPlan) -> Vec<String> {
     }
     statements
         .into_iter()
-        .map(|(sql, statement)| {
-            statement
-                .into_query(client, &sql)
-                .sql_display()
-                .to_string()
-        })
+        .map(|(sql, statement)| statement.into_query(client, &sql).sql_display().to_string())
         .collect()
 }
 
@@ -494,7 +484,7 @@ fn property_keys_query(
          WHERE project_id = ? AND timestamp_us >= ? AND timestamp_us < ?",
     );
     if event.is_some() {
-        sql.push_str(" AND coalesce(event, type) = ?");
+        sql.push_str(" AND event_name = ?");
     }
     sql.push_str(" GROUP BY key ORDER BY events DESC, key LIMIT ?");
     let mut query = client
