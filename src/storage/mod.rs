@@ -12,6 +12,7 @@ use crate::domain::Event;
 
 pub mod clickhouse;
 pub mod duckdb;
+mod sql;
 #[cfg(test)]
 pub mod testing;
 

@@ -20,8 +20,11 @@ use clickhouse::Client;
 use super::storage_error;
 use super::tsv::{self, Field};
 use crate::domain::query::{
-    Aggregate, Dimension, DimensionValue, Filter, FilterOp, Granularity, Metric, MetricValue,
-    OrderTarget, QueryPlan, QueryRow, QueryRows, TimeRange, NUMERIC_TEXT_PATTERN,
+    Dimension, DimensionValue, FilterOp, Granularity, Metric, MetricValue, QueryPlan, QueryRow,
+    QueryRows, TimeRange, NUMERIC_TEXT_PATTERN,
+};
+use crate::storage::sql::{
+    comparison, dimension_columns, events_source, order_by_clause, QuerySql,
 };
 use crate::storage::StorageError;
 
@@ -152,22 +155,17 @@ fn condition(
             .collect();
         format!("coalesce({}, 0)", parts.join(" OR "))
     };
-    let positive = match op {
-        FilterOp::IsSet => return format!("({expression} IS NOT NULL)"),
-        FilterOp::IsNotSet => return format!("({expression} IS NULL)"),
+    match op {
+        FilterOp::IsSet => format!("({expression} IS NOT NULL)"),
+        FilterOp::IsNotSet => format!("({expression} IS NULL)"),
         FilterOp::Gt | FilterOp::Gte | FilterOp::Lt | FilterOp::Lte => {
-            let symbol = match op {
-                FilterOp::Gt => ">",
-                FilterOp::Gte => ">=",
-                FilterOp::Lt => "<",
-                _ => "<=",
-            };
+            let symbol = comparison(op).expect("a comparison");
             let number: f64 = values[0].parse().expect("validated number");
             let value = numeric(statement, &expression);
-            return format!(
+            format!(
                 "coalesce({value} {symbol} toFloat64({}), 0)",
                 statement.float(number)
-            );
+            )
         }
         FilterOp::Is | FilterOp::IsNot => {
             format!("coalesce({expression} IN ({}), 0)", placeholders(statement))
@@ -178,31 +176,6 @@ fn condition(
         FilterOp::Matches | FilterOp::MatchesNot => {
             any(statement, &|p| format!("match({expression}, {p})"))
         }
-    };
-    if op.is_negated() {
-        format!("(NOT {positive})")
-    } else {
-        positive
-    }
-}
-
-fn filter_sql(statement: &mut Statement, filter: &Filter) -> String {
-    match filter {
-        Filter::And(items) | Filter::Or(items) => {
-            let joiner = if matches!(filter, Filter::And(_)) {
-                " AND "
-            } else {
-                " OR "
-            };
-            let parts: Vec<String> = items.iter().map(|f| filter_sql(statement, f)).collect();
-            format!("({})", parts.join(joiner))
-        }
-        Filter::Not(inner) => format!("(NOT {})", filter_sql(statement, inner)),
-        Filter::Condition {
-            op,
-            dimension,
-            values,
-        } => condition(statement, *op, dimension, values),
     }
 }
 
@@ -212,85 +185,53 @@ fn metric_sql(index: usize, metric: &Metric) -> String {
         // `user_hash` is the hash of `USER_KEY`, computed at insert.
         Metric::Users | Metric::Percentage => "uniqExact(user_hash)".into(),
         Metric::Numeric(aggregate, _) => {
-            let function = match aggregate {
-                Aggregate::Sum => "sum",
-                Aggregate::Avg => "avg",
-                Aggregate::Min => "min",
-                Aggregate::Max => "max",
-            };
+            // The aggregates' names are SQL's.
+            let function = aggregate.as_str();
             format!("{function}(if(ifNull(isFinite(n{index}), 0) = 1, n{index}, NULL))")
         }
     }
 }
 
-/// `columns` of the events of the plan's project in `range` that pass its filter.
-fn filtered_events(
-    statement: &mut Statement,
-    columns: &str,
-    plan: &QueryPlan,
-    range: TimeRange,
-) -> String {
-    let project = statement.text(plan.project_id.clone());
-    // Whole seconds on the `DateTime` column select partitions and granules;
-    // microseconds decide exactly.
-    let from_second = statement.int(range.from.timestamp());
-    let to_second = statement.int(range.to.timestamp());
-    let from = statement.int(range.from.timestamp_micros());
-    let to = statement.int(range.to.timestamp_micros());
-    let mut sql = format!(
-        "SELECT {columns} FROM events WHERE project_id = {project} \
-         AND timestamp >= toDateTime({from_second}) AND timestamp <= toDateTime({to_second}) \
-         AND timestamp_us >= {from} AND timestamp_us < {to}"
-    );
-    if let Some(filter) = &plan.filter {
-        sql.push_str(" AND ");
-        sql.push_str(&filter_sql(statement, filter));
-    }
-    sql
-}
+impl QuerySql for Statement {
+    const USER_COLUMN: &'static str = "user_hash";
 
-/// One branch of the query: the events of one offset piece, with the columns
-/// the aggregation reads.
-fn branch(statement: &mut Statement, plan: &QueryPlan, range: TimeRange, offset_us: i64) -> String {
-    let mut columns = vec!["user_hash".to_owned()];
-    for (i, dimension) in plan.dimensions.iter().enumerate() {
-        let expression = match dimension {
-            Dimension::Time(granularity) => bucket_expression(statement, *granularity, offset_us),
-            other => text_expression(statement, other),
-        };
-        columns.push(format!("{expression} AS d{i}"));
+    fn text_expression(&mut self, dimension: &Dimension) -> String {
+        text_expression(self, dimension)
     }
-    for (i, metric) in plan.metrics.iter().enumerate() {
-        if let Metric::Numeric(_, key) = metric {
-            let property = text_expression(statement, &Dimension::Property(key.clone()));
-            columns.push(format!("{} AS n{i}", numeric(statement, &property)));
-        }
+
+    fn bucket_expression(&mut self, granularity: Granularity, offset_us: i64) -> String {
+        bucket_expression(self, granularity, offset_us)
     }
-    // Placeholders are positional: the columns' come before the conditions' in the text.
-    filtered_events(statement, &columns.join(", "), plan, range)
-}
 
-/// The plan's events, one branch per offset piece.
-fn source(statement: &mut Statement, plan: &QueryPlan) -> String {
-    let branches: Vec<String> = plan
-        .offset_pieces()
-        .into_iter()
-        .map(|(range, offset_us)| branch(statement, plan, range, offset_us))
-        .collect();
-    branches.join(" UNION ALL ")
-}
+    fn numeric(&mut self, text: &str) -> String {
+        numeric(self, text)
+    }
 
-fn groups(plan: &QueryPlan) -> Vec<String> {
-    (0..plan.dimensions.len())
-        .map(|i| format!("d{i}"))
-        .collect()
+    fn condition(&mut self, op: FilterOp, dimension: &Dimension, values: &[String]) -> String {
+        condition(self, op, dimension, values)
+    }
+
+    fn project_events(&mut self, columns: &str, project_id: &str, range: TimeRange) -> String {
+        let project = self.text(project_id);
+        // Whole seconds on the `DateTime` column select partitions and
+        // granules; microseconds decide exactly.
+        let from_second = self.int(range.from.timestamp());
+        let to_second = self.int(range.to.timestamp());
+        let from = self.int(range.from.timestamp_micros());
+        let to = self.int(range.to.timestamp_micros());
+        format!(
+            "SELECT {columns} FROM events WHERE project_id = {project} \
+             AND timestamp >= toDateTime({from_second}) AND timestamp <= toDateTime({to_second}) \
+             AND timestamp_us >= {from} AND timestamp_us < {to}"
+        )
+    }
 }
 
 /// The page of the plan's rows.
 fn rows_statement(plan: &QueryPlan) -> (String, Statement) {
     let mut statement = Statement::default();
-    let source = source(&mut statement, plan);
-    let groups = groups(plan);
+    let source = events_source(&mut statement, plan);
+    let groups = dimension_columns(plan);
     let mut outputs = groups.clone();
     outputs.extend(
         plan.metrics
@@ -302,21 +243,7 @@ fn rows_statement(plan: &QueryPlan) -> (String, Statement) {
     if !groups.is_empty() {
         sql.push_str(&format!(" GROUP BY {}", groups.join(", ")));
     }
-    let order: Vec<String> = plan
-        .order_by
-        .iter()
-        .map(|ordering| {
-            let column = match ordering.target {
-                OrderTarget::Metric(i) => format!("m{i}"),
-                OrderTarget::Dimension(i) => format!("d{i}"),
-            };
-            let direction = if ordering.descending { "DESC" } else { "ASC" };
-            format!("{column} {direction} NULLS LAST")
-        })
-        .collect();
-    if !order.is_empty() {
-        sql.push_str(&format!(" ORDER BY {}", order.join(", ")));
-    }
+    sql.push_str(&order_by_clause(plan));
     if !plan.fills_time_buckets() {
         let offset = statement.int(i64::try_from(plan.offset).unwrap_or(i64::MAX));
         let limit = statement.int(i64::try_from(plan.limit).unwrap_or(i64::MAX));
@@ -328,8 +255,8 @@ fn rows_statement(plan: &QueryPlan) -> (String, Statement) {
 /// How many rows the plan has before pagination (groups, or one without dimensions).
 fn count_statement(plan: &QueryPlan) -> (String, Statement) {
     let mut statement = Statement::default();
-    let source = source(&mut statement, plan);
-    let groups = groups(plan).join(", ");
+    let source = events_source(&mut statement, plan);
+    let groups = dimension_columns(plan).join(", ");
     let sql = format!("SELECT count() FROM (SELECT {groups} FROM ({source}) GROUP BY {groups})");
     (sql, statement)
 }

@@ -14,8 +14,11 @@ use duckdb::{params_from_iter, Connection, Row};
 
 use crate::domain::query::time_buckets::estimated_buckets;
 use crate::domain::query::{
-    Aggregate, Dimension, DimensionValue, Filter, FilterOp, Granularity, Metric, MetricValue,
-    OrderTarget, QueryPlan, QueryRow, QueryRows, TimeRange, NUMERIC_TEXT_PATTERN,
+    Dimension, DimensionValue, FilterOp, Granularity, Metric, MetricValue, QueryPlan, QueryRow,
+    QueryRows, TimeRange, NUMERIC_TEXT_PATTERN,
+};
+use crate::storage::sql::{
+    comparison, dimension_columns, events_source, order_by_clause, QuerySql,
 };
 use crate::storage::StorageError;
 
@@ -149,22 +152,17 @@ fn condition(
             .collect();
         format!("coalesce({}, false)", parts.join(" OR "))
     };
-    let positive = match op {
-        FilterOp::IsSet => return format!("({expression} IS NOT NULL)"),
-        FilterOp::IsNotSet => return format!("({expression} IS NULL)"),
+    match op {
+        FilterOp::IsSet => format!("({expression} IS NOT NULL)"),
+        FilterOp::IsNotSet => format!("({expression} IS NULL)"),
         FilterOp::Gt | FilterOp::Gte | FilterOp::Lt | FilterOp::Lte => {
-            let symbol = match op {
-                FilterOp::Gt => ">",
-                FilterOp::Gte => ">=",
-                FilterOp::Lt => "<",
-                _ => "<=",
-            };
+            let symbol = comparison(op).expect("a comparison");
             let number: f64 = values[0].parse().expect("validated number");
             let value = numeric(statement, &expression);
-            return format!(
+            format!(
                 "coalesce({value} {symbol} {}, false)",
                 statement.bind(number)
-            );
+            )
         }
         FilterOp::Is | FilterOp::IsNot if *dimension == Dimension::EventName => {
             // `event` alone lets DuckDB skip row groups; the call type stands in
@@ -191,31 +189,6 @@ fn condition(
         FilterOp::Matches | FilterOp::MatchesNot => {
             any(statement, &|p| format!("regexp_matches({expression}, {p})"))
         }
-    };
-    if op.is_negated() {
-        format!("(NOT {positive})")
-    } else {
-        positive
-    }
-}
-
-fn filter_sql(statement: &mut Statement, filter: &Filter) -> String {
-    match filter {
-        Filter::And(items) | Filter::Or(items) => {
-            let joiner = if matches!(filter, Filter::And(_)) {
-                " AND "
-            } else {
-                " OR "
-            };
-            let parts: Vec<String> = items.iter().map(|f| filter_sql(statement, f)).collect();
-            format!("({})", parts.join(joiner))
-        }
-        Filter::Not(inner) => format!("(NOT {})", filter_sql(statement, inner)),
-        Filter::Condition {
-            op,
-            dimension,
-            values,
-        } => condition(statement, *op, dimension, values),
     }
 }
 
@@ -230,70 +203,47 @@ fn metric_sql(index: usize, metric: &Metric, users: UserCount) -> String {
             ),
         },
         Metric::Numeric(aggregate, _) => {
-            let function = match aggregate {
-                Aggregate::Sum => "sum",
-                Aggregate::Avg => "avg",
-                Aggregate::Min => "min",
-                Aggregate::Max => "max",
-            };
+            // The aggregates' names are SQL's.
+            let function = aggregate.as_str();
             format!("{function}(CASE WHEN isfinite(n{index}) THEN n{index} END)")
         }
     }
 }
 
-/// `columns` of the events of the plan's project in `range` that pass its filter.
-fn filtered_events(
-    statement: &mut Statement,
-    columns: &str,
-    plan: &QueryPlan,
-    range: TimeRange,
-) -> String {
-    let project = statement.bind(plan.project_id.clone());
-    let from = statement.bind_time(range.from);
-    let to = statement.bind_time(range.to);
-    let mut sql = format!(
-        "SELECT {columns} FROM events WHERE project_id = {project} AND timestamp >= {from} AND timestamp < {to}"
-    );
-    if let Some(filter) = &plan.filter {
-        sql.push_str(" AND ");
-        sql.push_str(&filter_sql(statement, filter));
-    }
-    sql
-}
+impl QuerySql for Statement {
+    const USER_COLUMN: &'static str = "user_index";
 
-/// One branch of the query: the events of one offset piece, with the columns
-/// the aggregation reads.
-fn branch(statement: &mut Statement, plan: &QueryPlan, range: TimeRange, offset_us: i64) -> String {
-    let mut columns = vec!["user_index".to_owned()];
-    for (i, dimension) in plan.dimensions.iter().enumerate() {
-        let expression = match dimension {
-            Dimension::Time(granularity) => bucket_expression(statement, *granularity, offset_us),
-            other => text_expression(statement, other),
-        };
-        columns.push(format!("{expression} AS d{i}"));
+    fn text_expression(&mut self, dimension: &Dimension) -> String {
+        text_expression(self, dimension)
     }
-    for (i, metric) in plan.metrics.iter().enumerate() {
-        if let Metric::Numeric(_, key) = metric {
-            let property = text_expression(statement, &Dimension::Property(key.clone()));
-            columns.push(format!("{} AS n{i}", numeric(statement, &property)));
-        }
+
+    fn bucket_expression(&mut self, granularity: Granularity, offset_us: i64) -> String {
+        bucket_expression(self, granularity, offset_us)
     }
-    // Parameters are positional: the columns' come before the conditions' in the text.
-    filtered_events(statement, &columns.join(", "), plan, range)
+
+    fn numeric(&mut self, text: &str) -> String {
+        numeric(self, text)
+    }
+
+    fn condition(&mut self, op: FilterOp, dimension: &Dimension, values: &[String]) -> String {
+        condition(self, op, dimension, values)
+    }
+
+    fn project_events(&mut self, columns: &str, project_id: &str, range: TimeRange) -> String {
+        let project = self.bind(project_id.to_owned());
+        let from = self.bind_time(range.from);
+        let to = self.bind_time(range.to);
+        format!(
+            "SELECT {columns} FROM events WHERE project_id = {project} AND timestamp >= {from} AND timestamp < {to}"
+        )
+    }
 }
 
 fn build(plan: &QueryPlan, users: UserCount) -> (String, Vec<Value>) {
     let mut statement = Statement::default();
-    let branches: Vec<String> = plan
-        .offset_pieces()
-        .into_iter()
-        .map(|(range, offset_us)| branch(&mut statement, plan, range, offset_us))
-        .collect();
-    let source = branches.join(" UNION ALL ");
+    let source = events_source(&mut statement, plan);
 
-    let groups: Vec<String> = (0..plan.dimensions.len())
-        .map(|i| format!("d{i}"))
-        .collect();
+    let groups = dimension_columns(plan);
     let mut outputs = groups.clone();
     outputs.extend(
         plan.metrics
@@ -306,21 +256,7 @@ fn build(plan: &QueryPlan, users: UserCount) -> (String, Vec<Value>) {
     if !groups.is_empty() {
         sql.push_str(&format!(" GROUP BY {}", groups.join(", ")));
     }
-    let order: Vec<String> = plan
-        .order_by
-        .iter()
-        .map(|ordering| {
-            let column = match ordering.target {
-                OrderTarget::Metric(i) => format!("m{i}"),
-                OrderTarget::Dimension(i) => format!("d{i}"),
-            };
-            let direction = if ordering.descending { "DESC" } else { "ASC" };
-            format!("{column} {direction} NULLS LAST")
-        })
-        .collect();
-    if !order.is_empty() {
-        sql.push_str(&format!(" ORDER BY {}", order.join(", ")));
-    }
+    sql.push_str(&order_by_clause(plan));
     if !plan.fills_time_buckets() {
         let limit = statement.bind(i64::try_from(plan.limit).unwrap_or(i64::MAX));
         let offset = statement.bind(i64::try_from(plan.offset).unwrap_or(i64::MAX));

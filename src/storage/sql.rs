@@ -1,0 +1,151 @@
+//! SQL shapes both query executors share: the boolean structure of a filter,
+//! comparison operators, and the `ORDER BY` of a plan. Each backend supplies
+//! its own expressions; the structure around them is written once here.
+
+use crate::domain::query::{
+    Dimension, Filter, FilterOp, Granularity, Metric, OrderTarget, QueryPlan, TimeRange,
+};
+
+/// A backend's SQL for the pieces of a query; it binds each value it writes,
+/// in text order.
+pub(crate) trait QuerySql {
+    /// The column that distinct users are counted over.
+    const USER_COLUMN: &'static str;
+
+    /// The text value of a (non-time) dimension.
+    fn text_expression(&mut self, dimension: &Dimension) -> String;
+
+    /// The bucket start, in microseconds, under a constant UTC offset.
+    fn bucket_expression(&mut self, granularity: Granularity, offset_us: i64) -> String;
+
+    /// The number in a text expression, NULL when it is none.
+    fn numeric(&mut self, text: &str) -> String;
+
+    /// The positive form of one filter condition (see [`filter_sql`]).
+    fn condition(&mut self, op: FilterOp, dimension: &Dimension, values: &[String]) -> String;
+
+    /// `SELECT columns FROM events` of one project within `range`.
+    fn project_events(&mut self, columns: &str, project_id: &str, range: TimeRange) -> String;
+}
+
+/// One branch of a query: the events of one offset piece that pass the
+/// plan's filter, with the columns the aggregation reads (the user column,
+/// `d{i}` per dimension, `n{i}` per numeric metric).
+fn branch<S: QuerySql>(
+    statement: &mut S,
+    plan: &QueryPlan,
+    range: TimeRange,
+    offset_us: i64,
+) -> String {
+    let mut columns = vec![S::USER_COLUMN.to_owned()];
+    for (i, dimension) in plan.dimensions.iter().enumerate() {
+        let expression = match dimension {
+            Dimension::Time(granularity) => statement.bucket_expression(*granularity, offset_us),
+            other => statement.text_expression(other),
+        };
+        columns.push(format!("{expression} AS d{i}"));
+    }
+    for (i, metric) in plan.metrics.iter().enumerate() {
+        if let Metric::Numeric(_, key) = metric {
+            let property = statement.text_expression(&Dimension::Property(key.clone()));
+            columns.push(format!("{} AS n{i}", statement.numeric(&property)));
+        }
+    }
+    // Values are bound in text order: the columns' before the conditions'.
+    let mut sql = statement.project_events(&columns.join(", "), &plan.project_id, range);
+    if let Some(filter) = &plan.filter {
+        sql.push_str(" AND ");
+        sql.push_str(&filter_sql(statement, filter, &S::condition));
+    }
+    sql
+}
+
+/// The plan's events: one `UNION ALL` branch per piece of the range with one
+/// UTC offset, so that engines without timezone data bucket local time with
+/// a constant offset.
+pub(crate) fn events_source<S: QuerySql>(statement: &mut S, plan: &QueryPlan) -> String {
+    let branches: Vec<String> = plan
+        .offset_pieces()
+        .into_iter()
+        .map(|(range, offset_us)| branch(statement, plan, range, offset_us))
+        .collect();
+    branches.join(" UNION ALL ")
+}
+
+/// The SQL of a filter tree. `condition` writes the positive form of one
+/// leaf (`is`, `contains`, `matches`, ...); negated operators (`is_not`,
+/// `contains_not`, `matches_not`) are wrapped in `NOT` here. `state` is the
+/// backend's statement, which binds values in text order.
+pub(crate) fn filter_sql<S>(
+    state: &mut S,
+    filter: &Filter,
+    condition: &impl Fn(&mut S, FilterOp, &Dimension, &[String]) -> String,
+) -> String {
+    match filter {
+        Filter::And(items) | Filter::Or(items) => {
+            let joiner = if matches!(filter, Filter::And(_)) {
+                " AND "
+            } else {
+                " OR "
+            };
+            let parts: Vec<String> = items
+                .iter()
+                .map(|f| filter_sql(state, f, condition))
+                .collect();
+            format!("({})", parts.join(joiner))
+        }
+        Filter::Not(inner) => format!("(NOT {})", filter_sql(state, inner, condition)),
+        Filter::Condition {
+            op,
+            dimension,
+            values,
+        } => {
+            let positive = condition(state, *op, dimension, values);
+            if op.is_negated() {
+                format!("(NOT {positive})")
+            } else {
+                positive
+            }
+        }
+    }
+}
+
+/// The SQL operator of a numeric comparison, `None` for other operators.
+pub(crate) fn comparison(op: FilterOp) -> Option<&'static str> {
+    match op {
+        FilterOp::Gt => Some(">"),
+        FilterOp::Gte => Some(">="),
+        FilterOp::Lt => Some("<"),
+        FilterOp::Lte => Some("<="),
+        _ => None,
+    }
+}
+
+/// ` ORDER BY ...` over the output columns `d{i}` (dimensions) and `m{i}`
+/// (metrics), empty when the plan has no ordering.
+pub(crate) fn order_by_clause(plan: &QueryPlan) -> String {
+    let order: Vec<String> = plan
+        .order_by
+        .iter()
+        .map(|ordering| {
+            let column = match ordering.target {
+                OrderTarget::Metric(i) => format!("m{i}"),
+                OrderTarget::Dimension(i) => format!("d{i}"),
+            };
+            let direction = if ordering.descending { "DESC" } else { "ASC" };
+            format!("{column} {direction} NULLS LAST")
+        })
+        .collect();
+    if order.is_empty() {
+        String::new()
+    } else {
+        format!(" ORDER BY {}", order.join(", "))
+    }
+}
+
+/// The output column names of the plan's dimensions: `d0`, `d1`, ...
+pub(crate) fn dimension_columns(plan: &QueryPlan) -> Vec<String> {
+    (0..plan.dimensions.len())
+        .map(|i| format!("d{i}"))
+        .collect()
+}
