@@ -32,7 +32,7 @@ listen = "127.0.0.1:${port}"
 [storage]
 ${storage}
 [log]
-level = "warn"
+level = "${BENCH_LOG_LEVEL:-warn}"
 [[projects]]
 id = "bench"
 timezone = "${timezone}"

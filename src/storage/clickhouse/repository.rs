@@ -86,7 +86,7 @@ impl ClickHouseRepository {
 impl Repository for ClickHouseRepository {
     async fn insert_batch(&self, events: Arc<[Event]>) -> Result<InsertOutcome, StorageError> {
         self.check_open()?;
-        self.tables.insert(&events).await
+        self.tables.insert(events).await
     }
 
     fn export(&self, request: ExportRequest) -> EventChunks {

@@ -14,16 +14,17 @@
 //! `ReplacingMergeTree` collapses them in a background merge.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
 use std::time::Duration;
 
 use clickhouse::query::Query;
 use clickhouse::{Client, Row};
-use futures::stream::{self, StreamExt};
+use futures::stream::{self, StreamExt, TryStreamExt};
 
 use super::rows::EventRow;
 use super::storage_error;
 use crate::domain::Event;
-use crate::storage::{first_occurrences, EventChunks, ExportRequest, InsertOutcome, StorageError};
+use crate::storage::{EventChunks, ExportRequest, InsertOutcome, StorageError};
 
 /// `events` and `message_ids` of one database.
 #[derive(Clone)]
@@ -32,7 +33,7 @@ pub struct EventTables {
     database: String,
 }
 
-/// `messageId`s looked up per query.
+/// `messageId`s looked up per query; a batch's lookups run concurrently.
 const LOOKUP_CHUNK: usize = 1_000;
 
 /// Longest wait for the server to take a chunk of an insert.
@@ -41,6 +42,9 @@ const SEND_TIMEOUT: Duration = Duration::from_secs(30);
 /// Longest wait for the server's answer to a whole insert; a write that times
 /// out is retried, and the retry recognises it if it landed after all.
 const ANSWER_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Lookups of one batch in flight at once.
+const LOOKUP_CONCURRENCY: usize = 4;
 
 /// Events per chunk of an export.
 const EXPORT_CHUNK: usize = 1_000;
@@ -101,44 +105,73 @@ impl EventTables {
         ]
     }
 
-    async fn stored_ids(
+    /// The ids among `message_ids` that `project_id` has stored.
+    async fn stored_among(
         &self,
         project_id: &str,
         message_ids: &[&str],
-    ) -> Result<HashSet<String>, StorageError> {
-        let mut found = HashSet::new();
-        for chunk in message_ids.chunks(LOOKUP_CHUNK) {
-            let query = self.lookup_query(project_id, chunk);
-            let rows: Vec<String> = query
-                .fetch_all()
-                .await
-                .map_err(|e| storage_error("reading message_ids", e))?;
-            found.extend(rows);
-        }
-        Ok(found)
+    ) -> Result<Vec<String>, StorageError> {
+        self.lookup_query(project_id, message_ids)
+            .fetch_all()
+            .await
+            .map_err(|e| storage_error("reading message_ids", e))
     }
 
     /// Stores the events not stored before; see the module's dedup guarantee.
-    pub async fn insert(&self, events: &[Event]) -> Result<InsertOutcome, StorageError> {
-        let deduplicated = first_occurrences(events);
-        let unique = deduplicated.as_deref().unwrap_or(events);
+    pub async fn insert(&self, events: Arc<[Event]>) -> Result<InsertOutcome, StorageError> {
+        let started = std::time::Instant::now();
+        // Rows are built (properties flattened) on a blocking thread while the
+        // lookups wait for the server.
+        let all = events.clone();
+        let rows = tokio::task::spawn_blocking(move || {
+            all.iter().map(EventRow::from).collect::<Vec<EventRow>>()
+        });
         let mut by_project: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
-        for event in unique {
-            by_project
-                .entry(event.project_id.as_str())
-                .or_default()
-                .push(event.message_id.as_str());
+        let mut seen = HashSet::with_capacity(events.len());
+        for event in events.iter() {
+            if seen.insert((event.project_id.as_str(), event.message_id.as_str())) {
+                by_project
+                    .entry(event.project_id.as_str())
+                    .or_default()
+                    .push(event.message_id.as_str());
+            }
         }
+        let mut chunks: Vec<(&str, &[&str])> = Vec::new();
+        for (project, ids) in &by_project {
+            for chunk in ids.chunks(LOOKUP_CHUNK) {
+                chunks.push((project, chunk));
+            }
+        }
+        let mut lookups = Vec::with_capacity(chunks.len());
+        for &(project, chunk) in &chunks {
+            lookups.push(self.stored_among(project, chunk));
+        }
+        let found: Vec<Vec<String>> = stream::iter(lookups)
+            .buffered(LOOKUP_CONCURRENCY)
+            .try_collect()
+            .await?;
         let mut stored: HashMap<&str, HashSet<String>> = HashMap::new();
-        for (project, ids) in by_project {
-            stored.insert(project, self.stored_ids(project, &ids).await?);
+        for (&(project, _), ids) in chunks.iter().zip(found) {
+            stored.entry(project).or_default().extend(ids);
         }
-        let is_stored = |event: &Event| {
-            stored
-                .get(event.project_id.as_str())
-                .is_some_and(|ids| ids.contains(&event.message_id))
-        };
-        let fresh: Vec<&Event> = unique.iter().filter(|e| !is_stored(e)).collect();
+        let looked_up = started.elapsed();
+        let rows = rows
+            .await
+            .map_err(|e| StorageError::Backend(format!("building rows: {e}")))?;
+        // The first copy of each message that is not stored yet.
+        let mut kept = HashSet::with_capacity(events.len());
+        let fresh: Vec<&EventRow> = events
+            .iter()
+            .zip(&rows)
+            .filter(|(event, _)| {
+                let project = event.project_id.as_str();
+                !stored
+                    .get(project)
+                    .is_some_and(|ids| ids.contains(&event.message_id))
+                    && kept.insert((project, event.message_id.as_str()))
+            })
+            .map(|(_, row)| row)
+            .collect();
         if !fresh.is_empty() {
             let failed = |e| storage_error("inserting events", e);
             let mut insert = self
@@ -147,14 +180,17 @@ impl EventTables {
                 .await
                 .map_err(failed)?
                 .with_timeouts(Some(SEND_TIMEOUT), Some(ANSWER_TIMEOUT));
-            for event in &fresh {
-                insert
-                    .write(&EventRow::from(*event))
-                    .await
-                    .map_err(failed)?;
+            for row in &fresh {
+                insert.write(*row).await.map_err(failed)?;
             }
             insert.end().await.map_err(failed)?;
         }
+        tracing::debug!(
+            events = events.len(),
+            lookup_ms = looked_up.as_millis() as u64,
+            total_ms = started.elapsed().as_millis() as u64,
+            "ClickHouse batch written"
+        );
         Ok(InsertOutcome {
             inserted: fresh.len(),
             duplicates: events.len() - fresh.len(),
