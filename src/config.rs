@@ -241,10 +241,29 @@ impl Default for LogConfig {
     }
 }
 
-/// A key that must never appear in logs: `Debug` prints a mask.
-#[derive(Clone, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+/// A key or password that must never appear in logs: `Debug` prints a mask.
+#[derive(Clone, Default, PartialEq, Eq, Hash, Serialize)]
 #[serde(transparent)]
 pub struct Secret(String);
+
+impl<'de> Deserialize<'de> for Secret {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        // An environment value made of digits (`ANALYTICS_STORAGE__PASSWORD=1234`)
+        // arrives as a number; it is still the text of a secret.
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Text(String),
+            Unsigned(u64),
+            Signed(i64),
+        }
+        Ok(Secret(match Raw::deserialize(deserializer)? {
+            Raw::Text(text) => text,
+            Raw::Unsigned(number) => number.to_string(),
+            Raw::Signed(number) => number.to_string(),
+        }))
+    }
+}
 
 impl Secret {
     /// Wraps a key.
@@ -629,6 +648,33 @@ mod tests {
             config.storage.path,
             PathBuf::from("/srv/analytics/analytics.duckdb")
         );
+    }
+
+    #[test]
+    fn clickhouse_storage_comes_from_the_environment_with_its_password_masked() {
+        let config = Config::load(
+            &CliOverrides::default(),
+            env(&[
+                ("ANALYTICS_STORAGE__BACKEND", "clickhouse"),
+                ("ANALYTICS_STORAGE__URL", "http://10.0.0.5:8123"),
+                ("ANALYTICS_STORAGE__DATABASE", "events_prod"),
+                ("ANALYTICS_STORAGE__PASSWORD", "123456"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(config.storage.backend, StorageBackend::Clickhouse);
+        assert_eq!(config.storage.url, "http://10.0.0.5:8123");
+        assert_eq!(config.storage.database, "events_prod");
+        assert_eq!(config.storage.password.expose(), "123456");
+        assert!(!format!("{config:?}").contains("123456"));
+        let batching = config.processor.batching(config.storage.backend);
+        assert_eq!(batching.max_wait, Duration::from_secs(1));
+        assert_eq!(batching.min_events, 1_000);
+
+        let error = load_error("[storage]\nbackend = \"clickhouse\"\ndatabase = \"a-b\"\n");
+        assert!(error.starts_with("storage.database:"), "{error}");
+        let error = load_error("[storage]\nbackend = \"clickhouse\"\nurl = \"tcp://x:9000\"\n");
+        assert!(error.starts_with("storage.url:"), "{error}");
     }
 
     #[test]
