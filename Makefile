@@ -1,7 +1,7 @@
 # Common tasks. Build output lives outside the checkout so that clones share it.
 export CARGO_TARGET_DIR ?= $(HOME)/.cache/analytics/target
 
-.PHONY: build run test lint fmt openapi bench bench-query clean
+.PHONY: build run test lint fmt openapi bench bench-query bench-clickhouse bench-query-clickhouse clean
 
 build: ## Release build of the service
 	cargo build --release
@@ -27,6 +27,12 @@ bench: ## Ingest benchmark (events/s, latency, peak memory)
 
 bench-query: ## Query benchmark (10 million events, answer times)
 	scripts/bench-query.sh
+
+bench-clickhouse: ## Ingest benchmark on a local ClickHouse, with ClickHouse's own insert rate
+	scripts/bench-ingest.sh --backend clickhouse --connections 32 --batch 500
+
+bench-query-clickhouse: ## Query benchmark on a local ClickHouse (10 million events)
+	scripts/bench-query.sh --backend clickhouse
 
 clean:
 	cargo clean
