@@ -183,6 +183,10 @@ async fn current_clickhouse_runs_every_statement_and_answers_like_the_test_serve
     let repository = ClickHouseRepository::open(&options).await.unwrap();
     let events = conformance::events(PROJECT, fixture());
     repository.insert_batch(events.into()).await.unwrap();
+    repository
+        .setting_or_init("development.write_key", "wk_development_0001")
+        .await
+        .unwrap();
 
     let range = TimeRange {
         from: "2026-02-01T00:00:00Z".parse().unwrap(),
@@ -199,22 +203,25 @@ async fn current_clickhouse_runs_every_statement_and_answers_like_the_test_serve
     let layout = Layout::single(&options.database);
     let mut setup = bootstrap_statements(&layout);
     setup.extend(statements_up_to(&layout, latest_version()));
-    let rows = reqwest::Client::new()
-        .post(&options.url)
-        .body(format!(
-            "SELECT * FROM {}.events FORMAT JSONEachRow",
+    // The stored rows, as JSON; `message_ids` fills itself through its view.
+    for table in ["events", "settings"] {
+        let rows = reqwest::Client::new()
+            .post(&options.url)
+            .body(format!(
+                "SELECT * FROM {}.{table} FORMAT JSONEachRow",
+                options.database
+            ))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        setup.push(format!(
+            "INSERT INTO {}.{table} FORMAT JSONEachRow\n{rows}",
             options.database
-        ))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    setup.push(format!(
-        "INSERT INTO {}.events FORMAT JSONEachRow\n{rows}",
-        options.database
-    ));
+        ));
+    }
 
     let (version, new) = run_on_chdb(&options.database, setup, &queries);
     assert!(

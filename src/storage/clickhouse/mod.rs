@@ -103,7 +103,7 @@ pub fn server_client(options: &ClickHouseOptions, version: ServerVersion) -> Cli
 }
 
 /// The final SQL text of every read this backend sends (each plan's page and
-/// row count, discovery, the dedup lookup, export), values filled in, for
+/// row count, discovery, the dedup lookup, export, settings), values filled in, for
 /// running the same statements on other server versions.
 pub fn read_statement_texts(
     options: &ClickHouseOptions,
@@ -117,6 +117,11 @@ pub fn read_statement_texts(
         .flat_map(|plan| compiled_query(&client, plan))
         .collect();
     texts.extend(query::discovery_texts(&client, project_id, range));
+    texts.push(
+        repository::setting_query(&client, "development.write_key")
+            .sql_display()
+            .to_string(),
+    );
     texts.extend(writer::EventTables::new(client, &options.database).read_texts(project_id));
     texts
 }

@@ -4,6 +4,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use clickhouse::query::Query;
 use clickhouse::{Client, Row};
 use futures::stream::{self, StreamExt};
 use serde::{Deserialize, Serialize};
@@ -28,6 +29,14 @@ struct SettingRow {
     name: String,
     value: String,
     version: u64,
+}
+
+/// The stored value of a setting: the highest version, which is the value
+/// stored first (see `setting_or_init`).
+pub(super) fn setting_query(client: &Client, name: &str) -> Query {
+    client
+        .query("SELECT value FROM settings WHERE name = ? ORDER BY version DESC LIMIT 1")
+        .bind(name)
 }
 
 fn closed() -> StorageError {
@@ -72,10 +81,7 @@ impl ClickHouseRepository {
     }
 
     async fn setting(&self, name: &str) -> Result<Option<String>, StorageError> {
-        // The highest version is the value stored first (see `setting_or_init`).
-        self.client
-            .query("SELECT value FROM settings WHERE name = ? ORDER BY version DESC LIMIT 1")
-            .bind(name)
+        setting_query(&self.client, name)
             .fetch_optional::<String>()
             .await
             .map_err(|e| storage_error("reading a setting", e))
