@@ -29,13 +29,7 @@ async fn main() {
     let total: usize = option(&args, "--events").map_or(1_000_000, |v| v.parse().expect("N"));
     let batch: usize = option(&args, "--batch").map_or(20_000, |v| v.parse().expect("N"));
     // The same schema as the service's, in a database of its own.
-    let options = ClickHouseOptions {
-        url: url.clone(),
-        database: "bench_raw".into(),
-        user: "default".into(),
-        password: String::new(),
-        cluster: None,
-    };
+    let options = ClickHouseOptions::new(url.clone(), "bench_raw");
     drop(
         ClickHouseRepository::open(&options)
             .await

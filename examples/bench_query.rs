@@ -113,13 +113,10 @@ const COPY_BATCH: usize = 500_000;
 async fn copy_to_clickhouse(args: &[String]) {
     let path = option(args, "--path").expect("--path FILE");
     let source = DuckDbRepository::open(path.as_ref(), &DuckDbOptions::default()).expect("open");
-    let options = ClickHouseOptions {
-        url: option(args, "--url").expect("--url"),
-        database: option(args, "--database").unwrap_or_else(|| "bench".into()),
-        user: "default".into(),
-        password: String::new(),
-        cluster: None,
-    };
+    let options = ClickHouseOptions::new(
+        option(args, "--url").expect("--url"),
+        option(args, "--database").unwrap_or_else(|| "bench".into()),
+    );
     // The service's schema; then the rows go straight in (they are unique).
     drop(
         ClickHouseRepository::open(&options)

@@ -9,11 +9,5 @@ pub fn test_options() -> ClickHouseOptions {
     let url = std::env::var("CLICKHOUSE_TEST_URL").expect(
         "CLICKHOUSE_TEST_URL names the test ClickHouse server; run the suite with scripts/test.sh",
     );
-    ClickHouseOptions {
-        url,
-        database: format!("test_{}", uuid::Uuid::new_v4().simple()),
-        user: "default".into(),
-        password: String::new(),
-        cluster: None,
-    }
+    ClickHouseOptions::new(url, format!("test_{}", uuid::Uuid::new_v4().simple()))
 }

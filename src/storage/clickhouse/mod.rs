@@ -34,6 +34,19 @@ pub struct ClickHouseOptions {
     pub cluster: Option<String>,
 }
 
+impl ClickHouseOptions {
+    /// A single server's `database`, as user `default` without a password.
+    pub fn new(url: impl Into<String>, database: impl Into<String>) -> Self {
+        ClickHouseOptions {
+            url: url.into(),
+            database: database.into(),
+            user: "default".into(),
+            password: String::new(),
+            cluster: None,
+        }
+    }
+}
+
 /// A server's version, read at connect.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct ServerVersion {
