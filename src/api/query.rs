@@ -16,8 +16,8 @@ use utoipa::{IntoParams, ToSchema};
 use super::error::{ApiError, ErrorBody};
 use super::{auth, AppState};
 use crate::domain::query::{
-    answer, plan, Answer, DateRangeSpec, Metric, MetricValue, PlanContext, QueryError,
-    QueryRequest, TimeRange,
+    answer, plan, resolve_timezone, Answer, DateRangeSpec, Metric, MetricValue, PlanContext,
+    QueryError, QueryRequest, TimeRange,
 };
 use crate::domain::Project;
 
@@ -27,9 +27,8 @@ const DISCOVERY_LIMIT: u64 = 1_000;
 async fn plan_context(
     state: &AppState,
     project: &Project,
-    date_range: &Value,
+    spec: &DateRangeSpec,
 ) -> Result<PlanContext, ApiError> {
-    let spec = DateRangeSpec::parse(date_range)?;
     let data_bounds = match spec {
         DateRangeSpec::All => state.repository.time_bounds(&project.id).await?,
         _ => None,
@@ -47,7 +46,8 @@ async fn run(
     project: &Project,
     request: &QueryRequest,
 ) -> Result<Answer, ApiError> {
-    let context = plan_context(state, project, &request.date_range).await?;
+    let spec = DateRangeSpec::parse(&request.date_range)?;
+    let context = plan_context(state, project, &spec).await?;
     let plan = plan(request, &context)?;
     let total_users = async {
         if !plan.metrics.contains(&Metric::Percentage) {
@@ -133,12 +133,10 @@ impl DiscoveryParams {
     }
 
     fn timezone(&self, project: &Project) -> Result<Tz, ApiError> {
-        match &self.timezone {
-            None => Ok(project.timezone),
-            Some(name) => name.parse().map_err(|_| {
-                QueryError::new("timezone", format!("{name:?} is not an IANA timezone name")).into()
-            }),
-        }
+        Ok(resolve_timezone(
+            self.timezone.as_deref(),
+            project.timezone,
+        )?)
     }
 }
 
@@ -166,12 +164,9 @@ async fn resolve_range(
     params: &DiscoveryParams,
 ) -> Result<(TimeRange, Tz), ApiError> {
     let timezone = params.timezone(project)?;
-    let context = plan_context(state, project, &params.date_range()).await?;
-    let range = DateRangeSpec::parse(&params.date_range())?.resolve(
-        timezone,
-        context.now,
-        context.data_bounds,
-    )?;
+    let spec = DateRangeSpec::parse(&params.date_range())?;
+    let context = plan_context(state, project, &spec).await?;
+    let range = spec.resolve(timezone, context.now, context.data_bounds)?;
     Ok((range, timezone))
 }
 

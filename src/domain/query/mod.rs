@@ -17,7 +17,7 @@ pub use date_range::{DateRangeSpec, TimeRange};
 pub use dimension::{Dimension, FixedLengthBucket, Granularity, UtmField};
 pub use filter::{Filter, FilterOp};
 pub use metric::{Aggregate, Metric, NUMERIC_TEXT_PATTERN};
-pub use plan::{plan, OrderTarget, Ordering, PlanContext, QueryPlan};
+pub use plan::{plan, resolve_timezone, OrderTarget, Ordering, PlanContext, QueryPlan};
 pub use request::{Include, Pagination, QueryRequest};
 pub use time_buckets::{OffsetSchedule, OffsetSegment};
 

@@ -314,15 +314,20 @@ fn parse_order_by(
     Ok(order_by)
 }
 
+/// The timezone a request names (`timezone`), else `default`.
+pub fn resolve_timezone(name: Option<&str>, default: Tz) -> Result<Tz, QueryError> {
+    match name {
+        None => Ok(default),
+        Some(name) => name.parse::<Tz>().map_err(|_| {
+            QueryError::new("timezone", format!("{name:?} is not an IANA timezone name"))
+        }),
+    }
+}
+
 /// Checks and normalises a request.
 pub fn plan(request: &QueryRequest, context: &PlanContext) -> Result<QueryPlan, QueryError> {
     let metrics = parse_metrics(&request.metrics)?;
-    let timezone = match &request.timezone {
-        None => context.default_timezone,
-        Some(name) => name.parse::<Tz>().map_err(|_| {
-            QueryError::new("timezone", format!("{name:?} is not an IANA timezone name"))
-        })?,
-    };
+    let timezone = resolve_timezone(request.timezone.as_deref(), context.default_timezone)?;
     let range = DateRangeSpec::parse(&request.date_range)?.resolve(
         timezone,
         context.now,
