@@ -96,11 +96,17 @@ pub trait Repository: Send + Sync + 'static {
     async fn close(&self) -> Result<(), StorageError>;
 }
 
-/// Keeps the first event of each `(project, messageId)` in the batch.
-pub(crate) fn first_occurrences(events: &[Event]) -> Option<Vec<Event>> {
+/// Positions of the first event of each `(project, messageId)` in the batch, in order.
+pub(crate) fn first_occurrence_indices(events: &[Event]) -> Vec<usize> {
     let mut seen = HashSet::with_capacity(events.len());
-    let unique: Vec<usize> = (0..events.len())
+    (0..events.len())
         .filter(|&i| seen.insert((&events[i].project_id, &events[i].message_id)))
-        .collect();
+        .collect()
+}
+
+/// Keeps the first event of each `(project, messageId)` in the batch; `None`
+/// when the batch repeats none.
+pub(crate) fn first_occurrences(events: &[Event]) -> Option<Vec<Event>> {
+    let unique = first_occurrence_indices(events);
     (unique.len() < events.len()).then(|| unique.into_iter().map(|i| events[i].clone()).collect())
 }

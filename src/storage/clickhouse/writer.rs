@@ -24,7 +24,9 @@ use futures::stream::{self, StreamExt, TryStreamExt};
 use super::rows::EventRow;
 use super::storage_error;
 use crate::domain::Event;
-use crate::storage::{EventChunks, ExportRequest, InsertOutcome, StorageError};
+use crate::storage::{
+    first_occurrence_indices, EventChunks, ExportRequest, InsertOutcome, StorageError,
+};
 
 /// `events` and `message_ids` of one database.
 #[derive(Clone)]
@@ -126,15 +128,13 @@ impl EventTables {
         let rows = tokio::task::spawn_blocking(move || {
             all.iter().map(EventRow::from).collect::<Vec<EventRow>>()
         });
+        let unique = first_occurrence_indices(&events);
         let mut by_project: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
-        let mut seen = HashSet::with_capacity(events.len());
-        for event in events.iter() {
-            if seen.insert((event.project_id.as_str(), event.message_id.as_str())) {
-                by_project
-                    .entry(event.project_id.as_str())
-                    .or_default()
-                    .push(event.message_id.as_str());
-            }
+        for event in unique.iter().map(|&i| &events[i]) {
+            by_project
+                .entry(event.project_id.as_str())
+                .or_default()
+                .push(event.message_id.as_str());
         }
         let mut chunks: Vec<(&str, &[&str])> = Vec::new();
         for (project, ids) in &by_project {
@@ -159,18 +159,15 @@ impl EventTables {
             .await
             .map_err(|e| StorageError::Backend(format!("building rows: {e}")))?;
         // The first copy of each message that is not stored yet.
-        let mut kept = HashSet::with_capacity(events.len());
-        let fresh: Vec<&EventRow> = events
+        let fresh: Vec<&EventRow> = unique
             .iter()
-            .zip(&rows)
-            .filter(|(event, _)| {
-                let project = event.project_id.as_str();
+            .filter(|&&i| {
+                let event = &events[i];
                 !stored
-                    .get(project)
+                    .get(event.project_id.as_str())
                     .is_some_and(|ids| ids.contains(&event.message_id))
-                    && kept.insert((project, event.message_id.as_str()))
             })
-            .map(|(_, row)| row)
+            .map(|&i| &rows[i])
             .collect();
         if !fresh.is_empty() {
             let failed = |e| storage_error("inserting events", e);
