@@ -121,9 +121,27 @@ pub(crate) fn comparison(op: FilterOp) -> Option<&'static str> {
     }
 }
 
+/// `SELECT` of the plan's groups over `source`: the dimension columns, then
+/// `outputs` (the metrics, as `m{i}`), grouped by the dimensions and ordered
+/// as the plan asks; paging is the caller's.
+pub(crate) fn grouped_select(
+    plan: &QueryPlan,
+    source: &str,
+    outputs: impl IntoIterator<Item = String>,
+) -> String {
+    let groups = dimension_columns(plan);
+    let columns: Vec<String> = groups.iter().cloned().chain(outputs).collect();
+    let mut sql = format!("SELECT {} FROM ({source}) AS base", columns.join(", "));
+    if !groups.is_empty() {
+        sql.push_str(&format!(" GROUP BY {}", groups.join(", ")));
+    }
+    sql.push_str(&order_by_clause(plan));
+    sql
+}
+
 /// ` ORDER BY ...` over the output columns `d{i}` (dimensions) and `m{i}`
 /// (metrics), empty when the plan has no ordering.
-pub(crate) fn order_by_clause(plan: &QueryPlan) -> String {
+fn order_by_clause(plan: &QueryPlan) -> String {
     let order: Vec<String> = plan
         .order_by
         .iter()

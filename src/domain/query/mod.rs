@@ -56,6 +56,19 @@ pub enum DimensionValue {
     InstantBucket(chrono::DateTime<chrono::Utc>),
 }
 
+impl DimensionValue {
+    /// A time bucket as storage computes it: microseconds since the epoch of
+    /// its local start (calendar buckets) or its UTC start (minutes, hours).
+    pub fn time_bucket(granularity: Granularity, micros: i64) -> Self {
+        let instant = chrono::DateTime::from_timestamp_micros(micros).unwrap_or_default();
+        if granularity.is_calendar() {
+            DimensionValue::LocalBucket(instant.naive_utc())
+        } else {
+            DimensionValue::InstantBucket(instant)
+        }
+    }
+}
+
 /// A value of one metric in a row, as storage returns it.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum MetricValue {

@@ -23,9 +23,7 @@ use crate::domain::query::{
     Dimension, DimensionValue, FilterOp, Granularity, Metric, MetricValue, QueryPlan, QueryRow,
     QueryRows, TimeRange, NUMERIC_TEXT_PATTERN,
 };
-use crate::storage::sql::{
-    comparison, dimension_columns, events_source, order_by_clause, QuerySql,
-};
+use crate::storage::sql::{comparison, dimension_columns, events_source, grouped_select, QuerySql};
 use crate::storage::StorageError;
 
 /// A value bound to a `?` of the SQL text.
@@ -231,19 +229,12 @@ impl QuerySql for Statement {
 fn rows_statement(plan: &QueryPlan) -> (String, Statement) {
     let mut statement = Statement::default();
     let source = events_source(&mut statement, plan);
-    let groups = dimension_columns(plan);
-    let mut outputs = groups.clone();
-    outputs.extend(
-        plan.metrics
-            .iter()
-            .enumerate()
-            .map(|(i, m)| format!("{} AS m{i}", metric_sql(i, m))),
-    );
-    let mut sql = format!("SELECT {} FROM ({source})", outputs.join(", "));
-    if !groups.is_empty() {
-        sql.push_str(&format!(" GROUP BY {}", groups.join(", ")));
-    }
-    sql.push_str(&order_by_clause(plan));
+    let metrics = plan
+        .metrics
+        .iter()
+        .enumerate()
+        .map(|(i, m)| format!("{} AS m{i}", metric_sql(i, m)));
+    let mut sql = grouped_select(plan, &source, metrics);
     if !plan.fills_time_buckets() {
         let offset = statement.int(i64::try_from(plan.offset).unwrap_or(i64::MAX));
         let limit = statement.int(i64::try_from(plan.limit).unwrap_or(i64::MAX));
@@ -301,15 +292,10 @@ pub fn parse_rows(plan: &QueryPlan, body: &[u8]) -> Result<Vec<QueryRow>, String
                 .iter()
                 .zip(dimension_fields)
                 .map(|(dimension, field)| match dimension {
-                    Dimension::Time(granularity) => {
-                        let micros: i64 = number(field, "a time bucket")?;
-                        let instant = DateTime::from_timestamp_micros(micros).unwrap_or_default();
-                        Ok(if granularity.is_calendar() {
-                            DimensionValue::LocalBucket(instant.naive_utc())
-                        } else {
-                            DimensionValue::InstantBucket(instant)
-                        })
-                    }
+                    Dimension::Time(granularity) => Ok(DimensionValue::time_bucket(
+                        *granularity,
+                        number(field, "a time bucket")?,
+                    )),
                     _ => Ok(DimensionValue::Text(field.clone())),
                 })
                 .collect::<Result<_, String>>()?;

@@ -17,9 +17,7 @@ use crate::domain::query::{
     Dimension, DimensionValue, FilterOp, Granularity, Metric, MetricValue, QueryPlan, QueryRow,
     QueryRows, TimeRange, NUMERIC_TEXT_PATTERN,
 };
-use crate::storage::sql::{
-    comparison, dimension_columns, events_source, order_by_clause, QuerySql,
-};
+use crate::storage::sql::{comparison, events_source, grouped_select, QuerySql};
 use crate::storage::StorageError;
 
 /// The positional parameters of the SQL text being built.
@@ -243,20 +241,13 @@ fn build(plan: &QueryPlan, users: UserCount) -> (String, Vec<Value>) {
     let mut statement = Statement::default();
     let source = events_source(&mut statement, plan);
 
-    let groups = dimension_columns(plan);
-    let mut outputs = groups.clone();
-    outputs.extend(
-        plan.metrics
-            .iter()
-            .enumerate()
-            .map(|(i, m)| format!("{} AS m{i}", metric_sql(i, m, users))),
-    );
-    outputs.push("count(*) OVER () AS total_rows".into());
-    let mut sql = format!("SELECT {} FROM ({source}) AS base", outputs.join(", "));
-    if !groups.is_empty() {
-        sql.push_str(&format!(" GROUP BY {}", groups.join(", ")));
-    }
-    sql.push_str(&order_by_clause(plan));
+    let metrics = plan
+        .metrics
+        .iter()
+        .enumerate()
+        .map(|(i, m)| format!("{} AS m{i}", metric_sql(i, m, users)));
+    let outputs = metrics.chain(["count(*) OVER () AS total_rows".to_owned()]);
+    let mut sql = grouped_select(plan, &source, outputs);
     if !plan.fills_time_buckets() {
         let limit = statement.bind(i64::try_from(plan.limit).unwrap_or(i64::MAX));
         let offset = statement.bind(i64::try_from(plan.offset).unwrap_or(i64::MAX));
@@ -269,15 +260,7 @@ fn read_row(plan: &QueryPlan, row: &Row<'_>) -> duckdb::Result<(QueryRow, i64)> 
     let mut dimensions = Vec::with_capacity(plan.dimensions.len());
     for (i, dimension) in plan.dimensions.iter().enumerate() {
         dimensions.push(match dimension {
-            Dimension::Time(granularity) => {
-                let micros: i64 = row.get(i)?;
-                let instant = DateTime::from_timestamp_micros(micros).unwrap_or_default();
-                if granularity.is_calendar() {
-                    DimensionValue::LocalBucket(instant.naive_utc())
-                } else {
-                    DimensionValue::InstantBucket(instant)
-                }
-            }
+            Dimension::Time(granularity) => DimensionValue::time_bucket(*granularity, row.get(i)?),
             _ => DimensionValue::Text(row.get(i)?),
         });
     }
