@@ -9,8 +9,6 @@ pub mod schema;
 mod tsv;
 pub mod writer;
 
-pub use query::{compiled_query, parse_rows};
-
 use crate::domain::query::{QueryPlan, TimeRange};
 pub use repository::ClickHouseRepository;
 
@@ -127,7 +125,7 @@ pub fn read_statement_texts(
     let client = base_client(options).with_database(&options.database);
     let mut texts: Vec<String> = plans
         .iter()
-        .flat_map(|plan| compiled_query(&client, plan))
+        .flat_map(|plan| query::compiled_query(&client, plan))
         .collect();
     texts.extend(query::discovery_texts(&client, project_id, range));
     texts.push(

@@ -255,7 +255,7 @@ fn count_statement(plan: &QueryPlan) -> (String, Statement) {
 /// The plan's statements as the server receives them, values filled in: the
 /// page of rows, then (with dimensions) the row count. For logs and for
 /// running the same text on other servers.
-pub fn compiled_query(client: &Client, plan: &QueryPlan) -> Vec<String> {
+pub(super) fn compiled_query(client: &Client, plan: &QueryPlan) -> Vec<String> {
     let mut statements = vec![rows_statement(plan)];
     if !plan.dimensions.is_empty() {
         statements.push(count_statement(plan));
@@ -275,7 +275,7 @@ fn number<T: std::str::FromStr>(field: &Field, what: &str) -> Result<T, String> 
 }
 
 /// Reads the `TabSeparated` result of the plan's rows query.
-pub fn parse_rows(plan: &QueryPlan, body: &[u8]) -> Result<Vec<QueryRow>, String> {
+fn parse_rows(plan: &QueryPlan, body: &[u8]) -> Result<Vec<QueryRow>, String> {
     tsv::parse(body)?
         .into_iter()
         .map(|fields| {
