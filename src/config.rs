@@ -15,6 +15,8 @@ use figment::providers::{Format, Serialized, Toml};
 use figment::Figment;
 use serde::{Deserialize, Serialize};
 
+pub use crate::kafka::KafkaConfig;
+
 /// Name of the environment variable that points at the TOML file.
 pub const CONFIG_FILE_ENV: &str = "ANALYTICS_CONFIG";
 /// Prefix of every configuration environment variable.
@@ -37,6 +39,8 @@ pub struct Config {
     pub ingest: IngestConfig,
     /// Batching of the processor worker.
     pub processor: ProcessorConfig,
+    /// Kafka: the consumer worker and HTTP ingest through a topic. Absent: no Kafka.
+    pub kafka: Option<KafkaConfig>,
     /// Logging.
     pub log: LogConfig,
     /// How long a graceful shutdown may take to drain requests and the queue.
@@ -52,6 +56,7 @@ impl Default for Config {
             projects: Vec::new(),
             ingest: IngestConfig::default(),
             processor: ProcessorConfig::default(),
+            kafka: None,
             log: LogConfig::default(),
             shutdown_timeout: Duration::from_secs(30),
         }
@@ -394,7 +399,12 @@ impl Config {
         if let Err(error) = tracing_subscriber::EnvFilter::try_new(&self.log.level) {
             return Err(ConfigError::invalid("log.level", error.to_string()));
         }
-        self.validate_projects()
+        self.validate_projects()?;
+        if let Some(kafka) = &self.kafka {
+            let ids: Vec<&str> = self.projects.iter().map(|p| p.id.as_str()).collect();
+            kafka.validate(&ids)?;
+        }
+        Ok(())
     }
 
     fn validate_storage(&self) -> Result<(), ConfigError> {
@@ -675,6 +685,31 @@ mod tests {
         assert!(error.starts_with("storage.database:"), "{error}");
         let error = load_error("[storage]\nbackend = \"clickhouse\"\nurl = \"tcp://x:9000\"\n");
         assert!(error.starts_with("storage.url:"), "{error}");
+    }
+
+    #[test]
+    fn kafka_starts_only_with_its_section_and_reads_the_environment() {
+        assert!(Config::load(&CliOverrides::default(), env(&[]))
+            .unwrap()
+            .kafka
+            .is_none());
+        let config = Config::load(
+            &CliOverrides::default(),
+            env(&[
+                ("ANALYTICS_KAFKA__BROKERS", "10.0.0.7:9092,10.0.0.8:9092"),
+                ("ANALYTICS_KAFKA__TOPIC", "clicks"),
+                ("ANALYTICS_KAFKA__INGEST_VIA_KAFKA", "true"),
+            ]),
+        )
+        .unwrap();
+        let kafka = config.kafka.unwrap();
+        assert_eq!(kafka.brokers, "10.0.0.7:9092,10.0.0.8:9092");
+        assert_eq!(kafka.topic, "clicks");
+        assert!(kafka.ingest_via_kafka);
+        assert_eq!(kafka.dead_letter_topic, "events_dlq");
+
+        let error = load_error("[kafka]\ntopic = \"events\"\n");
+        assert!(error.starts_with("kafka.brokers:"), "{error}");
     }
 
     #[test]

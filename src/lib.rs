@@ -8,6 +8,7 @@
 pub mod api;
 pub mod config;
 pub mod domain;
+pub mod kafka;
 pub mod startup;
 pub mod storage;
 pub mod telemetry;

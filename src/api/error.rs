@@ -122,6 +122,7 @@ impl ApiError {
             ApiError::Sink(SinkError::StorageUnavailable(_)) | ApiError::Storage(_) => {
                 "storage_unavailable"
             }
+            ApiError::Sink(SinkError::BrokerUnavailable(_)) => "broker_unavailable",
             ApiError::NotFound(_) => "not_found",
         }
     }

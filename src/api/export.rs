@@ -4,18 +4,17 @@ use axum::body::Body;
 use axum::extract::{Query, State};
 use axum::http::{header, HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
-use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use chrono_tz::Tz;
 use futures::StreamExt;
-use serde::{Deserialize, Serialize};
-use serde_json::value::RawValue;
+use serde::Deserialize;
 use utoipa::IntoParams;
 
 use super::error::{ApiError, ErrorBody};
 use super::{auth, AppState};
 use crate::domain::clock::start_of_day;
 use crate::domain::segment::parse_time;
-use crate::domain::Event;
+use crate::domain::wire;
 use crate::storage::ExportRequest;
 
 /// Time range of an export.
@@ -67,74 +66,6 @@ fn resolve_bound(
 }
 
 /// An event in the Segment shape, plus `receivedAt`.
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct ExportedEvent<'a> {
-    #[serde(rename = "type")]
-    event_type: &'static str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    event: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    name: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    user_id: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    anonymous_id: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    group_id: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    previous_id: Option<&'a str>,
-    message_id: &'a str,
-    timestamp: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    original_timestamp: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    sent_at: Option<String>,
-    received_at: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    properties: Option<&'a RawValue>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    traits: Option<&'a RawValue>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    context: Option<&'a RawValue>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    integrations: Option<&'a RawValue>,
-}
-
-fn iso(time: DateTime<Utc>) -> String {
-    time.to_rfc3339_opts(SecondsFormat::AutoSi, true)
-}
-
-fn raw_json(text: Option<&str>) -> Option<&RawValue> {
-    // Stored texts were produced by serde_json, so they always parse.
-    text.and_then(|t| serde_json::from_str(t).ok())
-}
-
-/// Appends one event as an NDJSON line.
-fn write_line(buffer: &mut Vec<u8>, event: &Event) -> serde_json::Result<()> {
-    let exported = ExportedEvent {
-        event_type: event.event_type.as_str(),
-        event: event.event.as_deref(),
-        name: event.name.as_deref(),
-        user_id: event.user_id.as_deref(),
-        anonymous_id: event.anonymous_id.as_deref(),
-        group_id: event.group_id.as_deref(),
-        previous_id: event.previous_id.as_deref(),
-        message_id: &event.message_id,
-        timestamp: iso(event.timestamp),
-        original_timestamp: event.original_timestamp.map(iso),
-        sent_at: event.sent_at.map(iso),
-        received_at: iso(event.received_at),
-        properties: raw_json(event.properties.as_deref()),
-        traits: raw_json(event.traits.as_deref()),
-        context: raw_json(event.context.as_deref()),
-        integrations: raw_json(event.integrations.as_deref()),
-    };
-    serde_json::to_writer(&mut *buffer, &exported)?;
-    buffer.push(b'\n');
-    Ok(())
-}
-
 /// Streams the key's project's events as NDJSON in timestamp order.
 #[utoipa::path(
     get,
@@ -182,7 +113,7 @@ pub async fn export(
         })?;
         let mut buffer = Vec::with_capacity(events.len() * 512);
         for event in &events {
-            write_line(&mut buffer, event).map_err(std::io::Error::other)?;
+            wire::write_json_line(&mut buffer, event).map_err(std::io::Error::other)?;
         }
         Ok::<_, std::io::Error>(buffer)
     });

@@ -35,7 +35,8 @@ pub async fn healthz() -> Json<HealthResponse> {
     })
 }
 
-/// Readiness: storage answers and the service is not shutting down.
+/// Readiness: storage and every other dependency (the Kafka broker, when
+/// configured) answer, and the service is not shutting down.
 #[utoipa::path(get, path = "/readyz", tag = "operations",
     responses(
         (status = 200, description = "Ready to serve", body = HealthResponse),
@@ -50,6 +51,15 @@ pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     };
     let mut ready = storage == "ok";
     checks.insert("storage", storage);
+    for dependency in &state.dependencies {
+        let status = match tokio::time::timeout(READINESS_TIMEOUT, dependency.check()).await {
+            Ok(Ok(())) => "ok".to_owned(),
+            Ok(Err(problem)) => problem,
+            Err(_) => format!("no answer within {} s", READINESS_TIMEOUT.as_secs()),
+        };
+        ready &= status == "ok";
+        checks.insert(dependency.name(), status);
+    }
     if state.shutting_down.is_cancelled() {
         checks.insert("service", "shutting down".to_owned());
         ready = false;
@@ -110,6 +120,7 @@ mod tests {
             limits: Limits::SEGMENT,
             max_future: chrono::Duration::days(1),
             shutting_down: tokio_util::sync::CancellationToken::new(),
+            dependencies: Vec::new(),
         }
     }
 
@@ -134,6 +145,32 @@ mod tests {
             .as_str()
             .unwrap()
             .contains("connection refused"));
+    }
+
+    struct Broker(Option<&'static str>);
+
+    #[async_trait::async_trait]
+    impl crate::domain::dependency::DependencyCheck for Broker {
+        fn name(&self) -> &'static str {
+            "kafka"
+        }
+        async fn check(&self) -> Result<(), String> {
+            self.0.map_or(Ok(()), |problem| Err(problem.to_owned()))
+        }
+    }
+
+    #[tokio::test]
+    async fn readiness_includes_every_dependency() {
+        let mut state = state(Arc::new(FakeRepository::default()));
+        state.dependencies = vec![Arc::new(Broker(None))];
+        let (status, body) = readiness(state.clone()).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(body["checks"]["kafka"], "ok");
+        state.dependencies = vec![Arc::new(Broker(Some("brokers unreachable")))];
+        let (status, body) = readiness(state).await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(body["checks"]["kafka"], "brokers unreachable");
+        assert_eq!(body["checks"]["storage"], "ok");
     }
 
     #[tokio::test]

@@ -297,6 +297,7 @@ mod tests {
             limits: Limits::SEGMENT,
             max_future: chrono::Duration::days(1),
             shutting_down: tokio_util::sync::CancellationToken::new(),
+            dependencies: Vec::new(),
         });
         let request = Request::post("/v1/track")
             .header("authorization", "Bearer wk_unit_test_1")

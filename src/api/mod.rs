@@ -21,6 +21,7 @@ use tower_http::trace::TraceLayer;
 use utoipa::OpenApi;
 use utoipa_swagger_ui::SwaggerUi;
 
+use crate::domain::dependency::DependencyCheck;
 use crate::domain::segment::Limits;
 use crate::domain::{EventSink, ProjectRegistry};
 use crate::storage::Repository;
@@ -44,6 +45,8 @@ pub struct AppState {
     pub max_future: chrono::Duration,
     /// Cancelled once shutdown begins (readiness turns false).
     pub shutting_down: CancellationToken,
+    /// Dependencies besides storage that readiness checks (the Kafka broker).
+    pub dependencies: Vec<Arc<dyn DependencyCheck>>,
 }
 
 async fn not_found(uri: Uri) -> ApiError {

@@ -69,6 +69,11 @@ impl ProjectRegistry {
         }
     }
 
+    /// The project with this id.
+    pub fn project(&self, id: &str) -> Option<Arc<Project>> {
+        self.projects.iter().find(|p| p.id == id).cloned()
+    }
+
     /// Every project, in configuration order.
     pub fn projects(&self) -> &[Arc<Project>] {
         &self.projects

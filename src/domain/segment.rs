@@ -190,6 +190,7 @@ pub struct Payload {
     batch_context: Option<Map<String, Value>>,
     batch_sent_at: Option<Value>,
     write_key: Option<String>,
+    received_at: Option<DateTime<Utc>>,
 }
 
 /// Events of a request, split into valid and rejected.
@@ -249,6 +250,51 @@ impl Payload {
             batch_context: None,
             batch_sent_at: None,
             write_key,
+            received_at: None,
+        })
+    }
+
+    /// Parses one message read from a stream (a Kafka record): a single
+    /// Segment message whose `type` is required, at most `max_bytes` long.
+    ///
+    /// A `receivedAt` field marks a message that was received already (by the
+    /// HTTP tier, or in an export being replayed): it becomes the event's
+    /// receipt time and its `timestamp` is taken as final, so that reading the
+    /// message again yields the same event.
+    pub fn message(body: &[u8], max_bytes: usize) -> Result<Self, PayloadError> {
+        if body.len() > max_bytes {
+            return Err(PayloadError::EventTooLarge {
+                size: body.len(),
+                limit: max_bytes,
+            });
+        }
+        let value: Value = serde_json::from_slice(body).map_err(|e| PayloadError::from_json(&e))?;
+        let Value::Object(mut object) = value else {
+            return Err(PayloadError::NotAnObject);
+        };
+        let write_key = take_write_key(&mut object);
+        let received_at = match object.remove("receivedAt") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(text)) => {
+                Some(parse_time(&text).ok_or_else(|| PayloadError::InvalidField {
+                    field: "receivedAt",
+                    message: format!("receivedAt is not an ISO-8601 date-time: {text:?}"),
+                })?)
+            }
+            Some(_) => {
+                return Err(PayloadError::InvalidField {
+                    field: "receivedAt",
+                    message: "receivedAt must be an ISO-8601 date-time string".into(),
+                })
+            }
+        };
+        Ok(Payload {
+            items: vec![Item::Object(object)],
+            implied_type: None,
+            batch_context: None,
+            batch_sent_at: None,
+            write_key,
+            received_at,
         })
     }
 
@@ -300,12 +346,36 @@ impl Payload {
             write_key: envelope
                 .write_key
                 .and_then(|v| v.as_str().map(str::to_owned)),
+            received_at: None,
         })
     }
 
     /// The `writeKey` given in the body, if any.
     pub fn write_key(&self) -> Option<&str> {
         self.write_key.as_deref()
+    }
+
+    /// Gives every message without a `messageId` the one `id` makes. A stream
+    /// reader derives it from the record's position, so that reading the
+    /// record again yields the same id and dedup recognises it.
+    pub fn fill_missing_message_ids(&mut self, mut id: impl FnMut() -> String) {
+        for item in &mut self.items {
+            if let Item::Object(object) = item {
+                let missing = match object.get("messageId") {
+                    None | Some(Value::Null) => true,
+                    Some(Value::String(text)) => text.is_empty(),
+                    Some(_) => false,
+                };
+                if missing {
+                    object.insert("messageId".into(), Value::String(id()));
+                }
+            }
+        }
+    }
+
+    /// The `receivedAt` of a message received already (see [`Payload::message`]).
+    pub fn received_at(&self) -> Option<DateTime<Utc>> {
+        self.received_at
     }
 
     /// Number of events in the request, valid or not.
@@ -349,6 +419,7 @@ impl Payload {
             implied_type: self.implied_type,
             batch_context: self.batch_context.as_ref(),
             batch_sent_at,
+            times_are_final: self.received_at.is_some(),
         };
         let mut parsed = ParsedEvents {
             events: Vec::with_capacity(self.items.len()),
@@ -410,6 +481,8 @@ struct Shared<'a> {
     implied_type: Option<EventType>,
     batch_context: Option<&'a Map<String, Value>>,
     batch_sent_at: Option<DateTime<Utc>>,
+    /// The message was received before: its `timestamp` needs no correction.
+    times_are_final: bool,
 }
 
 fn build_event(
@@ -456,7 +529,20 @@ fn build_event(
         original_timestamp: parse_time_value("originalTimestamp", object.get("originalTimestamp"))?,
         sent_at: parse_time_value("sentAt", object.get("sentAt"))?.or(shared.batch_sent_at),
     };
-    let resolved = resolve_timestamp(times, shared.context.received_at, shared.context.max_future);
+    let resolving = if shared.times_are_final {
+        ClientTimes {
+            timestamp: times.timestamp,
+            original_timestamp: None,
+            sent_at: None,
+        }
+    } else {
+        times
+    };
+    let resolved = resolve_timestamp(
+        resolving,
+        shared.context.received_at,
+        shared.context.max_future,
+    );
     if resolved.timestamp < EARLIEST || resolved.timestamp >= latest_storable() {
         return Err(Fault::invalid(
             "timestamp",
@@ -782,6 +868,94 @@ mod tests {
         assert_eq!(fields.locale.as_deref(), Some("de-DE"));
         let context: Value = serde_json::from_str(event.context.as_deref().unwrap()).unwrap();
         assert_eq!(context["ip"], "203.0.113.9");
+    }
+
+    fn reread(event: &Event) -> ParsedEvents {
+        let mut wire = Vec::new();
+        crate::domain::wire::write_json(&mut wire, event).unwrap();
+        let payload = Payload::message(&wire, 64 * 1024).unwrap();
+        let received_at = payload
+            .received_at()
+            .expect("the wire form carries receivedAt");
+        payload.into_events(IngestContext {
+            received_at,
+            // A different reader clock must not change the event.
+            max_future: chrono::Duration::seconds(1),
+            ..context()
+        })
+    }
+
+    #[test]
+    fn a_received_event_read_back_from_its_wire_form_is_the_same_event() {
+        let parsed = batch(json!({
+            "sentAt": "2026-03-01T12:00:10Z",
+            "context": {"locale": "fr-FR", "page": {"url": "https://x.example/a?utm_source=ads"}},
+            "batch": [
+                // Skew-corrected from timestamp and the batch sentAt.
+                {"type": "track", "event": "Signed Up", "userId": 7, "timestamp": "2026-03-01T12:00:05Z",
+                 "properties": {"plan": "pro", "n": 1.5, "tags": ["a"]}},
+                // Skew-corrected from originalTimestamp, with its own sentAt.
+                {"type": "page", "anonymousId": "a", "originalTimestamp": "2026-03-01T11:00:00.123456Z",
+                 "sentAt": "2026-03-01T11:00:01Z", "context": {"locale": "de-DE"}},
+                // Clamped: far in the future.
+                {"type": "identify", "userId": "u", "timestamp": "2027-01-01T00:00:00Z", "sentAt": null,
+                 "traits": {"email": "u@example.com"}},
+                {"type": "alias", "userId": "u", "previousId": "a", "integrations": {"All": false}},
+            ]
+        }));
+        assert!(parsed.rejected.is_empty(), "{:?}", parsed.rejected);
+        assert_eq!(parsed.clamped, 1);
+        for event in &parsed.events {
+            let again = reread(event);
+            assert!(again.rejected.is_empty(), "{:?}", again.rejected);
+            assert_eq!(&again.events[0], event);
+        }
+    }
+
+    #[test]
+    fn a_stream_message_needs_a_type_and_respects_its_size_limit() {
+        let body = br#"{"event":"x","userId":"u","writeKey":"wk_12345678"}"#;
+        let payload = Payload::message(body, 1024).unwrap();
+        assert_eq!(payload.write_key(), Some("wk_12345678"));
+        assert_eq!(payload.received_at(), None);
+        let parsed = payload.into_events(context());
+        assert_eq!(parsed.rejected[0].code, RejectCode::MissingField);
+        assert_eq!(parsed.rejected[0].field.as_deref(), Some("type"));
+
+        let with_type = br#"{"type":"track","event":"x","userId":"u"}"#;
+        let mut payload = Payload::message(with_type, 1024).unwrap();
+        payload.fill_missing_message_ids(|| "kafka:events:2:17".into());
+        assert_eq!(
+            payload.into_events(context()).events[0].message_id,
+            "kafka:events:2:17"
+        );
+
+        assert!(matches!(
+            Payload::message(body, 10),
+            Err(PayloadError::EventTooLarge { limit: 10, .. })
+        ));
+        assert!(matches!(
+            Payload::message(b"[1]", 1024),
+            Err(PayloadError::NotAnObject)
+        ));
+        assert!(matches!(
+            Payload::message(br#"{"type":"track","receivedAt":"soon"}"#, 1024),
+            Err(PayloadError::InvalidField {
+                field: "receivedAt",
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn a_message_without_received_at_is_corrected_for_clock_skew() {
+        let body = br#"{"type":"track","event":"x","userId":"u","timestamp":"2026-03-01T10:00:00Z","sentAt":"2026-03-01T10:00:30Z"}"#;
+        let parsed = Payload::message(body, 1024).unwrap().into_events(context());
+        // receivedAt 12:00:00 minus 30 s in flight.
+        assert_eq!(
+            parsed.events[0].timestamp,
+            parse_time("2026-03-01T11:59:30Z").unwrap()
+        );
     }
 
     #[test]

@@ -23,6 +23,9 @@ pub enum SinkError {
     /// Storage failed to write the events after retries.
     #[error("storage could not write the events: {0}")]
     StorageUnavailable(String),
+    /// The Kafka broker did not acknowledge the events in time.
+    #[error("the Kafka broker did not acknowledge the events: {0}")]
+    BrokerUnavailable(String),
     /// The service is shutting down and takes no more events.
     #[error("the service is shutting down")]
     ShuttingDown,

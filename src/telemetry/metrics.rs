@@ -4,6 +4,7 @@
 //! (`_seconds`, `_bytes`), `_total` for counters. Label values are bounded:
 //! route templates, status codes, reject codes and event types, never ids or keys.
 
+use super::kafka_metrics::KafkaMetrics;
 use prometheus::{
     Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts,
     Registry, TextEncoder,
@@ -39,6 +40,8 @@ pub struct Metrics {
     pub queue_capacity: IntGauge,
     /// Requests refused because the queue was full.
     pub queue_rejections: IntCounter,
+    /// The Kafka consumer worker and producers.
+    pub kafka: KafkaMetrics,
 }
 
 impl Metrics {
@@ -139,6 +142,7 @@ impl Metrics {
         )
         .expect("valid metric");
 
+        let registry_for_kafka = registry.clone();
         let metrics = Self {
             registry,
             http_requests,
@@ -154,6 +158,7 @@ impl Metrics {
             queue_depth,
             queue_capacity,
             queue_rejections,
+            kafka: KafkaMetrics::register(&registry_for_kafka),
         };
         metrics.register_all();
         metrics

@@ -1,3 +1,4 @@
 //! Background workers.
 
+pub mod kafka_consumer;
 pub mod processor;

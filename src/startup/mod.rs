@@ -1,5 +1,7 @@
 //! Building and running the service: storage, workers, HTTP server, graceful shutdown.
 
+mod kafka;
+
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -10,11 +12,12 @@ use tokio_util::sync::CancellationToken;
 use crate::api::{self, AppState};
 use crate::config::{Config, StorageBackend};
 use crate::domain::segment::Limits;
-use crate::domain::{DevelopmentKeys, ProjectRegistry};
+use crate::domain::{DevelopmentKeys, EventSink, ProjectRegistry};
 use crate::storage::clickhouse::{ClickHouseOptions, ClickHouseRepository};
 use crate::storage::duckdb::{DuckDbOptions, DuckDbRepository};
 use crate::storage::{Repository, StorageError};
 use crate::telemetry::Metrics;
+use crate::workers::kafka_consumer::KafkaConsumerWorker;
 use crate::workers::processor::{self, Processor, QueueSink};
 
 /// Why the service could not start or stopped with an error.
@@ -31,6 +34,9 @@ pub enum StartupError {
         /// The OS error.
         source: std::io::Error,
     },
+    /// A Kafka client could not be created.
+    #[error(transparent)]
+    Kafka(#[from] crate::kafka::KafkaClientError),
     /// The HTTP server failed.
     #[error("http server: {0}")]
     Serve(std::io::Error),
@@ -43,6 +49,7 @@ pub struct Application {
     state: AppState,
     queue: Arc<QueueSink>,
     processor: Processor,
+    consumer: Option<KafkaConsumerWorker>,
     repository: Arc<dyn Repository>,
     development_keys: Option<DevelopmentKeys>,
 }
@@ -113,15 +120,25 @@ impl Application {
                     address: config.listen,
                     source,
                 })?;
+        let projects = Arc::new(ProjectRegistry::from_config(&config.projects));
+        let kafka_parts = match &config.kafka {
+            Some(kafka) => kafka::build(&config, kafka, projects.clone(), queue.clone(), &metrics)?,
+            None => kafka::KafkaParts::default(),
+        };
+        let sink: Arc<dyn EventSink> = match kafka_parts.ingest_sink {
+            Some(producer) => producer,
+            None => queue.clone(),
+        };
         let state = AppState {
-            projects: Arc::new(ProjectRegistry::from_config(&config.projects)),
-            sink: queue.clone(),
+            projects,
+            sink,
             repository: repository.clone(),
             metrics,
             limits: Limits::SEGMENT,
             max_future: chrono::Duration::from_std(config.ingest.max_future)
                 .unwrap_or(chrono::Duration::MAX),
             shutting_down: CancellationToken::new(),
+            dependencies: kafka_parts.check.into_iter().collect(),
         };
         Ok(Self {
             listener,
@@ -129,6 +146,7 @@ impl Application {
             state,
             queue,
             processor,
+            consumer: kafka_parts.consumer,
             repository,
             development_keys,
         })
@@ -158,11 +176,14 @@ impl Application {
             state,
             queue,
             processor,
+            consumer,
             repository,
             ..
         } = self;
         let stop_processor = CancellationToken::new();
         let processor_task = tokio::spawn(processor.run(stop_processor.clone()));
+        let stop_consumer = CancellationToken::new();
+        let consumer_task = consumer.map(|worker| tokio::spawn(worker.run(stop_consumer.clone())));
 
         let shutting_down = state.shutting_down.clone();
         let signalled = shutting_down.clone();
@@ -184,6 +205,14 @@ impl Application {
             }
         };
 
+        // The consumer goes first: it still needs the processor to write the
+        // batches it holds before it stores their offsets.
+        stop_consumer.cancel();
+        if let Some(task) = consumer_task {
+            if let Err(error) = task.await {
+                tracing::error!(%error, "the kafka consumer stopped abnormally");
+            }
+        }
         queue.close();
         stop_processor.cancel();
         if let Err(error) = processor_task.await {

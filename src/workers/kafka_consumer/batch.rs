@@ -1,0 +1,72 @@
+//! A batch of consumed records on its way to storage, with the offsets it
+//! lets the consumer store once it is written.
+
+use std::collections::BTreeMap;
+
+use crate::domain::Event;
+use crate::kafka::dead_letters::DeadLetter;
+
+/// Records read since the last hand-over, split into events and dead letters.
+#[derive(Debug, Default)]
+pub struct PendingBatch {
+    /// Valid events.
+    pub events: Vec<Event>,
+    /// Records that go to the dead-letter topic.
+    pub dead_letters: Vec<DeadLetter>,
+    /// Per partition, the offset to resume from once this batch is stored.
+    pub next_offsets: BTreeMap<i32, i64>,
+    /// Records in the batch.
+    pub records: usize,
+}
+
+impl PendingBatch {
+    /// Whether no record was added.
+    pub fn is_empty(&self) -> bool {
+        self.records == 0
+    }
+
+    /// Adds a valid record's event.
+    pub fn push_event(&mut self, partition: i32, offset: i64, event: Event) {
+        self.events.push(event);
+        self.advance(partition, offset);
+    }
+
+    /// Adds a record that goes to the dead-letter topic.
+    pub fn push_dead_letter(&mut self, letter: DeadLetter) {
+        let (partition, offset) = (letter.partition, letter.offset);
+        self.dead_letters.push(letter);
+        self.advance(partition, offset);
+    }
+
+    fn advance(&mut self, partition: i32, offset: i64) {
+        let next = self.next_offsets.entry(partition).or_insert(offset + 1);
+        *next = (*next).max(offset + 1);
+        self.records += 1;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::testing::track_event;
+
+    #[test]
+    fn offsets_resume_after_the_last_record_of_each_partition() {
+        let mut batch = PendingBatch::default();
+        assert!(batch.is_empty());
+        batch.push_event(0, 10, track_event("p", "a", "u"));
+        batch.push_event(1, 3, track_event("p", "b", "u"));
+        batch.push_dead_letter(DeadLetter {
+            key: None,
+            payload: Some(b"x".to_vec()),
+            reason: "malformed_json",
+            message: "bad".into(),
+            partition: 0,
+            offset: 11,
+        });
+        batch.push_event(1, 4, track_event("p", "c", "u"));
+        assert_eq!(batch.records, 4);
+        assert_eq!(batch.events.len(), 3);
+        assert_eq!(batch.next_offsets, BTreeMap::from([(0, 12), (1, 5)]));
+    }
+}
