@@ -1,7 +1,7 @@
 # Common tasks. Build output lives outside the checkout so that clones share it.
 export CARGO_TARGET_DIR ?= $(HOME)/.cache/analytics/target
 
-.PHONY: build run test lint fmt openapi bench bench-query bench-clickhouse bench-query-clickhouse clean
+.PHONY: build run test lint fmt openapi bench bench-query bench-clickhouse bench-query-clickhouse bench-kafka bench-kafka-clickhouse clean
 
 build: ## Release build of the service
 	cargo build --release
@@ -33,6 +33,12 @@ bench-clickhouse: ## Ingest benchmark on a local ClickHouse, with ClickHouse's o
 
 bench-query-clickhouse: ## Query benchmark on a local ClickHouse (10 million events)
 	scripts/bench-query.sh --backend clickhouse
+
+bench-kafka: ## Kafka to DuckDB throughput, beside a bare librdkafka consumer
+	scripts/bench-kafka.sh --backend duckdb
+
+bench-kafka-clickhouse: ## Kafka to ClickHouse throughput, beside a bare librdkafka consumer
+	scripts/bench-kafka.sh --backend clickhouse
 
 clean:
 	cargo clean

@@ -44,6 +44,15 @@ if ! command -v clickhouse-server >/dev/null 2>&1; then
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq clickhouse-server clickhouse-client >/dev/null
 fi
 
+# Tansu, a Kafka-protocol broker written in Rust, for the Kafka tests (no Apache
+# Kafka package is needed). The first build takes about 20 minutes on 2 cores;
+# its build directory is kept so that an interrupted build resumes.
+if ! command -v tansu >/dev/null 2>&1 && [[ ! -x "$HOME/.cargo/bin/tansu" ]]; then
+  log "installing tansu (Kafka-compatible broker); the first build takes about 20 minutes"
+  cargo install tansu --version 0.6.0 --locked --features dynostore,libsql \
+    --target-dir "$HOME/.cache/analytics/tansu-target"
+fi
+
 # Current ClickHouse (26.x) embedded in Python, for the compatibility test.
 if ! python3 -c "import chdb" >/dev/null 2>&1; then
   log "installing chdb-core"

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it: formatting, lints, then every test
 # (unit, HTTP integration, storage conformance on DuckDB and on a real
-# ClickHouse server started here, binary) in the release profile,
+# ClickHouse server started here, Kafka end to end against a real broker
+# started here, binary) in the release profile,
 # the same profile as the service binary, so DuckDB's C++ is compiled once.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,10 +17,21 @@ echo "== cargo fmt --check"
 cargo fmt --all --check
 echo "== cargo clippy"
 cargo clippy --release --all-targets --locked -- -D warnings
-# A throw-away ClickHouse server for the ClickHouse backend's tests.
+# Throw-away servers: ClickHouse for the ClickHouse backend's tests, a
+# Kafka-protocol broker (Tansu, in memory) for the Kafka tests.
+stop_servers() {
+  if [[ -n "${CLICKHOUSE_TEST_PID:-}" ]]; then
+    scripts/clickhouse-server.sh stop "$CLICKHOUSE_TEST_PID" "$CLICKHOUSE_TEST_DIR"
+  fi
+  if [[ -n "${KAFKA_TEST_PID:-}" ]]; then
+    scripts/kafka-broker.sh stop "$KAFKA_TEST_PID" "$KAFKA_TEST_DIR"
+  fi
+}
+trap stop_servers EXIT
 echo "== starting ClickHouse"
 eval "$(scripts/clickhouse-server.sh start)"
-trap 'scripts/clickhouse-server.sh stop "$CLICKHOUSE_TEST_PID" "$CLICKHOUSE_TEST_DIR"' EXIT
+echo "== starting the Kafka broker"
+eval "$(scripts/kafka-broker.sh start)"
 
 echo "== cargo nextest"
 cargo nextest run --release --locked --no-fail-fast

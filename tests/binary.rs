@@ -1,22 +1,13 @@
 //! Tests of the `analytics` binary itself: configuration errors, development keys, SIGTERM.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
-use std::time::Duration;
+use std::process::Command;
 
-use serde_json::{json, Value};
+use serde_json::json;
 
-const BINARY: &str = env!("CARGO_BIN_EXE_analytics");
+#[path = "support/process.rs"]
+mod process;
 
-fn analytics() -> Command {
-    let mut command = Command::new(BINARY);
-    for (name, _) in std::env::vars().filter(|(name, _)| name.starts_with("ANALYTICS_")) {
-        command.env_remove(name);
-    }
-    command.env_remove("RUST_LOG");
-    command
-}
+use process::analytics;
 
 #[test]
 fn a_bad_configuration_exits_2_naming_the_key() {
@@ -50,17 +41,18 @@ fn the_openapi_command_prints_the_committed_contract() {
     assert_eq!(String::from_utf8(output.stdout).unwrap(), committed);
 }
 
-/// A running binary and what its JSON logs told us.
+/// A running binary and the development keys its logs told us.
 struct Running {
-    child: Child,
+    child: std::process::Child,
     address: String,
     write_key: String,
     read_key: String,
-    lines: mpsc::Receiver<String>,
+    lines: std::sync::mpsc::Receiver<String>,
 }
 
 fn start(data_dir: &std::path::Path) -> Running {
-    let mut child = analytics()
+    let mut command = analytics();
+    command
         .args([
             "--listen",
             "127.0.0.1:0",
@@ -68,45 +60,24 @@ fn start(data_dir: &std::path::Path) -> Running {
             "json",
             "--data-dir",
         ])
-        .arg(data_dir)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let (sender, lines) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if sender.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    let (mut address, mut write_key, mut read_key) = (None, None, None);
-    while address.is_none() {
-        let line = lines
-            .recv_timeout(Duration::from_secs(60))
-            .expect("the service logs its address");
-        let log: Value = serde_json::from_str(&line).expect("JSON log line");
-        if let Some(key) = log["write_key"].as_str() {
-            assert_eq!(log["level"], "WARN");
-            assert!(log["message"]
-                .as_str()
-                .unwrap()
-                .contains("DEVELOPMENT KEYS"));
-            write_key = Some(key.to_owned());
-            read_key = log["read_key"].as_str().map(str::to_owned);
-        }
-        if let Some(listening) = log["address"].as_str() {
-            address = Some(format!("http://{listening}"));
-        }
-    }
+        .arg(data_dir);
+    let running = process::start(command);
+    let warning = running
+        .startup_logs
+        .iter()
+        .find(|log| log["write_key"].is_string())
+        .expect("development keys are logged");
+    assert_eq!(warning["level"], "WARN");
+    assert!(warning["message"]
+        .as_str()
+        .unwrap()
+        .contains("DEVELOPMENT KEYS"));
     Running {
-        child,
-        address: address.unwrap(),
-        write_key: write_key.expect("development keys are logged"),
-        read_key: read_key.unwrap(),
-        lines,
+        write_key: warning["write_key"].as_str().unwrap().to_owned(),
+        read_key: warning["read_key"].as_str().unwrap().to_owned(),
+        child: running.child,
+        address: running.address,
+        lines: running.lines,
     }
 }
 

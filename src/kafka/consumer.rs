@@ -72,6 +72,8 @@ impl ConsumerContext for ConsumerEvents {
                         .consumer_lag
                         .remove_label_values(&[element.topic(), &element.partition().to_string()]);
                 }
+                let remaining = self.metrics.assigned_partitions.get() - partitions.count() as i64;
+                self.metrics.assigned_partitions.set(remaining.max(0));
                 tracing::info!(partitions = partitions.count(), "kafka partitions revoked");
             }
             Rebalance::Assign(_) => {}
@@ -87,6 +89,9 @@ impl ConsumerContext for ConsumerEvents {
                 .map(|e| format!("{}/{}", e.topic(), e.partition()))
                 .collect();
             tracing::info!(?assigned, "kafka partitions assigned");
+            self.metrics
+                .assigned_partitions
+                .add(partitions.count() as i64);
             self.assignment_changed.store(true, Ordering::Release);
         }
     }

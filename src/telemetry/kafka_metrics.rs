@@ -25,6 +25,8 @@ pub struct KafkaMetrics {
     pub write_retries: IntCounter,
     /// 1 while the consumer has paused fetching because storage lags behind.
     pub consumer_paused: IntGauge,
+    /// Partitions of the events topic assigned to this consumer.
+    pub assigned_partitions: IntGauge,
     /// Failed produce attempts, by target (`events` or `dead_letters`).
     pub produce_errors: IntCounterVec,
 }
@@ -79,6 +81,11 @@ impl KafkaMetrics {
                 "1 while the consumer has paused fetching because storage lags behind.",
             )
             .expect("valid metric"),
+            assigned_partitions: IntGauge::new(
+                "analytics_kafka_assigned_partitions",
+                "Partitions of the events topic assigned to this consumer.",
+            )
+            .expect("valid metric"),
             produce_errors: IntCounterVec::new(
                 Opts::new(
                     "analytics_kafka_produce_errors_total",
@@ -96,6 +103,7 @@ impl KafkaMetrics {
             Box::new(metrics.batch_write_duration.clone()),
             Box::new(metrics.write_retries.clone()),
             Box::new(metrics.consumer_paused.clone()),
+            Box::new(metrics.assigned_partitions.clone()),
             Box::new(metrics.produce_errors.clone()),
         ];
         for collector in collectors {

@@ -5,6 +5,7 @@ mod clickhouse;
 mod export;
 mod helpers;
 mod ingest;
+mod kafka;
 mod lifecycle;
 mod limits;
 mod operations;

@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# Starts a throw-away Kafka-protocol broker (Tansu, in memory) on a free
+# loopback port for the tests, or stops it.
+#
+#   eval "$(scripts/kafka-broker.sh start)"   # exports KAFKA_TEST_BROKERS, KAFKA_TEST_PID, KAFKA_TEST_DIR
+#   scripts/kafka-broker.sh stop "$KAFKA_TEST_PID" "$KAFKA_TEST_DIR"
+set -euo pipefail
+
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
+}
+
+port_open() {
+  python3 -c 'import socket,sys; s=socket.socket(); s.settimeout(0.2); sys.exit(s.connect_ex(("127.0.0.1", int(sys.argv[1]))))' "$1"
+}
+
+tansu_bin() {
+  if command -v tansu >/dev/null 2>&1; then command -v tansu; else echo "$HOME/.cargo/bin/tansu"; fi
+}
+
+case "${1:-}" in
+  start)
+    dir="$(mktemp -d)"
+    port="$(free_port)"
+    (cd "$dir" && exec "$(tansu_bin)" broker \
+      --listener-url "tcp://127.0.0.1:${port}" \
+      --advertised-listener-url "tcp://127.0.0.1:${port}" \
+      --storage-engine memory://tansu/ >"$dir/broker.log" 2>&1) &
+    pid=$!
+    for _ in $(seq 1 100); do
+      if port_open "$port"; then
+        echo "export KAFKA_TEST_BROKERS=127.0.0.1:${port}"
+        echo "export KAFKA_TEST_PID=${pid}"
+        echo "export KAFKA_TEST_DIR=${dir}"
+        exit 0
+      fi
+      sleep 0.2
+    done
+    echo "the Kafka broker did not start; see ${dir}/broker.log" >&2
+    kill "$pid" 2>/dev/null || true
+    exit 1
+    ;;
+  stop)
+    pid="${2:?pid}"
+    dir="${3:?dir}"
+    kill -TERM "$pid" 2>/dev/null || true
+    for _ in $(seq 1 50); do
+      kill -0 "$pid" 2>/dev/null || break
+      sleep 0.2
+    done
+    kill -KILL "$pid" 2>/dev/null || true
+    rm -rf "$dir"
+    ;;
+  *)
+    echo "usage: $0 start | stop PID DIR" >&2
+    exit 2
+    ;;
+esac

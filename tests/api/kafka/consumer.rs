@@ -1,0 +1,224 @@
+//! The consumer worker: records from a plain producer land in storage once
+//! each; bad ones go to the dead-letter topic with their reason; two members
+//! of one group share the partitions.
+
+use std::time::Duration;
+
+use serde_json::json;
+
+use super::broker::{self, brokers, create_topics};
+use super::{
+    count_events, kafka_section, settle_at, track_message, track_messages, use_kafka,
+    wait_for_metric, EVENT_TIME,
+};
+use crate::helpers::{clickhouse_support, metric_value, spawn_app_with, Backend};
+use crate::on_every_backend;
+
+async fn plain_producer_records_are_stored_once_and_queryable(backend: Backend) {
+    let brokers = brokers();
+    let (topic, dead_letters) = create_topics(&brokers).await;
+    let producer = broker::producer(&brokers);
+    // 400 messages, 40 of them sent twice, and 20 naming the project by header.
+    let mut values = track_messages("m", 400);
+    values.extend(track_messages("m", 40));
+    broker::produce(&producer, &topic, &values).await;
+    let by_header: Vec<Vec<u8>> = (0..20)
+        .map(|i| {
+            serde_json::to_vec(&json!({
+                "type": "page", "anonymousId": format!("visitor-{i}"), "name": "Home",
+                "messageId": format!("h-{i}"), "timestamp": EVENT_TIME,
+            }))
+            .unwrap()
+        })
+        .collect();
+    broker::produce_with_header(
+        &producer,
+        &topic,
+        &by_header,
+        Some(("analytics-project", "shop")),
+    )
+    .await;
+
+    let app = spawn_app_with(|config| {
+        backend.configure(config);
+        use_kafka(config, kafka_section(&brokers, &topic, &dead_letters));
+    })
+    .await;
+    assert_eq!(settle_at(&app, 420, Duration::from_secs(60)).await, 420);
+    let answer = app
+        .query(
+            &json!({"metrics": ["events", "users"], "date_range": ["2026-03-01", "2026-03-31"],
+                       "dimensions": ["event:type"], "order_by": [["event:type", "asc"]]}),
+        )
+        .await;
+    assert_eq!(
+        answer["results"],
+        json!([
+            {"dimensions": ["page"], "metrics": [20, 20]},
+            {"dimensions": ["track"], "metrics": [400, 10]},
+        ])
+    );
+    let metrics = app.metrics().await;
+    assert_eq!(
+        metric_value(&metrics, "analytics_kafka_messages_consumed_total"),
+        460.0
+    );
+    assert_eq!(
+        metric_value(&metrics, "analytics_kafka_messages_stored_total"),
+        460.0
+    );
+    assert_eq!(
+        metric_value(&metrics, "analytics_kafka_dead_letters_total"),
+        0.0
+    );
+    app.stop().await;
+}
+
+on_every_backend!(plain_producer_records_are_stored_once_and_queryable);
+
+#[tokio::test]
+async fn records_that_can_never_be_stored_go_to_the_dead_letter_topic_with_their_reason() {
+    let brokers = brokers();
+    let (topic, dead_letters) = create_topics(&brokers).await;
+    let producer = broker::producer(&brokers);
+    let bad: [(&[u8], &str); 4] = [
+        (b"{\"type\": \"track\",", "malformed_json"),
+        (
+            br#"{"type":"track","userId":"u","writeKey":"wk_test_shop_0001"}"#,
+            "missing_field",
+        ),
+        (
+            br#"{"type":"track","event":"x","userId":"u","writeKey":"wk_nobody_000"}"#,
+            "unknown_write_key",
+        ),
+        (
+            br#"{"type":"track","event":"x","userId":"u"}"#,
+            "no_project",
+        ),
+    ];
+    let mut values = vec![track_message("good-1", "u1")];
+    values.extend(bad.iter().map(|(value, _)| value.to_vec()));
+    values.push(track_message("good-2", "u2"));
+    // One partition's worth of order is enough: send them one by one.
+    for value in &values {
+        broker::produce(&producer, &topic, std::slice::from_ref(value)).await;
+    }
+
+    let app = spawn_app_with(|config| {
+        use_kafka(config, kafka_section(&brokers, &topic, &dead_letters));
+    })
+    .await;
+    assert_eq!(settle_at(&app, 2, Duration::from_secs(30)).await, 2);
+    let letters = tokio::task::spawn_blocking({
+        let (brokers, dead_letters) = (brokers.clone(), dead_letters.clone());
+        move || broker::read_topic(&brokers, &dead_letters, 4, Duration::from_secs(30))
+    })
+    .await
+    .unwrap();
+    assert_eq!(letters.len(), 4);
+    for (value, reason) in bad {
+        let letter = letters
+            .iter()
+            .find(|letter| rdkafka::Message::payload(*letter) == Some(value))
+            .unwrap_or_else(|| panic!("no dead letter for {reason}"));
+        assert_eq!(
+            broker::header(letter, "analytics-error-reason").as_deref(),
+            Some(reason)
+        );
+        assert!(!broker::header(letter, "analytics-error-message")
+            .unwrap()
+            .is_empty());
+        assert_eq!(
+            broker::header(letter, "analytics-source-topic"),
+            Some(topic.clone())
+        );
+        let partition: i32 = broker::header(letter, "analytics-source-partition")
+            .unwrap()
+            .parse()
+            .unwrap();
+        let offset: i64 = broker::header(letter, "analytics-source-offset")
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!((0..3).contains(&partition) && offset >= 0);
+    }
+    let seen = wait_for_metric(
+        &app,
+        "analytics_kafka_dead_letters_total",
+        |v| v >= 4.0,
+        Duration::from_secs(5),
+    )
+    .await;
+    assert_eq!(seen, 4.0);
+    let metrics = app.metrics().await;
+    assert_eq!(
+        metric_value(
+            &metrics,
+            "analytics_kafka_dead_letters_total{reason=\"malformed_json\"}"
+        ),
+        1.0
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn two_consumers_in_one_group_share_the_partitions() {
+    let brokers = brokers();
+    let (topic, dead_letters) = create_topics(&brokers).await;
+    let section = kafka_section(&brokers, &topic, &dead_letters);
+    // Both members write to one ClickHouse database, as a scaled-out deployment does.
+    let storage = clickhouse_support::test_options();
+    let mut apps = Vec::new();
+    for _ in 0..2 {
+        let (section, storage) = (section.clone(), storage.clone());
+        apps.push(
+            spawn_app_with(move |config| {
+                Backend::ClickHouse.configure(config);
+                config.storage.url = storage.url;
+                config.storage.database = storage.database;
+                use_kafka(config, section);
+            })
+            .await,
+        );
+    }
+    // Both members hold partitions before anything is produced.
+    let mut assigned = [0.0; 2];
+    for _ in 0..150 {
+        for (i, app) in apps.iter().enumerate() {
+            assigned[i] = metric_value(&app.metrics().await, "analytics_kafka_assigned_partitions");
+        }
+        if assigned.iter().all(|&n| n > 0.0) && assigned.iter().sum::<f64>() == 3.0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(assigned.iter().sum::<f64>(), 3.0, "{assigned:?}");
+    assert!(assigned.iter().all(|&n| n > 0.0), "{assigned:?}");
+
+    broker::produce(
+        &broker::producer(&brokers),
+        &topic,
+        &track_messages("s", 3_000),
+    )
+    .await;
+    assert_eq!(
+        settle_at(&apps[0], 3_000, Duration::from_secs(60)).await,
+        3_000
+    );
+    assert_eq!(count_events(&apps[1]).await, 3_000);
+    let mut consumed = Vec::new();
+    for app in &apps {
+        consumed.push(metric_value(
+            &app.metrics().await,
+            "analytics_kafka_messages_consumed_total",
+        ));
+    }
+    assert!(
+        consumed.iter().all(|&n| n > 0.0),
+        "each member consumed a share: {consumed:?}"
+    );
+    assert_eq!(consumed.iter().sum::<f64>(), 3_000.0, "{consumed:?}");
+    for app in apps {
+        app.stop().await;
+    }
+}
