@@ -65,7 +65,6 @@ fn resolve_bound(
         })
 }
 
-/// An event in the Segment shape, plus `receivedAt`.
 /// Streams the key's project's events as NDJSON in timestamp order.
 #[utoipa::path(
     get,

@@ -166,7 +166,7 @@ macro_rules! single_event_endpoint {
                 (status = 401, description = "Missing or unknown write key", body = ErrorBody),
                 (status = 413, description = "Over 32 KB per event or 500 KB per request", body = ErrorBody),
                 (status = 415, description = "Unsupported Content-Encoding", body = ErrorBody),
-                (status = 503, description = "Queue full or storage unavailable; see Retry-After", body = ErrorBody),
+                (status = 503, description = "Queue full, storage unavailable, or the Kafka broker did not acknowledge; see Retry-After", body = ErrorBody),
             ),
             security(("write_key_basic" = []), ("bearer" = []))
         )]
@@ -227,7 +227,7 @@ macro_rules! batch_endpoint {
                 (status = 401, description = "Missing or unknown write key", body = ErrorBody),
                 (status = 413, description = "Over 2,500 events or 500 KB", body = ErrorBody),
                 (status = 415, description = "Unsupported Content-Encoding", body = ErrorBody),
-                (status = 503, description = "Queue full or storage unavailable; see Retry-After", body = ErrorBody),
+                (status = 503, description = "Queue full, storage unavailable, or the Kafka broker did not acknowledge; see Retry-After", body = ErrorBody),
             ),
             security(("write_key_basic" = []), ("bearer" = []))
         )]

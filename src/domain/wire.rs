@@ -11,6 +11,7 @@ use serde_json::value::RawValue;
 
 use super::Event;
 
+/// An event in the Segment shape, plus `receivedAt`.
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 struct WireEvent<'a> {
