@@ -1,6 +1,13 @@
 #!/usr/bin/env bash
-# Starts a throw-away Kafka-protocol broker (Tansu, in memory) on a free
-# loopback port for the tests, or stops it.
+# Starts a throw-away Kafka-protocol broker (Tansu) on a free loopback port
+# for the tests, or stops it.
+#
+# It stores records in SQLite inside its temporary directory. Tansu's
+# in-memory engine is not used: it answers a fetch only from the start of a
+# stored producer batch, so a consumer resuming inside a batch (after a
+# restart, a rebalance or a pause) would wait forever, or skip ahead once a
+# new batch arrives. Apache Kafka returns the batch holding the offset; so
+# does Tansu's SQLite engine.
 #
 #   eval "$(scripts/kafka-broker.sh start)"   # exports KAFKA_TEST_BROKERS, KAFKA_TEST_PID, KAFKA_TEST_DIR
 #   scripts/kafka-broker.sh stop "$KAFKA_TEST_PID" "$KAFKA_TEST_DIR"
@@ -25,7 +32,7 @@ case "${1:-}" in
     (cd "$dir" && exec "$(tansu_bin)" broker \
       --listener-url "tcp://127.0.0.1:${port}" \
       --advertised-listener-url "tcp://127.0.0.1:${port}" \
-      --storage-engine memory://tansu/ >"$dir/broker.log" 2>&1) &
+      --storage-engine sqlite://tansu.db >"$dir/broker.log" 2>&1) &
     pid=$!
     for _ in $(seq 1 100); do
       if port_open "$port"; then

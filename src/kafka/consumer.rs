@@ -2,8 +2,6 @@
 //! offsets only when told (after the write) and commits them in the
 //! background, on rebalance and on close.
 
-use std::sync::atomic::{AtomicBool, Ordering};
-
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::{ClientContext, Statistics};
@@ -17,15 +15,6 @@ pub type EventConsumer = rdkafka::consumer::StreamConsumer<ConsumerEvents>;
 /// Reacts to the consumer's life: statistics (lag), rebalances, logs.
 pub struct ConsumerEvents {
     metrics: KafkaMetrics,
-    assignment_changed: AtomicBool,
-}
-
-impl ConsumerEvents {
-    /// Whether partitions were assigned since the last call (the worker then
-    /// re-applies a pause to them).
-    pub fn take_assignment_change(&self) -> bool {
-        self.assignment_changed.swap(false, Ordering::AcqRel)
-    }
 }
 
 impl ClientContext for ConsumerEvents {
@@ -92,7 +81,6 @@ impl ConsumerContext for ConsumerEvents {
             self.metrics
                 .assigned_partitions
                 .add(partitions.count() as i64);
-            self.assignment_changed.store(true, Ordering::Release);
         }
     }
 }
@@ -106,10 +94,7 @@ pub fn create_consumer(
     config: &KafkaConfig,
     metrics: KafkaMetrics,
 ) -> Result<EventConsumer, KafkaClientError> {
-    let context = ConsumerEvents {
-        metrics,
-        assignment_changed: AtomicBool::new(false),
-    };
+    let context = ConsumerEvents { metrics };
     let consumer: EventConsumer = client_config(config)
         .set("group.id", &config.group_id)
         .set("enable.auto.commit", "true")

@@ -92,10 +92,14 @@ impl KafkaConsumerWorker {
         tokio::pin!(linger);
         loop {
             let full = in_flight.len() >= self.limits.max_in_flight_batches;
-            let reassigned = self.consumer.context().take_assignment_change();
-            if full != paused || (full && reassigned) {
-                self.set_paused(full);
+            if full != paused {
+                if full {
+                    self.pause_read_partitions();
+                } else {
+                    self.resume_all();
+                }
                 paused = full;
+                self.metrics.kafka.consumer_paused.set(i64::from(paused));
             }
             tokio::select! {
                 biased;
@@ -108,6 +112,11 @@ impl KafkaConsumerWorker {
                 }
                 received = self.consumer.recv() => match received {
                     Ok(message) => {
+                        if paused {
+                            // A partition read for the first time since it was
+                            // assigned could not be paused before; now it can.
+                            self.pause_partition(message.partition());
+                        }
                         if pending.is_empty() {
                             linger.as_mut().reset(tokio::time::Instant::now() + self.limits.batch_max_wait);
                         }
@@ -123,7 +132,6 @@ impl KafkaConsumerWorker {
                 },
             }
         }
-        self.set_paused(true);
         if !pending.is_empty() {
             in_flight.push_back(self.writer.clone().write(pending, abandon.clone()));
         }
@@ -189,27 +197,51 @@ impl KafkaConsumerWorker {
         }
     }
 
-    fn set_paused(&self, paused: bool) {
-        let assignment = match self.consumer.assignment() {
-            Ok(assignment) => assignment,
+    /// Pauses every assigned partition that a record was read from.
+    ///
+    /// librdkafka resumes a paused partition from the position after the
+    /// last record the application read, and drops what it had prefetched.
+    /// A partition nothing was read from since its assignment has no such
+    /// position, so pausing it would skip its prefetched records: it is
+    /// paused when its first record arrives instead.
+    fn pause_read_partitions(&self) {
+        let positions = match self.consumer.position() {
+            Ok(positions) => positions,
             Err(error) => {
-                tracing::warn!(%error, "cannot read the partition assignment");
+                tracing::warn!(%error, "cannot read the consumer's positions");
                 return;
             }
         };
-        let result = if paused {
-            self.consumer.pause(&assignment)
-        } else {
-            self.consumer.resume(&assignment)
-        };
-        match result {
-            Ok(()) => {
-                self.metrics.kafka.consumer_paused.set(i64::from(paused));
-                if paused && assignment.count() > 0 {
-                    tracing::debug!("kafka fetching paused: storage is behind");
-                }
+        let mut readable = TopicPartitionList::new();
+        for element in positions.elements() {
+            if let Offset::Offset(_) = element.offset() {
+                readable.add_partition(element.topic(), element.partition());
             }
-            Err(error) => tracing::warn!(%error, paused, "cannot pause or resume fetching"),
+        }
+        if let Err(error) = self.consumer.pause(&readable) {
+            tracing::warn!(%error, "cannot pause fetching");
+        }
+        tracing::debug!(
+            partitions = readable.count(),
+            "kafka fetching paused: storage is behind"
+        );
+    }
+
+    fn pause_partition(&self, partition: i32) {
+        let mut list = TopicPartitionList::new();
+        list.add_partition(&self.topic, partition);
+        if let Err(error) = self.consumer.pause(&list) {
+            tracing::warn!(%error, partition, "cannot pause fetching");
+        }
+    }
+
+    fn resume_all(&self) {
+        let resumed = self
+            .consumer
+            .assignment()
+            .and_then(|assignment| self.consumer.resume(&assignment));
+        if let Err(error) = resumed {
+            tracing::warn!(%error, "cannot resume fetching");
         }
     }
 

@@ -1,8 +1,9 @@
 //! The test broker and plain Kafka clients: topics, a producer, a reader.
 //!
-//! `scripts/test.sh` starts one in-memory Tansu broker and names it in
+//! `scripts/test.sh` starts one Tansu broker and names it in
 //! `KAFKA_TEST_BROKERS`; each test makes topics of its own. Tests that
-//! restart a broker start their own ([`OwnBroker`], SQLite storage).
+//! restart a broker start their own ([`OwnBroker`]). Both store records in
+//! SQLite (see `scripts/kafka-broker.sh` for why not in memory).
 
 use std::net::TcpListener;
 use std::path::PathBuf;
