@@ -6,9 +6,7 @@
 #   scripts/clickhouse-server.sh stop "$CLICKHOUSE_TEST_PID" "$CLICKHOUSE_TEST_DIR"
 set -euo pipefail
 
-free_port() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
-}
+source "$(dirname "$0")/lib/server-process.sh"
 
 case "${1:-}" in
   start)
@@ -37,15 +35,7 @@ case "${1:-}" in
     exit 1
     ;;
   stop)
-    pid="${2:?pid}"
-    dir="${3:?dir}"
-    kill -TERM "$pid" 2>/dev/null || true
-    for _ in $(seq 1 50); do
-      kill -0 "$pid" 2>/dev/null || break
-      sleep 0.2
-    done
-    kill -KILL "$pid" 2>/dev/null || true
-    rm -rf "$dir"
+    stop_server "${2:?pid}" "${3:?dir}"
     ;;
   *)
     echo "usage: $0 start | stop PID DIR" >&2

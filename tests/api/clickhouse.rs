@@ -1,12 +1,11 @@
 //! The service on ClickHouse through an outage: readiness reports it, ingest
 //! answers 503 while it cannot write, and both recover by themselves.
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use serde_json::json;
 
-use crate::helpers::{clickhouse_support, spawn_app_with, Backend, TestApp};
+use crate::helpers::{spawn_app_with, Backend, TestApp};
 use crate::tcp_proxy::TcpProxy;
 
 async fn readiness(app: &TestApp) -> (u16, serde_json::Value) {
@@ -24,12 +23,7 @@ fn batch(ids: &[&str]) -> serde_json::Value {
 
 #[tokio::test]
 async fn an_outage_is_reported_answered_503_and_recovered_from_without_loss() {
-    let upstream: SocketAddr = clickhouse_support::test_options()
-        .url
-        .trim_start_matches("http://")
-        .parse()
-        .unwrap();
-    let proxy = TcpProxy::start(upstream).await;
+    let proxy = TcpProxy::in_front_of_clickhouse().await;
     let app = spawn_app_with(|config| {
         Backend::ClickHouse.configure(config);
         config.storage.url = proxy.url();

@@ -39,6 +39,16 @@ impl TcpProxy {
         TcpProxy { address, up }
     }
 
+    /// A proxy in front of the test ClickHouse server's HTTP port.
+    pub async fn in_front_of_clickhouse() -> Self {
+        let upstream: SocketAddr = crate::helpers::clickhouse_support::test_options()
+            .url
+            .trim_start_matches("http://")
+            .parse()
+            .expect("CLICKHOUSE_TEST_URL is http://HOST:PORT");
+        Self::start(upstream).await
+    }
+
     pub fn url(&self) -> String {
         format!("http://{}", self.address)
     }

@@ -100,7 +100,19 @@ pub async fn produce_with_header(
 
 /// Reads every partition of `topic` from the start, without a group, until
 /// `count` records arrived (or the timeout passed).
-pub fn read_topic(
+pub async fn read_topic(
+    brokers: &str,
+    topic: &str,
+    count: usize,
+    timeout: Duration,
+) -> Vec<OwnedMessage> {
+    let (brokers, topic) = (brokers.to_owned(), topic.to_owned());
+    tokio::task::spawn_blocking(move || read_topic_blocking(&brokers, &topic, count, timeout))
+        .await
+        .expect("reader thread")
+}
+
+fn read_topic_blocking(
     brokers: &str,
     topic: &str,
     count: usize,

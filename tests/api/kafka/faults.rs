@@ -1,23 +1,17 @@
 //! Faults around the consumer: storage down for a while, a broker restart.
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use super::broker::{self, brokers, create_topic, create_topics, OwnBroker};
 use super::{kafka_section, settle_at, track_messages, use_kafka, wait_for_metric};
-use crate::helpers::{clickhouse_support, metric_value, spawn_app_with, Backend};
+use crate::helpers::{metric_value, spawn_app_with, Backend};
 use crate::tcp_proxy::TcpProxy;
 
 #[tokio::test]
 async fn storage_down_for_a_while_pauses_the_consumer_and_loses_nothing() {
     let brokers = brokers();
     let (topic, dead_letters) = create_topics(&brokers).await;
-    let upstream: SocketAddr = clickhouse_support::test_options()
-        .url
-        .trim_start_matches("http://")
-        .parse()
-        .unwrap();
-    let proxy = TcpProxy::start(upstream).await;
+    let proxy = TcpProxy::in_front_of_clickhouse().await;
     let app = spawn_app_with(|config| {
         Backend::ClickHouse.configure(config);
         config.storage.url = proxy.url();
