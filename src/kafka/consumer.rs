@@ -88,22 +88,27 @@ impl ConsumerContext for ConsumerEvents {
 /// Creates the group member and subscribes it to the events topic.
 ///
 /// Offsets are stored by the worker after each write
-/// (`enable.auto.offset.store=false`) and committed every second, before a
+/// (`enable.auto.offset.store=false`, which `kafka.options` cannot change)
+/// and committed every second (`auto.commit.interval.ms`), before a
 /// rebalance and on close; a new group starts at the earliest record.
 pub fn create_consumer(
     config: &KafkaConfig,
     metrics: KafkaMetrics,
 ) -> Result<EventConsumer, KafkaClientError> {
     let context = ConsumerEvents { metrics };
-    let consumer: EventConsumer = client_config(config)
-        .set("group.id", &config.group_id)
-        .set("enable.auto.commit", "true")
-        .set("auto.commit.interval.ms", "1000")
-        .set("enable.auto.offset.store", "false")
-        .set("auto.offset.reset", "earliest")
-        .set("statistics.interval.ms", "5000")
-        // Bounds what librdkafka prefetches per partition.
-        .set("queued.max.messages.kbytes", "16384")
+    let defaults = [
+        ("auto.commit.interval.ms", "1000"),
+        ("auto.offset.reset", "earliest"),
+        ("statistics.interval.ms", "5000"),
+        // Bounds what librdkafka prefetches.
+        ("queued.max.messages.kbytes", "16384"),
+    ];
+    let guarantees = [
+        ("group.id", config.group_id.as_str()),
+        ("enable.auto.commit", "true"),
+        ("enable.auto.offset.store", "false"),
+    ];
+    let consumer: EventConsumer = client_config(config, &defaults, &guarantees)
         .create_with_context(context)
         .map_err(|e| KafkaClientError::new("creating the consumer", e))?;
     consumer

@@ -32,14 +32,25 @@ impl KafkaClientError {
     }
 }
 
-/// Settings every client shares: brokers, client id and the user's `options`.
-fn client_config(config: &KafkaConfig) -> ClientConfig {
+/// A client's settings in three layers: `defaults` (which the user's
+/// `options` may change), then the user's `options`, then `guarantees`
+/// (which they may not: the settings that make delivery safe).
+fn client_config(
+    config: &KafkaConfig,
+    defaults: &[(&str, &str)],
+    guarantees: &[(&str, &str)],
+) -> ClientConfig {
     let mut client = ClientConfig::new();
-    client
-        .set("bootstrap.servers", &config.brokers)
-        .set("client.id", "analytics");
+    client.set("client.id", "analytics");
+    for (key, value) in defaults {
+        client.set(*key, *value);
+    }
     for (key, value) in &config.options {
         client.set(key, value.expose());
+    }
+    client.set("bootstrap.servers", &config.brokers);
+    for (key, value) in guarantees {
+        client.set(*key, *value);
     }
     client
 }
@@ -48,16 +59,16 @@ fn client_config(config: &KafkaConfig) -> ClientConfig {
 /// acknowledges, retries cannot reorder or duplicate, and delivery gives up
 /// (and reports) after `produce_timeout`.
 fn reliable_producer_config(config: &KafkaConfig) -> ClientConfig {
-    let mut client = client_config(config);
-    client
-        .set("acks", "all")
-        .set("enable.idempotence", "true")
-        .set("linger.ms", "5")
-        .set(
-            "message.timeout.ms",
-            config.produce_timeout.as_millis().to_string(),
-        );
-    client
+    let timeout = config.produce_timeout.as_millis().to_string();
+    client_config(
+        config,
+        &[("linger.ms", "5")],
+        &[
+            ("acks", "all"),
+            ("enable.idempotence", "true"),
+            ("message.timeout.ms", &timeout),
+        ],
+    )
 }
 
 /// Client context that sends librdkafka's log lines and errors to `tracing`.
@@ -89,3 +100,32 @@ pub(crate) fn forward_log(level: rdkafka::config::RDKafkaLogLevel, facility: &st
 
 /// The producer type of the service: logs go to `tracing`.
 pub type Producer = rdkafka::producer::FutureProducer<TracingContext>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Secret;
+
+    #[test]
+    fn options_change_defaults_but_never_the_delivery_guarantees() {
+        let config = KafkaConfig {
+            brokers: "10.0.0.1:9092".into(),
+            options: [
+                ("linger.ms", "50"),
+                ("acks", "1"),
+                ("security.protocol", "SASL_SSL"),
+            ]
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), Secret::new(v)))
+            .collect(),
+            ..KafkaConfig::default()
+        };
+        let client = reliable_producer_config(&config);
+        assert_eq!(client.get("linger.ms"), Some("50"));
+        assert_eq!(client.get("security.protocol"), Some("SASL_SSL"));
+        assert_eq!(client.get("acks"), Some("all"));
+        assert_eq!(client.get("enable.idempotence"), Some("true"));
+        assert_eq!(client.get("message.timeout.ms"), Some("10000"));
+        assert_eq!(client.get("bootstrap.servers"), Some("10.0.0.1:9092"));
+    }
+}

@@ -11,7 +11,9 @@ use super::{
     count_events, kafka_section, settle_at, track_message, track_messages, use_kafka,
     wait_for_metric, EVENT_TIME,
 };
-use crate::helpers::{clickhouse_support, metric_value, spawn_app_with, Backend};
+use analytics::config::Secret;
+
+use crate::helpers::{clickhouse_support, metric_value, spawn_app_in, spawn_app_with, Backend};
 use crate::on_every_backend;
 
 async fn plain_producer_records_are_stored_once_and_queryable(backend: Backend) {
@@ -152,6 +154,55 @@ async fn records_that_can_never_be_stored_go_to_the_dead_letter_topic_with_their
             "analytics_kafka_dead_letters_total{reason=\"malformed_json\"}"
         ),
         1.0
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_graceful_stop_commits_what_was_stored_so_a_restart_reads_nothing_twice() {
+    let brokers = brokers();
+    let (topic, dead_letters) = create_topics(&brokers).await;
+    let mut section = kafka_section(&brokers, &topic, &dead_letters);
+    // No periodic commit: only the shutdown commit can move the group on.
+    // Statistics (lag) often enough to watch.
+    section.options = [
+        ("auto.commit.interval.ms", "600000"),
+        ("statistics.interval.ms", "200"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), Secret::new(v)))
+    .collect();
+    let dir = tempfile::tempdir().unwrap();
+    let producer = broker::producer(&brokers);
+    broker::produce(&producer, &topic, &track_messages("first", 300)).await;
+    let app = spawn_app_in(dir.path(), |config| use_kafka(config, section.clone())).await;
+    assert_eq!(settle_at(&app, 300, Duration::from_secs(30)).await, 300);
+    app.stop().await;
+
+    broker::produce(&producer, &topic, &track_messages("second", 100)).await;
+    let app = spawn_app_in(dir.path(), |config| use_kafka(config, section)).await;
+    assert_eq!(settle_at(&app, 400, Duration::from_secs(30)).await, 400);
+    let metrics = app.metrics().await;
+    assert_eq!(
+        metric_value(&metrics, "analytics_kafka_messages_consumed_total"),
+        100.0,
+        "the first run's records were committed at shutdown, so none is read again"
+    );
+    // Lag counts from the committed offsets: the 100 new records, committed
+    // by nobody yet, across the three partitions.
+    let lag = wait_for_metric(
+        &app,
+        "analytics_kafka_consumer_lag_messages",
+        |v| v == 100.0,
+        Duration::from_secs(10),
+    )
+    .await;
+    assert_eq!(lag, 100.0);
+    assert_eq!(
+        metrics
+            .matches("analytics_kafka_consumer_lag_messages{")
+            .count(),
+        3
     );
     app.stop().await;
 }
