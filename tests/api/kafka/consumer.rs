@@ -198,12 +198,12 @@ async fn a_graceful_stop_commits_what_was_stored_so_a_restart_reads_nothing_twic
     )
     .await;
     assert_eq!(lag, 100.0);
-    assert_eq!(
-        metrics
-            .matches("analytics_kafka_consumer_lag_messages{")
-            .count(),
-        3
-    );
+    let partitions = app
+        .metrics()
+        .await
+        .matches("analytics_kafka_consumer_lag_messages{")
+        .count();
+    assert_eq!(partitions, 3);
     app.stop().await;
 }
 
