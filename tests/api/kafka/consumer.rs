@@ -11,9 +11,12 @@ use super::{
     count_events, kafka_section, settle_at, track_message, track_messages, use_kafka,
     wait_for_metric, EVENT_TIME,
 };
-use analytics::config::Secret;
+use analytics::config::{KafkaConfig, Secret};
+use analytics::storage::clickhouse::ClickHouseOptions;
 
-use crate::helpers::{clickhouse_support, metric_value, spawn_app_in, spawn_app_with, Backend};
+use crate::helpers::{
+    clickhouse_support, metric_value, spawn_app_in, spawn_app_with, Backend, TestApp,
+};
 use crate::on_every_backend;
 
 async fn plain_producer_records_are_stored_once_and_queryable(backend: Backend) {
@@ -207,39 +210,56 @@ async fn a_graceful_stop_commits_what_was_stored_so_a_restart_reads_nothing_twic
     app.stop().await;
 }
 
-#[tokio::test]
-async fn two_consumers_in_one_group_share_the_partitions() {
-    let brokers = brokers();
-    let (topic, dead_letters) = create_topics(&brokers).await;
-    let section = kafka_section(&brokers, &topic, &dead_letters);
-    // Both members write to one ClickHouse database, as a scaled-out deployment does.
-    let storage = clickhouse_support::test_options();
-    let mut apps = Vec::new();
-    for _ in 0..2 {
-        let (section, storage) = (section.clone(), storage.clone());
-        apps.push(
-            spawn_app_with(move |config| {
-                Backend::ClickHouse.configure(config);
-                config.storage.url = storage.url;
-                config.storage.database = storage.database;
-                use_kafka(config, section);
-            })
-            .await,
-        );
-    }
-    // Both members hold partitions before anything is produced.
-    let mut assigned = [0.0; 2];
+/// A group member writing to `storage`, a ClickHouse database that other
+/// members share, as a scaled-out deployment does.
+async fn member(storage: &ClickHouseOptions, section: &KafkaConfig) -> TestApp {
+    let (storage, section) = (storage.clone(), section.clone());
+    spawn_app_with(move |config| {
+        Backend::ClickHouse.configure(config);
+        config.storage.url = storage.url;
+        config.storage.database = storage.database;
+        use_kafka(config, section);
+    })
+    .await
+}
+
+/// Waits until the members hold all three partitions between them, each some.
+async fn wait_until_each_holds_partitions(apps: &[TestApp]) {
+    let mut assigned = vec![0.0; apps.len()];
     for _ in 0..150 {
         for (i, app) in apps.iter().enumerate() {
             assigned[i] = metric_value(&app.metrics().await, "analytics_kafka_assigned_partitions");
         }
         if assigned.iter().all(|&n| n > 0.0) && assigned.iter().sum::<f64>() == 3.0 {
-            break;
+            return;
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    assert_eq!(assigned.iter().sum::<f64>(), 3.0, "{assigned:?}");
-    assert!(assigned.iter().all(|&n| n > 0.0), "{assigned:?}");
+    panic!("partitions not shared: {assigned:?}");
+}
+
+async fn consumed_by_each(apps: &[TestApp]) -> Vec<f64> {
+    let mut consumed = Vec::new();
+    for app in apps {
+        consumed.push(metric_value(
+            &app.metrics().await,
+            "analytics_kafka_messages_consumed_total",
+        ));
+    }
+    consumed
+}
+
+#[tokio::test]
+async fn two_consumers_in_one_group_share_the_partitions() {
+    let brokers = brokers();
+    let (topic, dead_letters) = create_topics(&brokers).await;
+    let section = kafka_section(&brokers, &topic, &dead_letters);
+    let storage = clickhouse_support::test_options();
+    let apps = vec![
+        member(&storage, &section).await,
+        member(&storage, &section).await,
+    ];
+    wait_until_each_holds_partitions(&apps).await;
 
     broker::produce(
         &broker::producer(&brokers),
@@ -252,18 +272,46 @@ async fn two_consumers_in_one_group_share_the_partitions() {
         3_000
     );
     assert_eq!(count_events(&apps[1]).await, 3_000);
-    let mut consumed = Vec::new();
-    for app in &apps {
-        consumed.push(metric_value(
-            &app.metrics().await,
-            "analytics_kafka_messages_consumed_total",
-        ));
-    }
+    let consumed = consumed_by_each(&apps).await;
     assert!(
         consumed.iter().all(|&n| n > 0.0),
         "each member consumed a share: {consumed:?}"
     );
     assert_eq!(consumed.iter().sum::<f64>(), 3_000.0, "{consumed:?}");
+    for app in apps {
+        app.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn a_rebalance_commits_what_was_stored_before_partitions_move() {
+    let brokers = brokers();
+    let (topic, dead_letters) = create_topics(&brokers).await;
+    let mut section = kafka_section(&brokers, &topic, &dead_letters);
+    // No periodic commit: only the commit before revocation can move the group on.
+    section
+        .options
+        .insert("auto.commit.interval.ms".into(), Secret::new("600000"));
+    let storage = clickhouse_support::test_options();
+    let producer = broker::producer(&brokers);
+    let first = member(&storage, &section).await;
+    broker::produce(&producer, &topic, &track_messages("early", 600)).await;
+    assert_eq!(settle_at(&first, 600, Duration::from_secs(30)).await, 600);
+
+    // A second member joins: the first gives up partitions, committing first.
+    let apps = vec![first, member(&storage, &section).await];
+    wait_until_each_holds_partitions(&apps).await;
+    broker::produce(&producer, &topic, &track_messages("late", 600)).await;
+    assert_eq!(
+        settle_at(&apps[0], 1_200, Duration::from_secs(60)).await,
+        1_200
+    );
+    let consumed = consumed_by_each(&apps).await;
+    assert_eq!(
+        consumed.iter().sum::<f64>(),
+        1_200.0,
+        "the joining member re-read nothing the first had stored: {consumed:?}"
+    );
     for app in apps {
         app.stop().await;
     }
