@@ -45,6 +45,19 @@ impl PendingBatch {
     }
 }
 
+/// A dead letter of a malformed record at `partition`/`offset`, for tests.
+#[cfg(test)]
+pub(crate) fn malformed_record(partition: i32, offset: i64) -> DeadLetter {
+    DeadLetter {
+        key: None,
+        payload: Some(b"{".to_vec()),
+        reason: "malformed_json",
+        message: "bad".into(),
+        partition,
+        offset,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -56,14 +69,7 @@ mod tests {
         assert!(batch.is_empty());
         batch.push_event(0, 10, track_event("p", "a", "u"));
         batch.push_event(1, 3, track_event("p", "b", "u"));
-        batch.push_dead_letter(DeadLetter {
-            key: None,
-            payload: Some(b"x".to_vec()),
-            reason: "malformed_json",
-            message: "bad".into(),
-            partition: 0,
-            offset: 11,
-        });
+        batch.push_dead_letter(malformed_record(0, 11));
         batch.push_event(1, 4, track_event("p", "c", "u"));
         assert_eq!(batch.records, 4);
         assert_eq!(batch.events.len(), 3);

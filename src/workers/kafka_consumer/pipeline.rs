@@ -109,6 +109,7 @@ mod tests {
     use crate::kafka::dead_letters::DeadLetter;
     use crate::storage::testing::track_event;
     use crate::telemetry::Metrics;
+    use crate::workers::kafka_consumer::batch::malformed_record;
 
     /// A sink failing its first `failures` submissions.
     #[derive(Default)]
@@ -157,14 +158,7 @@ mod tests {
     fn batch() -> PendingBatch {
         let mut batch = PendingBatch::default();
         batch.push_event(0, 5, track_event("p", "m5", "u"));
-        batch.push_dead_letter(DeadLetter {
-            key: None,
-            payload: Some(b"{".to_vec()),
-            reason: "malformed_json",
-            message: "bad".into(),
-            partition: 0,
-            offset: 6,
-        });
+        batch.push_dead_letter(malformed_record(0, 6));
         batch.push_event(0, 7, track_event("p", "m7", "u"));
         batch
     }
