@@ -144,6 +144,13 @@ pub struct IngestConfig {
     pub queue_capacity: usize,
 }
 
+impl IngestConfig {
+    /// `max_future` as a signed duration, for comparisons with event times.
+    pub fn future_tolerance(&self) -> chrono::Duration {
+        chrono::Duration::from_std(self.max_future).unwrap_or(chrono::Duration::MAX)
+    }
+}
+
 impl Default for IngestConfig {
     fn default() -> Self {
         Self {

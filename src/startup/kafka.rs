@@ -62,8 +62,7 @@ pub fn build(
             projects,
             topic: kafka.topic.clone(),
             max_message_bytes: kafka.max_message_bytes,
-            max_future: chrono::Duration::from_std(config.ingest.max_future)
-                .unwrap_or(chrono::Duration::MAX),
+            max_future: config.ingest.future_tolerance(),
         };
         let limits = ConsumerLimits {
             batch_max_messages: kafka.batch_max_messages,

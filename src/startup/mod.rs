@@ -135,8 +135,7 @@ impl Application {
             repository: repository.clone(),
             metrics,
             limits: Limits::SEGMENT,
-            max_future: chrono::Duration::from_std(config.ingest.max_future)
-                .unwrap_or(chrono::Duration::MAX),
+            max_future: config.ingest.future_tolerance(),
             shutting_down: CancellationToken::new(),
             dependencies: kafka_parts.check.into_iter().collect(),
         };
