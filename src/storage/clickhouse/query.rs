@@ -77,106 +77,6 @@ fn lookup(statement: &mut Statement, keys: &str, values: &str, key: &str) -> Str
     format!("if(indexOf({keys}, {first}) = 0, NULL, {values}[indexOf({keys}, {second})])")
 }
 
-fn text_expression(statement: &mut Statement, dimension: &Dimension) -> String {
-    match dimension {
-        Dimension::EventName => "event_name".into(),
-        Dimension::EventType => "type".into(),
-        Dimension::Page => "page_path".into(),
-        Dimension::Url => "page_url".into(),
-        Dimension::Referrer => "page_referrer".into(),
-        Dimension::Utm(utm) => utm.as_str().into(),
-        Dimension::Library => "library_name".into(),
-        Dimension::Locale => "locale".into(),
-        Dimension::UserId => USER_KEY.into(),
-        Dimension::Property(key) => lookup(statement, "prop_keys", "prop_values", key),
-        Dimension::Context(key) => lookup(statement, "context_keys", "context_values", key),
-        Dimension::Time(_) => unreachable!("time is bucketed, not read"),
-    }
-}
-
-/// The number in a property's text, when it is one (see [`NUMERIC_TEXT_PATTERN`]).
-fn numeric(statement: &mut Statement, text: &str) -> String {
-    format!(
-        "toFloat64OrNull(extract(ifNull({text}, ''), {}))",
-        statement.text(NUMERIC_TEXT_PATTERN)
-    )
-}
-
-/// The bucket of each event as microseconds since the epoch, computed as the
-/// DuckDB executor does (see [`Granularity::fixed_length`]).
-fn bucket_expression(
-    statement: &mut Statement,
-    granularity: Granularity,
-    offset_us: i64,
-) -> String {
-    let Some(bucket) = granularity.fixed_length() else {
-        // The month of the local time, then its first day in microseconds.
-        let offset = statement.int(offset_us);
-        return format!(
-            "toInt64(toUInt16(toStartOfMonth(toDateTime(intDiv(timestamp_us + toInt64({offset}), 1000000)), 'UTC'))) * 86400000000"
-        );
-    };
-    // Placeholders are positional: bound in the order they appear.
-    let offset = statement.int(offset_us);
-    let shift = statement.int(bucket.shift_us);
-    let unit = statement.int(bucket.unit_us);
-    let unit_again = statement.int(bucket.unit_us);
-    let shift_again = statement.int(bucket.shift_us);
-    let local = format!(
-        "intDiv(timestamp_us + toInt64({offset}) + toInt64({shift}), toInt64({unit})) * toInt64({unit_again}) - toInt64({shift_again})"
-    );
-    if bucket.starts_in_utc {
-        format!("toInt64({local} - toInt64({}))", statement.int(offset_us))
-    } else {
-        format!("toInt64({local})")
-    }
-}
-
-fn condition(
-    statement: &mut Statement,
-    op: FilterOp,
-    dimension: &Dimension,
-    values: &[String],
-) -> String {
-    let expression = text_expression(statement, dimension);
-    let placeholders = |statement: &mut Statement| {
-        values
-            .iter()
-            .map(|v| statement.text(v.clone()))
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
-    let any = |statement: &mut Statement, template: &dyn Fn(&str) -> String| {
-        let parts: Vec<String> = values
-            .iter()
-            .map(|v| template(statement.text(v.clone())))
-            .collect();
-        format!("coalesce({}, 0)", parts.join(" OR "))
-    };
-    match op {
-        FilterOp::IsSet => format!("({expression} IS NOT NULL)"),
-        FilterOp::IsNotSet => format!("({expression} IS NULL)"),
-        FilterOp::Gt | FilterOp::Gte | FilterOp::Lt | FilterOp::Lte => {
-            let symbol = comparison(op).expect("a comparison");
-            let number: f64 = values[0].parse().expect("validated number");
-            let value = numeric(statement, &expression);
-            format!(
-                "coalesce({value} {symbol} toFloat64({}), 0)",
-                statement.float(number)
-            )
-        }
-        FilterOp::Is | FilterOp::IsNot => {
-            format!("coalesce({expression} IN ({}), 0)", placeholders(statement))
-        }
-        FilterOp::Contains | FilterOp::ContainsNot => {
-            any(statement, &|p| format!("position({expression}, {p}) > 0"))
-        }
-        FilterOp::Matches | FilterOp::MatchesNot => {
-            any(statement, &|p| format!("match({expression}, {p})"))
-        }
-    }
-}
-
 fn metric_sql(index: usize, metric: &Metric) -> String {
     match metric {
         Metric::Events => "count()".into(),
@@ -194,19 +94,94 @@ impl QuerySql for Statement {
     const USER_COLUMN: &'static str = "user_hash";
 
     fn text_expression(&mut self, dimension: &Dimension) -> String {
-        text_expression(self, dimension)
+        match dimension {
+            Dimension::EventName => "event_name".into(),
+            Dimension::EventType => "type".into(),
+            Dimension::Page => "page_path".into(),
+            Dimension::Url => "page_url".into(),
+            Dimension::Referrer => "page_referrer".into(),
+            Dimension::Utm(utm) => utm.as_str().into(),
+            Dimension::Library => "library_name".into(),
+            Dimension::Locale => "locale".into(),
+            Dimension::UserId => USER_KEY.into(),
+            Dimension::Property(key) => lookup(self, "prop_keys", "prop_values", key),
+            Dimension::Context(key) => lookup(self, "context_keys", "context_values", key),
+            Dimension::Time(_) => unreachable!("time is bucketed, not read"),
+        }
     }
 
+    /// The bucket of each event as microseconds since the epoch, computed as the
+    /// DuckDB executor does (see [`Granularity::fixed_length`]).
     fn bucket_expression(&mut self, granularity: Granularity, offset_us: i64) -> String {
-        bucket_expression(self, granularity, offset_us)
+        let Some(bucket) = granularity.fixed_length() else {
+            // The month of the local time, then its first day in microseconds.
+            let offset = self.int(offset_us);
+            return format!(
+                "toInt64(toUInt16(toStartOfMonth(toDateTime(intDiv(timestamp_us + toInt64({offset}), 1000000)), 'UTC'))) * 86400000000"
+            );
+        };
+        // Placeholders are positional: bound in the order they appear.
+        let offset = self.int(offset_us);
+        let shift = self.int(bucket.shift_us);
+        let unit = self.int(bucket.unit_us);
+        let unit_again = self.int(bucket.unit_us);
+        let shift_again = self.int(bucket.shift_us);
+        let local = format!(
+            "intDiv(timestamp_us + toInt64({offset}) + toInt64({shift}), toInt64({unit})) * toInt64({unit_again}) - toInt64({shift_again})"
+        );
+        if bucket.starts_in_utc {
+            format!("toInt64({local} - toInt64({}))", self.int(offset_us))
+        } else {
+            format!("toInt64({local})")
+        }
     }
 
+    /// The number in a property's text, when it is one (see [`NUMERIC_TEXT_PATTERN`]).
     fn numeric(&mut self, text: &str) -> String {
-        numeric(self, text)
+        format!(
+            "toFloat64OrNull(extract(ifNull({text}, ''), {}))",
+            self.text(NUMERIC_TEXT_PATTERN)
+        )
     }
 
     fn condition(&mut self, op: FilterOp, dimension: &Dimension, values: &[String]) -> String {
-        condition(self, op, dimension, values)
+        let expression = self.text_expression(dimension);
+        let placeholders = |statement: &mut Statement| {
+            values
+                .iter()
+                .map(|v| statement.text(v.clone()))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let any = |statement: &mut Statement, template: &dyn Fn(&str) -> String| {
+            let parts: Vec<String> = values
+                .iter()
+                .map(|v| template(statement.text(v.clone())))
+                .collect();
+            format!("coalesce({}, 0)", parts.join(" OR "))
+        };
+        match op {
+            FilterOp::IsSet => format!("({expression} IS NOT NULL)"),
+            FilterOp::IsNotSet => format!("({expression} IS NULL)"),
+            FilterOp::Gt | FilterOp::Gte | FilterOp::Lt | FilterOp::Lte => {
+                let symbol = comparison(op).expect("a comparison");
+                let number: f64 = values[0].parse().expect("validated number");
+                let value = self.numeric(&expression);
+                format!(
+                    "coalesce({value} {symbol} toFloat64({}), 0)",
+                    self.float(number)
+                )
+            }
+            FilterOp::Is | FilterOp::IsNot => {
+                format!("coalesce({expression} IN ({}), 0)", placeholders(self))
+            }
+            FilterOp::Contains | FilterOp::ContainsNot => {
+                any(self, &|p| format!("position({expression}, {p}) > 0"))
+            }
+            FilterOp::Matches | FilterOp::MatchesNot => {
+                any(self, &|p| format!("match({expression}, {p})"))
+            }
+        }
     }
 
     fn project_events(&mut self, columns: &str, project_id: &str, range: TimeRange) -> String {

@@ -84,112 +84,6 @@ enum UserCount {
 /// Largest total size of the per-group user bitmaps of one query.
 const BITMAP_BUDGET_BYTES: i64 = 64 << 20;
 
-fn text_expression(statement: &mut Statement, dimension: &Dimension) -> String {
-    match dimension {
-        Dimension::EventName => "coalesce(event, type)".into(),
-        Dimension::EventType => "type".into(),
-        Dimension::Page => "page_path".into(),
-        Dimension::Url => "page_url".into(),
-        Dimension::Referrer => "page_referrer".into(),
-        Dimension::Utm(utm) => utm.as_str().into(),
-        Dimension::Library => "library_name".into(),
-        Dimension::Locale => "locale".into(),
-        Dimension::UserId => USER_KEY.into(),
-        Dimension::Property(key) => json_lookup(statement, PROPERTIES_DOCUMENT, key),
-        Dimension::Context(key) => json_lookup(statement, "context", key),
-        Dimension::Time(_) => unreachable!("time is bucketed, not read"),
-    }
-}
-
-/// The bucket of each event, as microseconds since the epoch: its local start
-/// for calendar buckets, its UTC start for minutes and hours. `offset_us`
-/// (local time minus UTC, bound as a parameter) is constant within a branch of
-/// the query; months use the calendar.
-fn bucket_expression(
-    statement: &mut Statement,
-    granularity: Granularity,
-    offset_us: i64,
-) -> String {
-    let Some(bucket) = granularity.fixed_length() else {
-        return format!(
-            "epoch_us(date_trunc('month', timestamp + to_microseconds({}::BIGINT)))",
-            statement.bind(offset_us)
-        );
-    };
-    let (unit, shift) = (bucket.unit_us, bucket.shift_us);
-    let offset = statement.bind(offset_us);
-    let local = format!(
-        "(((epoch_us(timestamp) + {offset}::BIGINT + {shift}) // {unit}) * {unit} - {shift})"
-    );
-    if bucket.starts_in_utc {
-        format!("({local} - {}::BIGINT)", statement.bind(offset_us))
-    } else {
-        local
-    }
-}
-
-/// The number in a property's text, when it is one (see [`NUMERIC_TEXT_PATTERN`]).
-fn numeric(statement: &mut Statement, text: &str) -> String {
-    format!(
-        "TRY_CAST(regexp_extract({text}, {}) AS DOUBLE)",
-        statement.bind(NUMERIC_TEXT_PATTERN.to_owned())
-    )
-}
-
-fn condition(
-    statement: &mut Statement,
-    op: FilterOp,
-    dimension: &Dimension,
-    values: &[String],
-) -> String {
-    let expression = text_expression(statement, dimension);
-    let any = |statement: &mut Statement, template: &dyn Fn(&str) -> String| {
-        let parts: Vec<String> = values
-            .iter()
-            .map(|v| template(statement.bind(v.clone())))
-            .collect();
-        format!("coalesce({}, false)", parts.join(" OR "))
-    };
-    match op {
-        FilterOp::IsSet => format!("({expression} IS NOT NULL)"),
-        FilterOp::IsNotSet => format!("({expression} IS NULL)"),
-        FilterOp::Gt | FilterOp::Gte | FilterOp::Lt | FilterOp::Lte => {
-            let symbol = comparison(op).expect("a comparison");
-            let number: f64 = values[0].parse().expect("validated number");
-            let value = numeric(statement, &expression);
-            format!(
-                "coalesce({value} {symbol} {}, false)",
-                statement.bind(number)
-            )
-        }
-        FilterOp::Is | FilterOp::IsNot if *dimension == Dimension::EventName => {
-            // `event` alone lets DuckDB skip row groups; the call type stands in
-            // for the name of non-track calls.
-            let names: Vec<&str> = values.iter().map(|v| statement.bind(v.clone())).collect();
-            let types: Vec<&str> = values.iter().map(|v| statement.bind(v.clone())).collect();
-            format!(
-                "coalesce(event IN ({}) OR (event IS NULL AND type IN ({})), false)",
-                names.join(", "),
-                types.join(", ")
-            )
-        }
-        FilterOp::Is | FilterOp::IsNot => {
-            let placeholders: Vec<&str> =
-                values.iter().map(|v| statement.bind(v.clone())).collect();
-            format!(
-                "coalesce({expression} IN ({}), false)",
-                placeholders.join(", ")
-            )
-        }
-        FilterOp::Contains | FilterOp::ContainsNot => {
-            any(statement, &|p| format!("contains({expression}, {p})"))
-        }
-        FilterOp::Matches | FilterOp::MatchesNot => {
-            any(statement, &|p| format!("regexp_matches({expression}, {p})"))
-        }
-    }
-}
-
 fn metric_sql(index: usize, metric: &Metric, users: UserCount) -> String {
     match metric {
         Metric::Events => "count(*)".into(),
@@ -212,19 +106,96 @@ impl QuerySql for Statement {
     const USER_COLUMN: &'static str = "user_index";
 
     fn text_expression(&mut self, dimension: &Dimension) -> String {
-        text_expression(self, dimension)
+        match dimension {
+            Dimension::EventName => "coalesce(event, type)".into(),
+            Dimension::EventType => "type".into(),
+            Dimension::Page => "page_path".into(),
+            Dimension::Url => "page_url".into(),
+            Dimension::Referrer => "page_referrer".into(),
+            Dimension::Utm(utm) => utm.as_str().into(),
+            Dimension::Library => "library_name".into(),
+            Dimension::Locale => "locale".into(),
+            Dimension::UserId => USER_KEY.into(),
+            Dimension::Property(key) => json_lookup(self, PROPERTIES_DOCUMENT, key),
+            Dimension::Context(key) => json_lookup(self, "context", key),
+            Dimension::Time(_) => unreachable!("time is bucketed, not read"),
+        }
     }
 
+    /// The bucket of each event, as microseconds since the epoch: its local start
+    /// for calendar buckets, its UTC start for minutes and hours. `offset_us`
+    /// (local time minus UTC, bound as a parameter) is constant within a branch of
+    /// the query; months use the calendar.
     fn bucket_expression(&mut self, granularity: Granularity, offset_us: i64) -> String {
-        bucket_expression(self, granularity, offset_us)
+        let Some(bucket) = granularity.fixed_length() else {
+            return format!(
+                "epoch_us(date_trunc('month', timestamp + to_microseconds({}::BIGINT)))",
+                self.bind(offset_us)
+            );
+        };
+        let (unit, shift) = (bucket.unit_us, bucket.shift_us);
+        let offset = self.bind(offset_us);
+        let local = format!(
+            "(((epoch_us(timestamp) + {offset}::BIGINT + {shift}) // {unit}) * {unit} - {shift})"
+        );
+        if bucket.starts_in_utc {
+            format!("({local} - {}::BIGINT)", self.bind(offset_us))
+        } else {
+            local
+        }
     }
 
+    /// The number in a property's text, when it is one (see [`NUMERIC_TEXT_PATTERN`]).
     fn numeric(&mut self, text: &str) -> String {
-        numeric(self, text)
+        format!(
+            "TRY_CAST(regexp_extract({text}, {}) AS DOUBLE)",
+            self.bind(NUMERIC_TEXT_PATTERN.to_owned())
+        )
     }
 
     fn condition(&mut self, op: FilterOp, dimension: &Dimension, values: &[String]) -> String {
-        condition(self, op, dimension, values)
+        let expression = self.text_expression(dimension);
+        let any = |statement: &mut Statement, template: &dyn Fn(&str) -> String| {
+            let parts: Vec<String> = values
+                .iter()
+                .map(|v| template(statement.bind(v.clone())))
+                .collect();
+            format!("coalesce({}, false)", parts.join(" OR "))
+        };
+        match op {
+            FilterOp::IsSet => format!("({expression} IS NOT NULL)"),
+            FilterOp::IsNotSet => format!("({expression} IS NULL)"),
+            FilterOp::Gt | FilterOp::Gte | FilterOp::Lt | FilterOp::Lte => {
+                let symbol = comparison(op).expect("a comparison");
+                let number: f64 = values[0].parse().expect("validated number");
+                let value = self.numeric(&expression);
+                format!("coalesce({value} {symbol} {}, false)", self.bind(number))
+            }
+            FilterOp::Is | FilterOp::IsNot if *dimension == Dimension::EventName => {
+                // `event` alone lets DuckDB skip row groups; the call type stands in
+                // for the name of non-track calls.
+                let names: Vec<&str> = values.iter().map(|v| self.bind(v.clone())).collect();
+                let types: Vec<&str> = values.iter().map(|v| self.bind(v.clone())).collect();
+                format!(
+                    "coalesce(event IN ({}) OR (event IS NULL AND type IN ({})), false)",
+                    names.join(", "),
+                    types.join(", ")
+                )
+            }
+            FilterOp::Is | FilterOp::IsNot => {
+                let placeholders: Vec<&str> = values.iter().map(|v| self.bind(v.clone())).collect();
+                format!(
+                    "coalesce({expression} IN ({}), false)",
+                    placeholders.join(", ")
+                )
+            }
+            FilterOp::Contains | FilterOp::ContainsNot => {
+                any(self, &|p| format!("contains({expression}, {p})"))
+            }
+            FilterOp::Matches | FilterOp::MatchesNot => {
+                any(self, &|p| format!("regexp_matches({expression}, {p})"))
+            }
+        }
     }
 
     fn project_events(&mut self, columns: &str, project_id: &str, range: TimeRange) -> String {
