@@ -6,6 +6,29 @@ use crate::domain::query::{
     Dimension, Filter, FilterOp, Granularity, Metric, OrderTarget, QueryPlan, TimeRange,
 };
 
+/// The user a query counts and groups by: `userId`, else `anonymousId`.
+pub(crate) const USER_KEY: &str = "coalesce(user_id, anonymous_id)";
+
+/// The column holding a dimension that both schemas store as a column of its
+/// own; `None` for the event name, properties, context fields and time,
+/// which each backend reads its own way.
+pub(crate) fn stored_column(dimension: &Dimension) -> Option<&'static str> {
+    Some(match dimension {
+        Dimension::EventType => "type",
+        Dimension::Page => "page_path",
+        Dimension::Url => "page_url",
+        Dimension::Referrer => "page_referrer",
+        Dimension::Utm(utm) => utm.as_str(),
+        Dimension::Library => "library_name",
+        Dimension::Locale => "locale",
+        Dimension::UserId => USER_KEY,
+        Dimension::EventName
+        | Dimension::Property(_)
+        | Dimension::Context(_)
+        | Dimension::Time(_) => return None,
+    })
+}
+
 /// A backend's SQL for the pieces of a query; it binds each value it writes,
 /// in text order.
 pub(crate) trait QuerySql {

@@ -23,7 +23,9 @@ use crate::domain::query::{
     Dimension, DimensionValue, FilterOp, Granularity, Metric, MetricValue, QueryPlan, QueryRow,
     QueryRows, TimeRange, NUMERIC_TEXT_PATTERN,
 };
-use crate::storage::sql::{comparison, dimension_columns, events_source, grouped_select, QuerySql};
+use crate::storage::sql::{
+    comparison, dimension_columns, events_source, grouped_select, stored_column, QuerySql,
+};
 use crate::storage::StorageError;
 
 /// A value bound to a `?` of the SQL text.
@@ -67,9 +69,6 @@ impl Statement {
     }
 }
 
-/// The user identity: `userId`, else `anonymousId`.
-const USER_KEY: &str = "coalesce(user_id, anonymous_id)";
-
 /// The value of `key` in a flattened key/value column pair; NULL when unset.
 fn lookup(statement: &mut Statement, keys: &str, values: &str, key: &str) -> String {
     let first = statement.text(key);
@@ -80,7 +79,7 @@ fn lookup(statement: &mut Statement, keys: &str, values: &str, key: &str) -> Str
 fn metric_sql(index: usize, metric: &Metric) -> String {
     match metric {
         Metric::Events => "count()".into(),
-        // `user_hash` is the hash of `USER_KEY`, computed at insert.
+        // `user_hash` is the hash of `storage::sql::USER_KEY`, computed at insert.
         Metric::Users | Metric::Percentage => "uniqExact(user_hash)".into(),
         Metric::Numeric(aggregate, _) => {
             // The aggregates' names are SQL's.
@@ -94,19 +93,14 @@ impl QuerySql for Statement {
     const USER_COLUMN: &'static str = "user_hash";
 
     fn text_expression(&mut self, dimension: &Dimension) -> String {
+        if let Some(column) = stored_column(dimension) {
+            return column.into();
+        }
         match dimension {
             Dimension::EventName => "event_name".into(),
-            Dimension::EventType => "type".into(),
-            Dimension::Page => "page_path".into(),
-            Dimension::Url => "page_url".into(),
-            Dimension::Referrer => "page_referrer".into(),
-            Dimension::Utm(utm) => utm.as_str().into(),
-            Dimension::Library => "library_name".into(),
-            Dimension::Locale => "locale".into(),
-            Dimension::UserId => USER_KEY.into(),
             Dimension::Property(key) => lookup(self, "prop_keys", "prop_values", key),
             Dimension::Context(key) => lookup(self, "context_keys", "context_values", key),
-            Dimension::Time(_) => unreachable!("time is bucketed, not read"),
+            _ => unreachable!("time is bucketed, not read; other dimensions are stored columns"),
         }
     }
 

@@ -17,7 +17,7 @@ use crate::domain::query::{
     Dimension, DimensionValue, FilterOp, Granularity, Metric, MetricValue, QueryPlan, QueryRow,
     QueryRows, TimeRange, NUMERIC_TEXT_PATTERN,
 };
-use crate::storage::sql::{comparison, events_source, grouped_select, QuerySql};
+use crate::storage::sql::{comparison, events_source, grouped_select, stored_column, QuerySql};
 use crate::storage::StorageError;
 
 /// The positional parameters of the SQL text being built.
@@ -65,9 +65,6 @@ fn json_lookup(statement: &mut Statement, column: &str, key: &str) -> String {
     )
 }
 
-/// The user identity: `userId`, else `anonymousId`.
-const USER_KEY: &str = "coalesce(user_id, anonymous_id)";
-
 /// Where an event's properties are: its traits for identify and group calls.
 const PROPERTIES_DOCUMENT: &str =
     "(CASE WHEN type IN ('identify', 'group') THEN traits ELSE properties END)";
@@ -106,19 +103,14 @@ impl QuerySql for Statement {
     const USER_COLUMN: &'static str = "user_index";
 
     fn text_expression(&mut self, dimension: &Dimension) -> String {
+        if let Some(column) = stored_column(dimension) {
+            return column.into();
+        }
         match dimension {
             Dimension::EventName => "coalesce(event, type)".into(),
-            Dimension::EventType => "type".into(),
-            Dimension::Page => "page_path".into(),
-            Dimension::Url => "page_url".into(),
-            Dimension::Referrer => "page_referrer".into(),
-            Dimension::Utm(utm) => utm.as_str().into(),
-            Dimension::Library => "library_name".into(),
-            Dimension::Locale => "locale".into(),
-            Dimension::UserId => USER_KEY.into(),
             Dimension::Property(key) => json_lookup(self, PROPERTIES_DOCUMENT, key),
             Dimension::Context(key) => json_lookup(self, "context", key),
-            Dimension::Time(_) => unreachable!("time is bucketed, not read"),
+            _ => unreachable!("time is bucketed, not read; other dimensions are stored columns"),
         }
     }
 
