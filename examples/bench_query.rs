@@ -1,7 +1,7 @@
 //! Query benchmark.
 //!
 //! ```text
-//! bench_query generate --path FILE [--events 10000000]
+//! bench_query generate --path FILE [--events 10000000] [--linked]
 //! bench_query copy-to-clickhouse --path FILE --url http://127.0.0.1:8123 --database bench
 //! bench_query run --url http://127.0.0.1:18082 --read-key rk_... [--runs 20]
 //! ```
@@ -10,10 +10,12 @@
 //! the 90 days before 2026-11-24: 100,000 users (70% identified, the rest
 //! anonymous), 50 event
 //! names with a skewed popularity, 20 property keys per event, page and library
-//! context, stored in time order as ingest stores them. `copy-to-clickhouse`
+//! context, stored in time order as ingest stores them; with `--linked`, every
+//! anonymous user is merged into an identified one (identity links). `copy-to-clickhouse`
 //! writes the same events into ClickHouse (the service's schema) and merges
 //! their parts, as background merges would. `run` sends each benchmark query `--runs` times after two warm-ups
-//! and prints p50 and p99 of the answer time.
+//! and prints p50 and p99 of the answer time. The requests cover `/v1/query`,
+//! sessions per day, a 4-step funnel and weekly retention.
 
 use std::time::Instant;
 
@@ -100,6 +102,14 @@ fn generate(args: &[String]) {
     .expect("users");
     conn.execute_batch(&generation_sql(events))
         .expect("generate");
+    if args.iter().any(|a| a == "--linked") {
+        // Each anonymous user (30%) merged into an identified one, as identify calls would.
+        conn.execute_batch(
+            "INSERT INTO person_links
+             SELECT 'bench', u + 1, u - u % 10 + 1 FROM range(100000) AS r(u) WHERE u % 10 >= 7;",
+        )
+        .expect("person links");
+    }
     conn.execute_batch("CHECKPOINT;").expect("checkpoint");
     println!(
         "generated {events} events in {:.1} s",
@@ -163,15 +173,18 @@ async fn copy_to_clickhouse(args: &[String]) {
     );
 }
 
-fn queries() -> Vec<(&'static str, Value)> {
+/// The benchmark requests: (label, path, body).
+fn queries() -> Vec<(&'static str, &'static str, Value)> {
     vec![
         (
             "30 days x time:day x events, users",
+            "/v1/query",
             json!({"metrics": ["events", "users"], "date_range": ["2026-10-25", "2026-11-23"],
                    "dimensions": ["time:day"], "include": {"time_labels": true}}),
         ),
         (
             "top 10 event:props:category for one event name, 30 days",
+            "/v1/query",
             json!({"metrics": ["events", "users"], "date_range": ["2026-10-25", "2026-11-23"],
                    "dimensions": ["event:props:category"],
                    "filters": ["is", "event:name", ["event_03"]],
@@ -179,9 +192,36 @@ fn queries() -> Vec<(&'static str, Value)> {
         ),
         (
             "all-range users",
+            "/v1/query",
             json!({"metrics": ["users"], "date_range": "all"}),
         ),
+        (
+            "sessions per day, 30 days",
+            "/v1/query",
+            json!({"metrics": ["sessions", "bounce_rate", "session_duration"], "dimensions": ["time:day"],
+                   "date_range": ["2026-10-25", "2026-11-23"]}),
+        ),
+        (
+            "4-step funnel, 30 days, 7-day window",
+            "/v1/funnel",
+            json!({"steps": [{"event": "event_00"}, {"event": "event_01"}, {"event": "event_02"}, {"event": "event_03"}],
+                   "window": "7d", "date_range": ["2026-10-25", "2026-11-23"]}),
+        ),
+        (
+            "weekly retention, 12 weeks",
+            "/v1/retention",
+            json!({"start_event": {"event": "event_00"}, "return_event": {"event": "event_01"},
+                   "period": "week", "periods": 12, "date_range": ["2026-08-31", "2026-11-22"]}),
+        ),
     ]
+}
+
+/// Rows of an answer, whatever its shape.
+fn answer_rows(answer: &Value) -> usize {
+    ["results", "steps", "cohorts"]
+        .iter()
+        .find_map(|key| answer[key].as_array().map(Vec::len))
+        .unwrap_or(0)
 }
 
 async fn run(args: &[String]) {
@@ -189,13 +229,13 @@ async fn run(args: &[String]) {
     let key = option(args, "--read-key").expect("--read-key");
     let runs: usize = option(args, "--runs").map_or(20, |v| v.parse().expect("--runs N"));
     let client = reqwest::Client::new();
-    for (label, query) in queries() {
+    for (label, path, query) in queries() {
         let mut times = Vec::with_capacity(runs);
         let mut answer = Value::Null;
         for attempt in 0..runs + 2 {
             let started = Instant::now();
             let response = client
-                .post(format!("{url}/v1/query"))
+                .post(format!("{url}{path}"))
                 .bearer_auth(&key)
                 .json(&query)
                 .send()
@@ -217,7 +257,7 @@ async fn run(args: &[String]) {
             "{label}: p50 {:.0} ms, p99 {:.0} ms, {} rows",
             percentile(0.5),
             percentile(0.99),
-            answer["results"].as_array().map_or(0, Vec::len)
+            answer_rows(&answer)
         );
     }
 }

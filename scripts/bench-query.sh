@@ -5,7 +5,10 @@
 # the same events are copied into a throw-away local ClickHouse server and the
 # service queries that instead.
 #
-#   scripts/bench-query.sh [--backend duckdb|clickhouse] [--events N] [--runs N]
+#   scripts/bench-query.sh [--backend duckdb|clickhouse] [--events N] [--runs N] [--linked]
+#
+# --linked merges every anonymous user into an identified one (DuckDB), to
+# measure what identity links cost at query time.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/analytics/target}"
@@ -13,11 +16,13 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/analytics/target}"
 EVENTS=10000000
 RUNS=20
 BACKEND=duckdb
+LINKED=()
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --backend) BACKEND="$2"; shift 2 ;;
     --events) EVENTS="$2"; shift 2 ;;
     --runs) RUNS="$2"; shift 2 ;;
+    --linked) LINKED=(--linked); shift ;;
     *) echo "unknown flag $1" >&2; exit 2 ;;
   esac
 done
@@ -29,7 +34,7 @@ BENCH="$CARGO_TARGET_DIR/release/examples/bench_query"
 
 source scripts/lib/bench-server.sh
 
-"$BENCH" generate --path "$WORK/analytics.duckdb" --events "$EVENTS"
+"$BENCH" generate --path "$WORK/analytics.duckdb" --events "$EVENTS" "${LINKED[@]}"
 case "$BACKEND" in
   duckdb) write_config "$PORT" Europe/Berlin ;;
   clickhouse)

@@ -127,6 +127,13 @@ pub struct ProjectConfig {
     /// Keys that may read (query, export).
     #[serde(default)]
     pub read_keys: Vec<Secret>,
+    /// A session ends after this long without an event (default `30m`).
+    #[serde(default = "default_session_timeout", with = "humantime_serde")]
+    pub session_timeout: Duration,
+}
+
+fn default_session_timeout() -> Duration {
+    crate::domain::project::DEFAULT_SESSION_TIMEOUT
 }
 
 fn default_timezone() -> String {
@@ -791,6 +798,7 @@ mod tests {
             timezone: "UTC".into(),
             write_keys: vec![Secret::new("wk_supersecret")],
             read_keys: vec![],
+            session_timeout: Duration::from_secs(1800),
         };
         let printed = format!("{project:?}");
         assert!(!printed.contains("supersecret"), "{printed}");

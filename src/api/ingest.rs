@@ -288,6 +288,7 @@ mod tests {
             timezone: "UTC".into(),
             write_keys: vec![Secret::new("wk_unit_test_1")],
             read_keys: vec![],
+            session_timeout: std::time::Duration::from_secs(1800),
         }]);
         let app = router(AppState {
             projects: Arc::new(projects),

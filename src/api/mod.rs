@@ -1,5 +1,6 @@
 //! The HTTP API: router, shared state and handlers.
 
+pub mod analysis;
 pub mod auth;
 pub mod body;
 pub mod error;
@@ -68,6 +69,11 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/import", post(ingest::import))
         .route("/v1/export", get(export::export))
         .route("/v1/query", post(query::query))
+        .route("/v1/funnel", post(analysis::funnel))
+        .route("/v1/retention", post(analysis::retention))
+        .route("/v1/stickiness", post(analysis::stickiness))
+        .route("/v1/lifecycle", post(analysis::lifecycle))
+        .route("/v1/paths", post(analysis::paths))
         .route("/v1/events/names", get(query::event_names))
         .route("/v1/properties", get(query::properties))
         .route("/healthz", get(health::healthz))

@@ -7,6 +7,14 @@ use super::error::{ErrorBody, ErrorDetail};
 use super::health::HealthResponse;
 use super::ingest::{BatchRequest, IngestResponse, SegmentMessage};
 use super::query::{Seen, SeenList};
+use crate::domain::analysis::funnel::{
+    BreakdownResult, FunnelAnswer, FunnelMeta, FunnelRequest, StepOrder, StepResult,
+};
+use crate::domain::analysis::lifecycle::{LifecycleAnswer, LifecyclePeriod, LifecycleRequest};
+use crate::domain::analysis::paths::{Direction, PathLink, PathNode, PathsAnswer, PathsRequest};
+use crate::domain::analysis::retention::{Cohort, CohortKind, RetentionAnswer, RetentionRequest};
+use crate::domain::analysis::stickiness::{StickinessAnswer, StickinessRequest, StickinessRow};
+use crate::domain::analysis::{AnalysisMeta, EventSpec, Period};
 use crate::domain::query::{Answer, AnswerMeta, AnswerRow, Include, Pagination, QueryRequest};
 use crate::domain::segment::{RejectCode, Rejection};
 use crate::domain::EventType;
@@ -30,6 +38,11 @@ use crate::domain::EventType;
         super::ingest::import,
         super::export::export,
         super::query::query,
+        super::analysis::funnel,
+        super::analysis::retention,
+        super::analysis::stickiness,
+        super::analysis::lifecycle,
+        super::analysis::paths,
         super::query::event_names,
         super::query::properties,
         super::health::healthz,
@@ -39,13 +52,19 @@ use crate::domain::EventType;
     components(schemas(
         SegmentMessage, BatchRequest, IngestResponse, Rejection, RejectCode, EventType,
         ErrorBody, ErrorDetail, HealthResponse, QueryRequest, Include, Pagination, Answer,
-        AnswerRow, AnswerMeta, Seen, SeenList
+        AnswerRow, AnswerMeta, Seen, SeenList, EventSpec, AnalysisMeta, Period,
+        FunnelRequest, StepOrder, FunnelAnswer, StepResult, BreakdownResult, FunnelMeta,
+        RetentionRequest, CohortKind, RetentionAnswer, Cohort,
+        StickinessRequest, StickinessAnswer, StickinessRow,
+        LifecycleRequest, LifecycleAnswer, LifecyclePeriod,
+        PathsRequest, Direction, PathsAnswer, PathNode, PathLink
     )),
     modifiers(&SecuritySchemes),
     tags(
         (name = "ingest", description = "Segment-compatible event ingest (write key)"),
         (name = "export", description = "Stored events (read key)"),
         (name = "query", description = "Metrics, dimensions and filters over a date range (read key)"),
+        (name = "analysis", description = "Funnels, retention, stickiness, lifecycle and paths over persons (read key)"),
         (name = "operations", description = "Health, readiness and metrics"),
     )
 )]

@@ -16,15 +16,16 @@ use utoipa::{IntoParams, ToSchema};
 use super::error::{ApiError, ErrorBody};
 use super::{auth, AppState};
 use crate::domain::query::{
-    answer, plan, resolve_timezone, Answer, DateRangeSpec, Metric, MetricValue, PlanContext,
-    QueryError, QueryRequest, TimeRange,
+    answer, plan, resolve_timezone, session_rows, session_timeline, Answer, DateRangeSpec, Metric,
+    MetricValue, PlanContext, QueryError, QueryRequest, TimeRange,
 };
 use crate::domain::Project;
+use crate::storage::StorageError;
 
 /// Most names or keys a discovery endpoint lists.
 const DISCOVERY_LIMIT: u64 = 1_000;
 
-async fn plan_context(
+pub(super) async fn plan_context(
     state: &AppState,
     project: &Project,
     spec: &DateRangeSpec,
@@ -38,6 +39,7 @@ async fn plan_context(
         default_timezone: project.timezone,
         now: Utc::now(),
         data_bounds,
+        session_timeout: project.session_timeout,
     })
 }
 
@@ -49,6 +51,16 @@ async fn run(
     let spec = DateRangeSpec::parse(&request.date_range)?;
     let context = plan_context(state, project, &spec).await?;
     let plan = plan(request, &context)?;
+    if plan.is_session_query() {
+        let events = state.repository.timelines(&session_timeline(&plan)).await?;
+        let rows = tokio::task::spawn_blocking({
+            let plan = plan.clone();
+            move || session_rows(&plan, &events)
+        })
+        .await
+        .map_err(|e| StorageError::Backend(format!("session task failed: {e}")))?;
+        return Ok(answer(&plan, rows, None));
+    }
     let total_users = async {
         if !plan.metrics.contains(&Metric::Percentage) {
             return Ok(None);

@@ -16,6 +16,8 @@ pub struct Project {
     pub id: String,
     /// Timezone in which reports are cut by default.
     pub timezone: Tz,
+    /// The longest gap between two events of one session.
+    pub session_timeout: chrono::Duration,
 }
 
 /// What a key allows.
@@ -45,6 +47,8 @@ impl ProjectRegistry {
             let project = Arc::new(Project {
                 id: config.id.clone(),
                 timezone: config.timezone.parse().expect("validated timezone"),
+                session_timeout: chrono::Duration::from_std(config.session_timeout)
+                    .unwrap_or(chrono::Duration::MAX),
             });
             for key in &config.write_keys {
                 registry
@@ -108,9 +112,13 @@ impl DevelopmentKeys {
             timezone: "UTC".to_owned(),
             write_keys: vec![self.write_key.clone()],
             read_keys: vec![self.read_key.clone()],
+            session_timeout: DEFAULT_SESSION_TIMEOUT,
         }
     }
 }
+
+/// A session ends after this long without an event, unless the project says otherwise.
+pub const DEFAULT_SESSION_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30 * 60);
 
 fn random_key(prefix: &str) -> String {
     let body: String = rand::rng()

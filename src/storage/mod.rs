@@ -7,6 +7,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use futures::stream::BoxStream;
 
+use crate::domain::analysis::{TimelineEvent, TimelineRequest};
 use crate::domain::query::{QueryPlan, QueryRows, TimeRange};
 use crate::domain::Event;
 
@@ -78,6 +79,13 @@ pub trait Repository: Send + Sync + 'static {
 
     /// Runs a query plan over the plan's project only.
     async fn query(&self, plan: &QueryPlan) -> Result<QueryRows, StorageError>;
+
+    /// A project's events that a timeline request selects, with their person
+    /// and the matchers they satisfy, ordered by person, time and `messageId`.
+    async fn timelines(
+        &self,
+        request: &TimelineRequest,
+    ) -> Result<Vec<TimelineEvent>, StorageError>;
 
     /// Time of the first and the last stored event of a project, if it has any.
     async fn time_bounds(&self, project_id: &str) -> Result<Option<TimeRange>, StorageError>;

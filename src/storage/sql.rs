@@ -2,6 +2,7 @@
 //! comparison operators, and the `ORDER BY` of a plan. Each backend supplies
 //! its own expressions; the structure around them is written once here.
 
+use crate::domain::analysis::TimelineRequest;
 use crate::domain::query::{
     Dimension, Filter, FilterOp, Granularity, Metric, OrderTarget, QueryPlan, TimeRange,
 };
@@ -23,6 +24,8 @@ pub(crate) fn stored_column(dimension: &Dimension) -> Option<&'static str> {
         Dimension::Locale => "locale",
         Dimension::UserId => USER_KEY,
         Dimension::EventName
+        | Dimension::SessionEntryPage
+        | Dimension::SessionExitPage
         | Dimension::Property(_)
         | Dimension::Context(_)
         | Dimension::Time(_) => return None,
@@ -32,8 +35,12 @@ pub(crate) fn stored_column(dimension: &Dimension) -> Option<&'static str> {
 /// A backend's SQL for the pieces of a query; it binds each value it writes,
 /// in text order.
 pub(crate) trait QuerySql {
-    /// The column that distinct users are counted over.
-    const USER_COLUMN: &'static str;
+    /// The person of an event (see [`crate::domain::identity`]), as a number
+    /// that distinct users are counted over.
+    fn person(&mut self) -> String;
+
+    /// The event time in microseconds since the epoch.
+    const TIMESTAMP_US: &'static str;
 
     /// The text value of a (non-time) dimension.
     fn text_expression(&mut self, dimension: &Dimension) -> String;
@@ -47,20 +54,21 @@ pub(crate) trait QuerySql {
     /// The positive form of one filter condition (see [`filter_sql`]).
     fn condition(&mut self, op: FilterOp, dimension: &Dimension, values: &[String]) -> String;
 
-    /// `SELECT columns FROM events` of one project within `range`.
+    /// `SELECT columns FROM events` of one project within `range`, joined
+    /// with what [`QuerySql::person`] reads.
     fn project_events(&mut self, columns: &str, project_id: &str, range: TimeRange) -> String;
 }
 
 /// One branch of a query: the events of one offset piece that pass the
-/// plan's filter, with the columns the aggregation reads (the user column,
-/// `d{i}` per dimension, `n{i}` per numeric metric).
+/// plan's filter, with the columns the aggregation reads (`person`, `d{i}`
+/// per dimension, `n{i}` per numeric metric).
 fn branch<S: QuerySql>(
     statement: &mut S,
     plan: &QueryPlan,
     range: TimeRange,
     offset_us: i64,
 ) -> String {
-    let mut columns = vec![S::USER_COLUMN.to_owned()];
+    let mut columns = vec![format!("{} AS person", statement.person())];
     for (i, dimension) in plan.dimensions.iter().enumerate() {
         let expression = match dimension {
             Dimension::Time(granularity) => statement.bucket_expression(*granularity, offset_us),
@@ -93,6 +101,74 @@ pub(crate) fn events_source<S: QuerySql>(statement: &mut S, plan: &QueryPlan) ->
         .map(|(range, offset_us)| branch(statement, plan, range, offset_us))
         .collect();
     branches.join(" UNION ALL ")
+}
+
+/// The events of a timeline request: `person`, `timestamp_us`, `matches`
+/// (bit `i` set when matcher `i` holds) and the labels (when the request
+/// has any), ordered by person, time and `messageId`. `cast` wraps the outputs in the types the backend reads.
+pub(crate) fn timeline_sql<S: QuerySql>(
+    statement: &mut S,
+    request: &TimelineRequest,
+    cast: &TimelineCasts,
+) -> String {
+    let person = statement.person();
+    let flags: Vec<String> = request
+        .matchers
+        .iter()
+        .enumerate()
+        .map(|(i, matcher)| {
+            let condition = filter_sql(statement, matcher, &S::condition);
+            // The bit is a constant of the plan, not a request value.
+            format!("CASE WHEN {condition} THEN {} ELSE 0 END", 1u64 << i)
+        })
+        .collect();
+    let matches = if flags.is_empty() {
+        "0".to_owned()
+    } else {
+        flags.join(" + ")
+    };
+    let mut columns = format!(
+        "{person} AS person, {} AS timestamp_us, message_id, {matches} AS matches",
+        S::TIMESTAMP_US
+    );
+    for (i, dimension) in request.labels.iter().enumerate() {
+        let label = statement.text_expression(dimension);
+        columns.push_str(&format!(", {label} AS label{i}"));
+    }
+    let mut sql = statement.project_events(&columns, &request.project_id, request.range);
+    if let Some(filter) = &request.filter {
+        sql.push_str(" AND ");
+        sql.push_str(&filter_sql(statement, filter, &S::condition));
+    }
+    let keep = if request.all_events {
+        ""
+    } else {
+        " WHERE matches <> 0"
+    };
+    let labels: Vec<String> = (0..request.labels.len())
+        .map(|i| (cast.label)(&format!("label{i}")))
+        .collect();
+    let labels = if labels.is_empty() {
+        String::new()
+    } else {
+        format!(", {}", (cast.labels)(&labels))
+    };
+    format!(
+        "SELECT {}, {}, {}{labels} FROM ({sql}) AS timeline{keep} ORDER BY person, timestamp_us, message_id",
+        (cast.person)("person"),
+        (cast.timestamp)("timestamp_us"),
+        (cast.matches)("matches"),
+    )
+}
+
+/// How a backend types the outputs of [`timeline_sql`].
+pub(crate) struct TimelineCasts {
+    pub person: fn(&str) -> String,
+    pub timestamp: fn(&str) -> String,
+    pub matches: fn(&str) -> String,
+    pub label: fn(&str) -> String,
+    /// The label columns (already cast) as the output's last column(s).
+    pub labels: fn(&[String]) -> String,
 }
 
 /// The SQL of a filter tree. `condition` writes the positive form of one

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
+use crate::domain::analysis::{TimelineEvent, TimelineRequest};
 use crate::domain::query::{QueryPlan, QueryRows, TimeRange};
 use crate::domain::{ContextFields, Event, EventType};
 use crate::storage::{EventChunks, ExportRequest, InsertOutcome, Repository, StorageError};
@@ -59,6 +60,10 @@ impl Repository for FakeRepository {
 
     async fn query(&self, _: &QueryPlan) -> Result<QueryRows, StorageError> {
         Ok(QueryRows::default())
+    }
+
+    async fn timelines(&self, _: &TimelineRequest) -> Result<Vec<TimelineEvent>, StorageError> {
+        Ok(Vec::new())
     }
 
     async fn time_bounds(&self, _: &str) -> Result<Option<TimeRange>, StorageError> {

@@ -35,12 +35,14 @@ pub fn test_config(dir: &Path) -> Config {
                 timezone: "Europe/Berlin".into(),
                 write_keys: vec![Secret::new(WRITE_KEY)],
                 read_keys: vec![Secret::new(READ_KEY)],
+                session_timeout: Duration::from_secs(1800),
             },
             ProjectConfig {
                 id: "other".into(),
                 timezone: "UTC".into(),
                 write_keys: vec![Secret::new(OTHER_WRITE_KEY)],
                 read_keys: vec![Secret::new(OTHER_READ_KEY)],
+                session_timeout: Duration::from_secs(1800),
             },
         ],
         ..Config::default()
@@ -170,9 +172,15 @@ impl TestApp {
 
     /// POSTs a query with a key as Bearer token; returns the status and the JSON body.
     pub async fn query_with(&self, key: &str, body: &Value) -> (u16, Value) {
+        self.read_post(key, "/v1/query", body).await
+    }
+
+    /// POSTs JSON to a read endpoint with a key as Bearer token; returns the
+    /// status and the JSON body.
+    pub async fn read_post(&self, key: &str, path: &str, body: &Value) -> (u16, Value) {
         let response = self
             .client
-            .post(self.url("/v1/query"))
+            .post(self.url(path))
             .bearer_auth(key)
             .json(body)
             .send()

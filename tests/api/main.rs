@@ -1,5 +1,6 @@
 //! HTTP-level tests: each starts its own service on port 0 with a fresh database.
 
+mod analysis;
 mod auth;
 mod clickhouse;
 mod export;

@@ -65,6 +65,7 @@ async fn migrations_create_the_database_once_and_a_second_run_changes_nothing() 
             "events",
             "message_ids",
             "message_ids_from_events",
+            "person_links",
             "schema_migrations",
             "settings"
         ]

@@ -2,7 +2,8 @@
 //! answer as the 18.16 test server does. chdb (ClickHouse 26.x in-process,
 //! from PyPI) runs the schema's DDL, loads the fixture the 18.16 server
 //! stored, then runs the final text of every read: each query shape of the
-//! query API, discovery, the dedup lookup and export. Their outputs must match.
+//! query API, discovery, timelines, the dedup lookup and export. Their outputs
+//! must match.
 
 use std::io::Write;
 use std::process::{Command, Stdio};
@@ -38,7 +39,9 @@ fn fixture() -> Value {
          "traits": {"plan": "pro", "email": "u3@example.com"}},
         {"type": "group", "userId": "u3", "groupId": "g1", "messageId": "m7", "timestamp": "2026-03-31T22:30:00Z",
          "traits": {"plan": "team"}},
-        {"type": "screen", "anonymousId": "a2", "name": "Main", "messageId": "m8", "timestamp": "2026-02-28T23:30:00Z"}
+        {"type": "screen", "anonymousId": "a2", "name": "Main", "messageId": "m8", "timestamp": "2026-02-28T23:30:00Z"},
+        // a9 is u1: users are counted through person_links.
+        {"type": "identify", "userId": "u1", "anonymousId": "a9", "messageId": "m9", "timestamp": "2026-03-03T12:30:00Z"}
     ])
 }
 
@@ -93,6 +96,7 @@ fn plans() -> Vec<QueryPlan> {
         default_timezone: chrono_tz::Europe::Berlin,
         now: chrono::Utc::now(),
         data_bounds: None,
+        session_timeout: chrono::Duration::minutes(30),
     };
     requests()
         .into_iter()
@@ -204,7 +208,7 @@ async fn current_clickhouse_runs_every_statement_and_answers_like_the_test_serve
     let mut setup = bootstrap_statements(&layout);
     setup.extend(statements_up_to(&layout, latest_version()));
     // The stored rows, as JSON; `message_ids` fills itself through its view.
-    for table in ["events", "settings"] {
+    for table in ["events", "settings", "person_links"] {
         let rows = reqwest::Client::new()
             .post(&options.url)
             .body(format!(

@@ -100,8 +100,13 @@ fn empty_metrics(plan: &QueryPlan) -> Vec<MetricValue> {
     plan.metrics
         .iter()
         .map(|metric| match metric {
-            Metric::Events | Metric::Users | Metric::Percentage => MetricValue::Count(0),
-            Metric::Numeric(..) => MetricValue::Number(None),
+            Metric::Events | Metric::Users | Metric::Percentage | Metric::Sessions => {
+                MetricValue::Count(0)
+            }
+            Metric::Numeric(..)
+            | Metric::BounceRate
+            | Metric::SessionDuration
+            | Metric::EventsPerSession => MetricValue::Number(None),
         })
         .collect()
 }

@@ -140,6 +140,20 @@ pub enum Dimension {
     Context(String),
     /// `userId`, else `anonymousId`.
     UserId,
+    /// The page of a session's first page view.
+    SessionEntryPage,
+    /// The page of a session's last page view.
+    SessionExitPage,
+}
+
+impl Dimension {
+    /// Whether the dimension belongs to sessions rather than events.
+    pub fn is_session(&self) -> bool {
+        matches!(
+            self,
+            Dimension::SessionEntryPage | Dimension::SessionExitPage
+        )
+    }
 }
 
 /// A dimension as requested: `time` alone leaves the granularity to the planner.
@@ -206,6 +220,8 @@ impl RequestedDimension {
             "event:library" => Dimension::Library,
             "event:locale" => Dimension::Locale,
             "user:id" => Dimension::UserId,
+            "session:entry_page" => Dimension::SessionEntryPage,
+            "session:exit_page" => Dimension::SessionExitPage,
             _ => {
                 let utm = text
                     .strip_prefix("event:")
@@ -235,6 +251,8 @@ impl fmt::Display for Dimension {
             Dimension::Property(key) => write!(f, "event:props:{key}"),
             Dimension::Context(key) => write!(f, "event:context:{key}"),
             Dimension::UserId => f.write_str("user:id"),
+            Dimension::SessionEntryPage => f.write_str("session:entry_page"),
+            Dimension::SessionExitPage => f.write_str("session:exit_page"),
         }
     }
 }
@@ -267,6 +285,8 @@ mod tests {
             "event:props:company.name",
             "event:context:app.version",
             "user:id",
+            "session:entry_page",
+            "session:exit_page",
         ] {
             match RequestedDimension::parse(name) {
                 Ok(RequestedDimension::Exact(dimension)) => assert_eq!(dimension.to_string(), name),

@@ -209,6 +209,12 @@ fn parse_condition(items: &[Value], path: &str) -> Result<Filter, QueryError> {
                     "time cannot be filtered on; use date_range",
                 ))
             }
+            Ok(RequestedDimension::Exact(dimension)) if dimension.is_session() => {
+                return Err(QueryError::new(
+                    format!("{path}[1]"),
+                    "session dimensions cannot be filtered on; filter the events with event dimensions",
+                ))
+            }
             Ok(RequestedDimension::Exact(dimension)) => dimension,
             Err(message) => return Err(QueryError::new(format!("{path}[1]"), message)),
         },

@@ -44,6 +44,15 @@ pub enum Metric {
     Numeric(Aggregate, String),
     /// The row's users as a percentage of all users of the query's range and filters.
     Percentage,
+    /// Sessions: a person's runs of events without a gap longer than the
+    /// project's session timeout.
+    Sessions,
+    /// Percentage of sessions that are one page view and nothing else.
+    BounceRate,
+    /// Average session length in seconds, from its first event to its last.
+    SessionDuration,
+    /// Average events per session.
+    EventsPerSession,
 }
 
 impl Metric {
@@ -53,11 +62,15 @@ impl Metric {
             "events" => return Ok(Metric::Events),
             "users" => return Ok(Metric::Users),
             "percentage" => return Ok(Metric::Percentage),
+            "sessions" => return Ok(Metric::Sessions),
+            "bounce_rate" => return Ok(Metric::BounceRate),
+            "session_duration" => return Ok(Metric::SessionDuration),
+            "events_per_session" => return Ok(Metric::EventsPerSession),
             _ => {}
         }
         let Some((aggregate, key)) = text.split_once(":props.") else {
             return Err(format!(
-                "unknown metric {text:?} (events, users, percentage, sum|avg|min|max:props.KEY)"
+                "unknown metric {text:?} (events, users, percentage, sum|avg|min|max:props.KEY, sessions, bounce_rate, session_duration, events_per_session)"
             ));
         };
         let aggregate = match aggregate {
@@ -76,6 +89,22 @@ impl Metric {
         }
         Ok(Metric::Numeric(aggregate, key.to_owned()))
     }
+
+    /// Whether the metric is measured over sessions rather than events.
+    pub fn is_session(&self) -> bool {
+        matches!(
+            self,
+            Metric::Sessions
+                | Metric::BounceRate
+                | Metric::SessionDuration
+                | Metric::EventsPerSession
+        )
+    }
+
+    /// Whether a session query can answer the metric (per session group).
+    pub fn fits_sessions(&self) -> bool {
+        self.is_session() || matches!(self, Metric::Events | Metric::Users)
+    }
 }
 
 impl fmt::Display for Metric {
@@ -85,6 +114,10 @@ impl fmt::Display for Metric {
             Metric::Users => f.write_str("users"),
             Metric::Percentage => f.write_str("percentage"),
             Metric::Numeric(aggregate, key) => write!(f, "{}:props.{key}", aggregate.as_str()),
+            Metric::Sessions => f.write_str("sessions"),
+            Metric::BounceRate => f.write_str("bounce_rate"),
+            Metric::SessionDuration => f.write_str("session_duration"),
+            Metric::EventsPerSession => f.write_str("events_per_session"),
         }
     }
 }
@@ -103,6 +136,10 @@ mod tests {
             "avg:props.cart.total",
             "min:props.x",
             "max:props.x",
+            "sessions",
+            "bounce_rate",
+            "session_duration",
+            "events_per_session",
         ] {
             assert_eq!(Metric::parse(name).unwrap().to_string(), name);
         }

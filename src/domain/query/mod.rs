@@ -10,15 +10,19 @@ mod filter;
 mod metric;
 mod plan;
 mod request;
+mod sessions;
 pub(crate) mod time_buckets;
 
 pub use answer::{answer, Answer, AnswerMeta, AnswerRow};
 pub use date_range::{DateRangeSpec, TimeRange};
+pub(crate) use dimension::RequestedDimension;
 pub use dimension::{Dimension, FixedLengthBucket, Granularity, UtmField};
+pub(crate) use filter::parse_filters;
 pub use filter::{Filter, FilterOp};
 pub use metric::{Aggregate, Metric, NUMERIC_TEXT_PATTERN};
 pub use plan::{plan, resolve_timezone, OrderTarget, Ordering, PlanContext, QueryPlan};
 pub use request::{Include, Pagination, QueryRequest};
+pub use sessions::{session_rows, session_timeline};
 pub use time_buckets::{OffsetSchedule, OffsetSegment};
 
 /// Most rows a query may return at once.

@@ -29,6 +29,8 @@ pub struct PlanContext {
     pub now: DateTime<Utc>,
     /// First and last stored event of the project, for `all`.
     pub data_bounds: Option<TimeRange>,
+    /// The project's session timeout: the longest gap inside one session.
+    pub session_timeout: chrono::Duration,
 }
 
 /// What a sort key refers to.
@@ -76,9 +78,18 @@ pub struct QueryPlan {
     pub time_labels: bool,
     /// Whether the answer reports the row count before pagination.
     pub total_rows: bool,
+    /// The longest gap between two events of one session.
+    pub session_timeout: chrono::Duration,
 }
 
 impl QueryPlan {
+    /// Whether the query is measured over sessions (a session metric or
+    /// dimension), which are computed from timelines, not in storage.
+    pub fn is_session_query(&self) -> bool {
+        self.metrics.iter().any(Metric::is_session)
+            || self.dimensions.iter().any(Dimension::is_session)
+    }
+
     /// Whether storage returns every row, unpaginated, so that empty time buckets
     /// can be filled in before the page is cut (time is the only dimension).
     pub fn fills_time_buckets(&self) -> bool {
@@ -338,6 +349,7 @@ pub fn plan(request: &QueryRequest, context: &PlanContext) -> Result<QueryPlan, 
         Some(value) => parse_filters(value)?,
         None => None,
     };
+    check_session_metrics(&metrics, &dimensions)?;
     let order_by = parse_order_by(request.order_by.as_ref(), &metrics, &dimensions)?;
     let limit = request.pagination.limit.unwrap_or(DEFAULT_LIMIT);
     if !(1..=MAX_LIMIT).contains(&limit) {
@@ -359,7 +371,27 @@ pub fn plan(request: &QueryRequest, context: &PlanContext) -> Result<QueryPlan, 
         offset: request.pagination.offset.unwrap_or(0),
         time_labels: request.include.time_labels,
         total_rows: request.include.total_rows,
+        session_timeout: context.session_timeout,
     })
+}
+
+/// A query over sessions may only ask what sessions can answer.
+fn check_session_metrics(metrics: &[Metric], dimensions: &[Dimension]) -> Result<(), QueryError> {
+    let sessions =
+        metrics.iter().any(Metric::is_session) || dimensions.iter().any(Dimension::is_session);
+    if !sessions {
+        return Ok(());
+    }
+    match metrics.iter().position(|m| !m.fits_sessions()) {
+        Some(i) => Err(QueryError::new(
+            format!("metrics[{i}]"),
+            format!(
+                "{} cannot be combined with session metrics or dimensions (events, users, sessions, bounce_rate, session_duration, events_per_session can); send it in another query",
+                metrics[i]
+            ),
+        )),
+        None => Ok(()),
+    }
 }
 
 #[cfg(test)]
@@ -377,6 +409,7 @@ mod tests {
                 .unwrap()
                 .to_utc(),
             data_bounds: None,
+            session_timeout: chrono::Duration::minutes(30),
         }
     }
 
@@ -421,7 +454,7 @@ mod tests {
             fault(json!({"metrics": [], "date_range": "7d"})),
             "metrics: at least one metric is required"
         );
-        assert_eq!(fault(json!({"metrics": ["events", "hits"], "date_range": "7d"})), "metrics[1]: unknown metric \"hits\" (events, users, percentage, sum|avg|min|max:props.KEY)");
+        assert_eq!(fault(json!({"metrics": ["events", "hits"], "date_range": "7d"})), "metrics[1]: unknown metric \"hits\" (events, users, percentage, sum|avg|min|max:props.KEY, sessions, bounce_rate, session_duration, events_per_session)");
         assert_eq!(
             fault(json!({"metrics": ["events"], "date_range": "7d", "timezone": "Mars/Base"})),
             "timezone: \"Mars/Base\" is not an IANA timezone name"

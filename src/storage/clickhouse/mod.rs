@@ -2,6 +2,7 @@
 //! server-version detection, the schema, the writer, the query executor and
 //! the [`ClickHouseRepository`] built on them.
 
+mod persons;
 mod query;
 mod repository;
 pub mod rows;
@@ -114,7 +115,7 @@ pub fn server_client(options: &ClickHouseOptions, version: ServerVersion) -> Cli
 }
 
 /// The final SQL text of every read this backend sends (each plan's page and
-/// row count, discovery, the dedup lookup, export, settings), values filled in, for
+/// row count, discovery, timelines, the dedup lookup, export, settings), values filled in, for
 /// running the same statements on other server versions.
 pub fn read_statement_texts(
     options: &ClickHouseOptions,
@@ -128,6 +129,7 @@ pub fn read_statement_texts(
         .flat_map(|plan| query::compiled_query(&client, plan))
         .collect();
     texts.extend(query::discovery_texts(&client, project_id, range));
+    texts.extend(query::timeline_texts(&client, project_id, range));
     texts.push(
         repository::setting_query(&client, "development.write_key")
             .sql_display()

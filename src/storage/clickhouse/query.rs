@@ -17,14 +17,17 @@ use chrono::DateTime;
 use clickhouse::query::Query;
 use clickhouse::Client;
 
+use super::persons::{PERSON_EXPRESSION, PERSON_JOIN};
 use super::storage_error;
 use super::tsv::{self, Field};
+use crate::domain::analysis::{TimelineEvent, TimelineRequest};
 use crate::domain::query::{
-    Dimension, DimensionValue, FilterOp, Granularity, Metric, MetricValue, QueryPlan, QueryRow,
-    QueryRows, TimeRange, NUMERIC_TEXT_PATTERN,
+    Dimension, DimensionValue, Filter, FilterOp, Granularity, Metric, MetricValue, QueryPlan,
+    QueryRow, QueryRows, TimeRange, NUMERIC_TEXT_PATTERN,
 };
 use crate::storage::sql::{
-    comparison, dimension_columns, events_source, grouped_select, stored_column, QuerySql,
+    comparison, dimension_columns, events_source, grouped_select, stored_column, timeline_sql,
+    QuerySql, TimelineCasts,
 };
 use crate::storage::StorageError;
 
@@ -79,18 +82,27 @@ fn lookup(statement: &mut Statement, keys: &str, values: &str, key: &str) -> Str
 fn metric_sql(index: usize, metric: &Metric) -> String {
     match metric {
         Metric::Events => "count()".into(),
-        // `user_hash` is the hash of `storage::sql::USER_KEY`, computed at insert.
-        Metric::Users | Metric::Percentage => "uniqExact(user_hash)".into(),
+        // The person's hash: see `QuerySql::person`.
+        Metric::Users | Metric::Percentage => "uniqExact(person)".into(),
         Metric::Numeric(aggregate, _) => {
             // The aggregates' names are SQL's.
             let function = aggregate.as_str();
             format!("{function}(if(ifNull(isFinite(n{index}), 0) = 1, n{index}, NULL))")
         }
+        _ => unreachable!(
+            "session metrics are computed from timelines (see QueryPlan::is_session_query)"
+        ),
     }
 }
 
 impl QuerySql for Statement {
-    const USER_COLUMN: &'static str = "user_hash";
+    const TIMESTAMP_US: &'static str = "timestamp_us";
+
+    /// `user_hash` (the hash of `storage::sql::USER_KEY`, computed at insert),
+    /// or the hash of the person it was merged into.
+    fn person(&mut self) -> String {
+        PERSON_EXPRESSION.into()
+    }
 
     fn text_expression(&mut self, dimension: &Dimension) -> String {
         if let Some(column) = stored_column(dimension) {
@@ -100,7 +112,10 @@ impl QuerySql for Statement {
             Dimension::EventName => "event_name".into(),
             Dimension::Property(key) => lookup(self, "prop_keys", "prop_values", key),
             Dimension::Context(key) => lookup(self, "context_keys", "context_values", key),
-            _ => unreachable!("time is bucketed, not read; other dimensions are stored columns"),
+            _ => unreachable!(
+                "time is bucketed and session dimensions come from timelines, not read; \
+                 other dimensions are stored columns"
+            ),
         }
     }
 
@@ -179,6 +194,8 @@ impl QuerySql for Statement {
     }
 
     fn project_events(&mut self, columns: &str, project_id: &str, range: TimeRange) -> String {
+        // The join's placeholder comes first in the text.
+        self.text(project_id);
         let project = self.text(project_id);
         // Whole seconds on the `DateTime` column select partitions and
         // granules; microseconds decide exactly.
@@ -187,7 +204,7 @@ impl QuerySql for Statement {
         let from = self.int(range.from.timestamp_micros());
         let to = self.int(range.to.timestamp_micros());
         format!(
-            "SELECT {columns} FROM events WHERE project_id = {project} \
+            "SELECT {columns} FROM events{PERSON_JOIN} WHERE project_id = {project} \
              AND timestamp >= toDateTime({from_second}) AND timestamp <= toDateTime({to_second}) \
              AND timestamp_us >= {from} AND timestamp_us < {to}"
         )
@@ -328,6 +345,92 @@ pub async fn run(client: &Client, plan: &QueryPlan) -> Result<QueryRows, Storage
         plan.offset + returned
     };
     Ok(QueryRows { rows, total_rows })
+}
+
+const TIMELINE_CASTS: TimelineCasts = TimelineCasts {
+    person: |column| format!("toUInt64({column})"),
+    timestamp: |column| format!("toInt64({column})"),
+    matches: |column| format!("toUInt64({column})"),
+    label: |column| format!("CAST({column} AS Nullable(String))"),
+    labels: |columns| format!("[{}]", columns.join(", ")),
+};
+
+/// A timeline row with labels, as [`TIMELINE_CASTS`] types it.
+#[derive(Debug, clickhouse::Row, serde::Deserialize)]
+struct LabelledRow {
+    person: u64,
+    timestamp_us: i64,
+    matches: u64,
+    labels: Vec<Option<String>>,
+}
+
+fn timeline_query(client: &Client, request: &TimelineRequest) -> Query {
+    let mut statement = Statement::default();
+    let sql = timeline_sql(&mut statement, request, &TIMELINE_CASTS);
+    statement.into_query(client, &sql)
+}
+
+/// The final text of timeline statements of the shapes analyses send: with
+/// labels and filters (funnels), and every event (strict funnels, paths).
+pub(super) fn timeline_texts(client: &Client, project_id: &str, range: TimeRange) -> Vec<String> {
+    let name = |name: &str| Filter::Condition {
+        op: FilterOp::Is,
+        dimension: Dimension::EventName,
+        values: vec![name.to_owned()],
+    };
+    let funnel = TimelineRequest {
+        project_id: project_id.to_owned(),
+        range,
+        filter: Some(Filter::Not(Box::new(Filter::Condition {
+            op: FilterOp::Contains,
+            dimension: Dimension::Page,
+            values: vec!["/docs".to_owned()],
+        }))),
+        matchers: vec![name("signup"), name("purchase")],
+        all_events: false,
+        labels: vec![Dimension::Property("plan".to_owned()), Dimension::EventName],
+    };
+    let every_event = TimelineRequest {
+        filter: None,
+        all_events: true,
+        labels: Vec::new(),
+        ..funnel.clone()
+    };
+    [funnel, every_event]
+        .iter()
+        .map(|request| timeline_query(client, request).sql_display().to_string())
+        .collect()
+}
+
+/// The events of a timeline request.
+pub async fn timelines(
+    client: &Client,
+    request: &TimelineRequest,
+) -> Result<Vec<TimelineEvent>, StorageError> {
+    let failed = |e| storage_error("reading timelines", e);
+    let query = timeline_query(client, request);
+    if request.labels.is_empty() {
+        let rows: Vec<(u64, i64, u64)> = query.fetch_all().await.map_err(failed)?;
+        return Ok(rows
+            .into_iter()
+            .map(|(person, timestamp_us, matches)| TimelineEvent {
+                person,
+                timestamp_us,
+                matches,
+                labels: Vec::new(),
+            })
+            .collect());
+    }
+    let rows: Vec<LabelledRow> = query.fetch_all().await.map_err(failed)?;
+    Ok(rows
+        .into_iter()
+        .map(|row| TimelineEvent {
+            person: row.person,
+            timestamp_us: row.timestamp_us,
+            matches: row.matches,
+            labels: row.labels,
+        })
+        .collect())
 }
 
 fn time_bounds_query(client: &Client, project_id: &str) -> Query {

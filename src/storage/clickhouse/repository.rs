@@ -9,9 +9,10 @@ use clickhouse::{Client, Row};
 use futures::stream::{self, StreamExt};
 use serde::{Deserialize, Serialize};
 
-use super::schema::{latest_version, migrate_to, Layout};
+use super::schema::{applied_versions, latest_version, migrate_to, Layout, PERSON_LINKS_VERSION};
 use super::writer::EventTables;
 use super::{query, server_client, server_version, storage_error, ClickHouseOptions};
+use crate::domain::analysis::{TimelineEvent, TimelineRequest};
 use crate::domain::query::{QueryPlan, QueryRows, TimeRange};
 use crate::domain::Event;
 use crate::storage::{EventChunks, ExportRequest, InsertOutcome, Repository, StorageError};
@@ -57,6 +58,9 @@ impl ClickHouseRepository {
             database: options.database.clone(),
             cluster: options.cluster.clone(),
         };
+        let had_person_links = applied_versions(&client, &options.database)
+            .await
+            .is_ok_and(|versions| versions.contains(&PERSON_LINKS_VERSION));
         let ran = migrate_to(&client, &layout, latest_version()).await?;
         tracing::info!(
             server = %format!("{}.{}", version.major, version.minor),
@@ -65,6 +69,9 @@ impl ClickHouseRepository {
             "ClickHouse storage ready"
         );
         let tables = EventTables::new(client.clone(), &options.database);
+        if !had_person_links {
+            tables.link_stored_events().await?;
+        }
         Ok(ClickHouseRepository {
             client: client.with_database(&options.database),
             tables,
@@ -139,6 +146,14 @@ impl Repository for ClickHouseRepository {
     async fn query(&self, plan: &QueryPlan) -> Result<QueryRows, StorageError> {
         self.check_open()?;
         query::run(&self.client, plan).await
+    }
+
+    async fn timelines(
+        &self,
+        request: &TimelineRequest,
+    ) -> Result<Vec<TimelineEvent>, StorageError> {
+        self.check_open()?;
+        query::timelines(&self.client, request).await
     }
 
     async fn time_bounds(&self, project_id: &str) -> Result<Option<TimeRange>, StorageError> {

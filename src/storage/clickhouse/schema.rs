@@ -201,6 +201,20 @@ const SETTINGS: Table = Table {
     shard_key: "cityHash64(name)",
 };
 
+const PERSON_LINKS: Table = Table {
+    name: "person_links",
+    columns:
+        "project_id LowCardinality(String), user_hash UInt64, person_hash UInt64, version UInt64",
+    engine: "ReplacingMergeTree",
+    engine_arguments: "version",
+    layout: "ORDER BY (project_id, user_hash)",
+    shard_key: "user_hash",
+};
+
+fn person_links_table(layout: &Layout) -> Vec<String> {
+    layout.table(&PERSON_LINKS)
+}
+
 fn events_tables(layout: &Layout) -> Vec<String> {
     [EVENTS, MESSAGE_IDS, SETTINGS]
         .iter()
@@ -244,7 +258,16 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "message ids recorded by a materialized view",
         statements: message_ids_view,
     },
+    Migration {
+        version: 3,
+        name: "person links",
+        statements: person_links_table,
+    },
 ];
+
+/// The version that created `person_links`; the links of events stored
+/// before it are applied by the repository when it runs.
+pub const PERSON_LINKS_VERSION: u32 = 3;
 
 /// The latest schema version.
 pub fn latest_version() -> u32 {
@@ -352,9 +375,12 @@ mod tests {
         assert!(statements.iter().all(|s| !s.contains("ON CLUSTER")));
         assert!(statements.iter().all(|s| !s.contains("Distributed")));
         assert!(statements
+            .iter()
+            .any(|s| s.contains("MATERIALIZED VIEW") && s.contains("TO analytics.message_ids")));
+        assert!(statements
             .last()
             .unwrap()
-            .contains("TO analytics.message_ids"));
+            .starts_with("CREATE TABLE IF NOT EXISTS analytics.person_links ("));
     }
 
     #[test]
@@ -375,7 +401,10 @@ mod tests {
             "CREATE TABLE IF NOT EXISTS analytics.events ON CLUSTER main AS analytics.events_local \
              ENGINE = Distributed(main, analytics, events_local, cityHash64(project_id, message_id))"
         );
-        let view = statements.last().unwrap();
+        let view = statements
+            .iter()
+            .find(|s| s.contains("MATERIALIZED VIEW"))
+            .unwrap();
         assert!(view.contains("TO analytics.message_ids_local"), "{view}");
         assert!(view.contains("FROM analytics.events_local"), "{view}");
     }

@@ -21,12 +21,25 @@ use clickhouse::query::Query;
 use clickhouse::{Client, Row};
 use futures::stream::{self, StreamExt, TryStreamExt};
 
+use super::persons;
 use super::rows::EventRow;
 use super::storage_error;
-use crate::domain::Event;
+use crate::domain::identity::{declared_link, identity_link};
+use crate::domain::{Event, EventType};
 use crate::storage::{
     first_occurrence_indices, EventChunks, ExportRequest, InsertOutcome, StorageError,
 };
+
+/// The identity fields of a stored identify or alias call.
+#[derive(Debug, Row, serde::Deserialize)]
+struct IdentityCall {
+    project_id: String,
+    #[serde(rename = "type")]
+    event_type: String,
+    user_id: Option<String>,
+    anonymous_id: Option<String>,
+    previous_id: Option<String>,
+}
 
 /// `events` and `message_ids` of one database.
 #[derive(Clone)]
@@ -169,6 +182,26 @@ impl EventTables {
             })
             .map(|&i| &rows[i])
             .collect();
+        // Links first: when the events' insert fails, the retry applies them
+        // again, which changes nothing.
+        let mut links: BTreeMap<&str, Vec<(&str, &str)>> = BTreeMap::new();
+        for &i in &unique {
+            let event = &events[i];
+            if let Some(link) = identity_link(event) {
+                if !stored
+                    .get(event.project_id.as_str())
+                    .is_some_and(|ids| ids.contains(&event.message_id))
+                {
+                    links
+                        .entry(event.project_id.as_str())
+                        .or_default()
+                        .push(link);
+                }
+            }
+        }
+        for (project, links) in &links {
+            persons::apply_links(&self.client, project, links).await?;
+        }
         if !fresh.is_empty() {
             let failed = |e| storage_error("inserting events", e);
             let mut insert = self
@@ -192,6 +225,43 @@ impl EventTables {
             inserted: fresh.len(),
             duplicates: events.len() - fresh.len(),
         })
+    }
+
+    /// Applies the links of every stored identify and alias call, oldest
+    /// first (for databases written before links were kept).
+    pub async fn link_stored_events(&self) -> Result<(), StorageError> {
+        let rows: Vec<IdentityCall> = self
+            .client
+            .query(&format!(
+                "SELECT project_id, type, user_id, anonymous_id, previous_id FROM {}.events
+                 WHERE type IN ('identify', 'alias') AND user_id IS NOT NULL
+                 ORDER BY timestamp_us, message_id",
+                self.database
+            ))
+            .fetch_all()
+            .await
+            .map_err(|e| storage_error("reading identify and alias calls", e))?;
+        let mut links: BTreeMap<&str, Vec<(&str, &str)>> = BTreeMap::new();
+        for call in &rows {
+            let Ok(event_type) = call.event_type.parse::<EventType>() else {
+                continue;
+            };
+            if let Some(link) = declared_link(
+                event_type,
+                call.user_id.as_deref(),
+                call.anonymous_id.as_deref(),
+                call.previous_id.as_deref(),
+            ) {
+                links
+                    .entry(call.project_id.as_str())
+                    .or_default()
+                    .push(link);
+            }
+        }
+        for (project, links) in &links {
+            persons::apply_links(&self.client, project, links).await?;
+        }
+        Ok(())
     }
 
     /// Streams a project's events in timestamp order, a chunk at a time.

@@ -22,6 +22,7 @@ use duckdb::Connection;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 
+use crate::domain::analysis::{TimelineEvent, TimelineRequest};
 use crate::domain::query::{QueryPlan, QueryRows, TimeRange};
 use crate::domain::Event;
 use crate::storage::{
@@ -75,12 +76,18 @@ impl DuckDbRepository {
             })?;
         }
         let writer = Self::connect(path, options)?;
+        let had_person_links = schema::applied_versions(&writer)
+            .is_ok_and(|versions| versions.contains(&schema::PERSON_LINKS_VERSION));
         schema::migrate_to(&writer, schema::latest_version())?;
         writer
             .execute_batch("CREATE TEMP TABLE staging AS SELECT * FROM events LIMIT 0;")
             .map_err(backend)?;
         let readers = writer.try_clone().map_err(backend)?;
-        let users = users::UserDirectory::load(&writer)?;
+        let mut users = users::UserDirectory::load(&writer)?;
+        if !had_person_links {
+            let links = users.links_of_stored_events(&writer)?;
+            in_transaction(&writer, || users::store(&writer, &links))?;
+        }
         Ok(Self {
             path: path.to_owned(),
             writer: Arc::new(Mutex::new(Some(Writer {
@@ -171,7 +178,7 @@ fn write_batch(writer: &mut Writer, events: &[Event]) -> Result<usize, StorageEr
     let assignment = writer.users.assign(events);
     let written = write_numbered(&writer.conn, events, &assignment);
     if written.is_err() {
-        writer.users.forget(&assignment.new_users);
+        writer.users.forget(&assignment);
     }
     written
 }
@@ -184,7 +191,7 @@ fn write_numbered(
     let record_batch = batch::events_to_record_batch(events, &assignment.numbers)
         .map_err(|e| StorageError::Backend(format!("building the batch: {e}")))?;
     let direct = in_transaction(conn, || {
-        users::store(conn, &assignment.new_users)?;
+        users::store(conn, assignment)?;
         append(conn, Target::Events, record_batch.clone())?;
         Ok(events.len())
     });
@@ -192,7 +199,7 @@ fn write_numbered(
         Ok(inserted) => Ok(inserted),
         Err(StorageError::Backend(message)) if is_duplicate_key(&message) => {
             in_transaction(conn, || {
-                users::store(conn, &assignment.new_users)?;
+                users::store(conn, assignment)?;
                 append(conn, Target::Staging, record_batch)?;
                 let inserted = conn
                     .execute("INSERT OR IGNORE INTO events SELECT * FROM staging", [])
@@ -282,6 +289,17 @@ impl Repository for DuckDbRepository {
         let conn = self.reader()?;
         let plan = plan.clone();
         tokio::task::spawn_blocking(move || query::run(&conn, &plan))
+            .await
+            .map_err(join_error)?
+    }
+
+    async fn timelines(
+        &self,
+        request: &TimelineRequest,
+    ) -> Result<Vec<TimelineEvent>, StorageError> {
+        let conn = self.reader()?;
+        let request = request.clone();
+        tokio::task::spawn_blocking(move || query::timelines(&conn, &request))
             .await
             .map_err(join_error)?
     }

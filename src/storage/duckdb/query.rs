@@ -12,18 +12,24 @@ use chrono::DateTime;
 use duckdb::types::{TimeUnit, Value};
 use duckdb::{params_from_iter, Connection, Row};
 
+use crate::domain::analysis::{TimelineEvent, TimelineRequest};
 use crate::domain::query::time_buckets::estimated_buckets;
 use crate::domain::query::{
     Dimension, DimensionValue, FilterOp, Granularity, Metric, MetricValue, QueryPlan, QueryRow,
     QueryRows, TimeRange, NUMERIC_TEXT_PATTERN,
 };
-use crate::storage::sql::{comparison, events_source, grouped_select, stored_column, QuerySql};
+use crate::storage::sql::{
+    comparison, events_source, grouped_select, stored_column, timeline_sql, QuerySql, TimelineCasts,
+};
 use crate::storage::StorageError;
 
 /// The positional parameters of the SQL text being built.
 #[derive(Default)]
 struct Statement {
     params: Vec<Value>,
+    /// Whether the project has merged users, so that persons are read
+    /// through `person_links`.
+    linked: bool,
 }
 
 impl Statement {
@@ -85,10 +91,10 @@ fn metric_sql(index: usize, metric: &Metric, users: UserCount) -> String {
     match metric {
         Metric::Events => "count(*)".into(),
         Metric::Users | Metric::Percentage => match users {
-            UserCount::Distinct => "count(DISTINCT user_index)".into(),
+            UserCount::Distinct => "count(DISTINCT person)".into(),
             // Numbers come from storage, not from the request.
             UserCount::Bitmap { first, last } => format!(
-                "coalesce(bit_count(bitstring_agg(user_index, {first}::UINTEGER, {last}::UINTEGER)), 0)"
+                "coalesce(bit_count(bitstring_agg(person, {first}::UINTEGER, {last}::UINTEGER)), 0)"
             ),
         },
         Metric::Numeric(aggregate, _) => {
@@ -96,11 +102,22 @@ fn metric_sql(index: usize, metric: &Metric, users: UserCount) -> String {
             let function = aggregate.as_str();
             format!("{function}(CASE WHEN isfinite(n{index}) THEN n{index} END)")
         }
+        _ => unreachable!(
+            "session metrics are computed from timelines (see QueryPlan::is_session_query)"
+        ),
     }
 }
 
 impl QuerySql for Statement {
-    const USER_COLUMN: &'static str = "user_index";
+    const TIMESTAMP_US: &'static str = "epoch_us(timestamp)";
+
+    fn person(&mut self) -> String {
+        if self.linked {
+            "coalesce(links.person_index, events.user_index)".into()
+        } else {
+            "events.user_index".into()
+        }
+    }
 
     fn text_expression(&mut self, dimension: &Dimension) -> String {
         if let Some(column) = stored_column(dimension) {
@@ -110,7 +127,10 @@ impl QuerySql for Statement {
             Dimension::EventName => "coalesce(event, type)".into(),
             Dimension::Property(key) => json_lookup(self, PROPERTIES_DOCUMENT, key),
             Dimension::Context(key) => json_lookup(self, "context", key),
-            _ => unreachable!("time is bucketed, not read; other dimensions are stored columns"),
+            _ => unreachable!(
+                "time is bucketed and session dimensions come from timelines, not read; \
+                 other dimensions are stored columns"
+            ),
         }
     }
 
@@ -191,17 +211,29 @@ impl QuerySql for Statement {
     }
 
     fn project_events(&mut self, columns: &str, project_id: &str, range: TimeRange) -> String {
+        let links = if self.linked {
+            format!(
+                " LEFT JOIN (SELECT user_index AS linked_user, person_index FROM person_links \
+                 WHERE project_id = {}) AS links ON links.linked_user = events.user_index",
+                self.bind(project_id.to_owned())
+            )
+        } else {
+            String::new()
+        };
         let project = self.bind(project_id.to_owned());
         let from = self.bind_time(range.from);
         let to = self.bind_time(range.to);
         format!(
-            "SELECT {columns} FROM events WHERE project_id = {project} AND timestamp >= {from} AND timestamp < {to}"
+            "SELECT {columns} FROM events{links} WHERE events.project_id = {project} AND timestamp >= {from} AND timestamp < {to}"
         )
     }
 }
 
-fn build(plan: &QueryPlan, users: UserCount) -> (String, Vec<Value>) {
-    let mut statement = Statement::default();
+fn build(plan: &QueryPlan, users: UserCount, linked: bool) -> (String, Vec<Value>) {
+    let mut statement = Statement {
+        linked,
+        ..Statement::default()
+    };
     let source = events_source(&mut statement, plan);
 
     let metrics = plan
@@ -283,6 +315,15 @@ fn user_count(conn: &Connection, plan: &QueryPlan) -> Result<UserCount, StorageE
     })
 }
 
+/// Whether any of the project's users were merged into another's person.
+fn has_links(conn: &Connection, project_id: &str) -> Result<bool, StorageError> {
+    Ok(conn.query_row(
+        "SELECT EXISTS (SELECT 1 FROM person_links WHERE project_id = ?)",
+        [project_id],
+        |row| row.get(0),
+    )?)
+}
+
 /// Runs a plan, in one snapshot.
 pub fn run(conn: &Connection, plan: &QueryPlan) -> Result<QueryRows, StorageError> {
     super::in_transaction(conn, || run_in_snapshot(conn, plan))
@@ -290,7 +331,7 @@ pub fn run(conn: &Connection, plan: &QueryPlan) -> Result<QueryRows, StorageErro
 
 fn run_in_snapshot(conn: &Connection, plan: &QueryPlan) -> Result<QueryRows, StorageError> {
     let users = user_count(conn, plan)?;
-    let (sql, params) = build(plan, users);
+    let (sql, params) = build(plan, users, has_links(conn, &plan.project_id)?);
     tracing::debug!(%sql, parameters = params.len(), ?users, "query");
     let mut prepared = conn.prepare(&sql)?;
     let mut rows = prepared.query(params_from_iter(params))?;
@@ -301,6 +342,43 @@ fn run_in_snapshot(conn: &Connection, plan: &QueryPlan) -> Result<QueryRows, Sto
         result.rows.push(row);
     }
     Ok(result)
+}
+
+const TIMELINE_CASTS: TimelineCasts = TimelineCasts {
+    person: |column| format!("CAST({column} AS BIGINT)"),
+    timestamp: |column| column.to_owned(),
+    matches: |column| format!("CAST({column} AS BIGINT)"),
+    label: |column| format!("CAST({column} AS VARCHAR)"),
+    labels: |columns| columns.join(", "),
+};
+
+/// The events of a timeline request, in one snapshot.
+pub fn timelines(
+    conn: &Connection,
+    request: &TimelineRequest,
+) -> Result<Vec<TimelineEvent>, StorageError> {
+    super::in_transaction(conn, || {
+        let mut statement = Statement {
+            linked: has_links(conn, &request.project_id)?,
+            ..Statement::default()
+        };
+        let sql = timeline_sql(&mut statement, request, &TIMELINE_CASTS);
+        tracing::debug!(%sql, parameters = statement.params.len(), "timeline");
+        let mut prepared = conn.prepare(&sql)?;
+        let mut rows = prepared.query(params_from_iter(statement.params))?;
+        let mut events = Vec::new();
+        while let Some(row) = rows.next()? {
+            events.push(TimelineEvent {
+                person: row.get::<_, i64>(0)? as u64,
+                timestamp_us: row.get(1)?,
+                matches: row.get::<_, i64>(2)? as u64,
+                labels: (0..request.labels.len())
+                    .map(|i| row.get(3 + i))
+                    .collect::<Result<_, _>>()?,
+            });
+        }
+        Ok(events)
+    })
 }
 
 /// First and last event time of a project.

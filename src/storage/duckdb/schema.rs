@@ -185,7 +185,24 @@ pub const MIGRATIONS: &[Migration] = &[
             DROP TABLE events;
             ALTER TABLE events_v4 RENAME TO events;",
     },
+    Migration {
+        version: 5,
+        name: "person links",
+        // One row per user number merged into another's person (identify and
+        // alias calls); the links of events stored before are applied when the
+        // file is opened (see `DuckDbRepository::open`).
+        sql: "
+            CREATE TABLE person_links (
+                project_id    VARCHAR  NOT NULL,
+                user_index    UINTEGER NOT NULL,
+                person_index  UINTEGER NOT NULL,
+                PRIMARY KEY (project_id, user_index)
+            );",
+    },
 ];
+
+/// The version that created `person_links`.
+pub const PERSON_LINKS_VERSION: u32 = 5;
 
 /// The latest schema version.
 pub fn latest_version() -> u32 {

@@ -1,12 +1,18 @@
-//! Dense user numbers: each project's users (`userId`, else `anonymousId`) are
-//! numbered 1, 2, 3, ... in order of first appearance, and every event row
-//! carries its user's number. Counting distinct users then works on small
-//! integers, and on bitmaps when a query has few groups, instead of hashing
-//! strings.
+//! Dense user numbers and the persons they belong to.
 //!
-//! The directory lives in memory (loaded from the `users` table at open) and
-//! is only changed by the single writer, inside the transaction that stores the
-//! new users; a failed transaction takes its new numbers back.
+//! Each project's users (`userId`, else `anonymousId`) are numbered 1, 2, 3,
+//! ... in order of first appearance, and every event row carries its user's
+//! number. Counting distinct users then works on small integers, and on
+//! bitmaps when a query has few groups, instead of hashing strings.
+//!
+//! Merged users (see [`crate::domain::identity`]) are recorded in
+//! `person_links`: one row per number whose person is another number. Queries
+//! read a user's person as `coalesce(person_index, user_index)`, joining the
+//! (small) link table only for projects that have links.
+//!
+//! The directory lives in memory (loaded from the tables at open) and is only
+//! changed by the single writer, inside the transaction that stores the new
+//! users and links; a failed transaction takes its changes back.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -15,22 +21,45 @@ use duckdb::arrow::array::{ArrayRef, StringArray, UInt32Array};
 use duckdb::arrow::record_batch::RecordBatch;
 use duckdb::Connection;
 
-use crate::domain::Event;
+use crate::domain::identity::{declared_link, identity_link, user_key, PersonChange, Persons};
+use crate::domain::{Event, EventType};
 use crate::storage::StorageError;
-
-/// The identity whose distinct count is `users`.
-pub fn user_key(event: &Event) -> &str {
-    event
-        .user_id
-        .as_deref()
-        .or(event.anonymous_id.as_deref())
-        .unwrap_or_default()
-}
 
 #[derive(Debug, Default)]
 struct ProjectUsers {
     numbers: HashMap<String, u32>,
     last: u32,
+    persons: Persons<u32>,
+}
+
+impl ProjectUsers {
+    /// The number of `key`, numbering it (and recording it as new) when unseen.
+    fn number(&mut self, project_id: &str, key: &str, new_users: &mut Vec<NewUser>) -> u32 {
+        if let Some(number) = self.numbers.get(key) {
+            return *number;
+        }
+        self.last += 1;
+        self.numbers.insert(key.to_owned(), self.last);
+        new_users.push(NewUser {
+            project_id: project_id.to_owned(),
+            key: key.to_owned(),
+            number: self.last,
+        });
+        self.last
+    }
+
+    /// Merges `merged`'s person into `joined`'s, numbering either key if new.
+    fn link(&mut self, project_id: &str, merged: &str, joined: &str, assignment: &mut Assignment) {
+        let merged = self.number(project_id, merged, &mut assignment.new_users);
+        let joined = self.number(project_id, joined, &mut assignment.new_users);
+        let changes = self.persons.link(merged, joined);
+        assignment
+            .links
+            .extend(changes.into_iter().map(|change| LinkChange {
+                project_id: project_id.to_owned(),
+                change,
+            }));
+    }
 }
 
 /// Every project's user numbers.
@@ -47,6 +76,13 @@ pub struct NewUser {
     number: u32,
 }
 
+/// A user number that moved to another person, in one project.
+#[derive(Debug, Clone)]
+pub struct LinkChange {
+    project_id: String,
+    change: PersonChange<u32>,
+}
+
 /// Numbers for a batch of events.
 #[derive(Debug, Default)]
 pub struct Assignment {
@@ -54,6 +90,8 @@ pub struct Assignment {
     pub numbers: Vec<u32>,
     /// Users seen for the first time, to store with the batch.
     pub new_users: Vec<NewUser>,
+    /// Users that the batch's identify and alias calls moved to another person.
+    pub links: Vec<LinkChange>,
 }
 
 impl UserDirectory {
@@ -69,39 +107,79 @@ impl UserDirectory {
             users.numbers.insert(row.get(1)?, number);
             users.last = users.last.max(number);
         }
+        let mut statement =
+            conn.prepare("SELECT project_id, user_index, person_index FROM person_links")?;
+        let mut rows = statement.query([])?;
+        while let Some(row) = rows.next()? {
+            let project: String = row.get(0)?;
+            let users = directory.projects.entry(project).or_default();
+            users.persons.insert(row.get(1)?, row.get(2)?);
+        }
         Ok(directory)
     }
 
-    /// Numbers every event's user, numbering new users as they come.
+    /// Numbers every event's user, numbering new users as they come, and
+    /// applies the links of identify and alias calls in order.
     pub fn assign(&mut self, events: &[Event]) -> Assignment {
         let mut assignment = Assignment {
             numbers: Vec::with_capacity(events.len()),
             new_users: Vec::new(),
+            links: Vec::new(),
         };
         for event in events {
-            let users = self.projects.entry(event.project_id.clone()).or_default();
-            let key = user_key(event);
-            let number = match users.numbers.get(key) {
-                Some(number) => *number,
-                None => {
-                    users.last += 1;
-                    users.numbers.insert(key.to_owned(), users.last);
-                    assignment.new_users.push(NewUser {
-                        project_id: event.project_id.clone(),
-                        key: key.to_owned(),
-                        number: users.last,
-                    });
-                    users.last
-                }
-            };
+            let project_id = event.project_id.as_str();
+            let users = self.projects.entry(project_id.to_owned()).or_default();
+            let number = users.number(project_id, user_key(event), &mut assignment.new_users);
             assignment.numbers.push(number);
+            if let Some((merged, joined)) = identity_link(event) {
+                users.link(project_id, merged, joined, &mut assignment);
+            }
         }
         assignment
     }
 
-    /// Takes back the numbers of users whose batch was not stored.
-    pub fn forget(&mut self, new_users: &[NewUser]) {
-        for user in new_users.iter().rev() {
+    /// Applies the links of every stored identify and alias call, oldest first
+    /// (for files written before links were kept); returns what to store.
+    pub fn links_of_stored_events(
+        &mut self,
+        conn: &Connection,
+    ) -> Result<Assignment, StorageError> {
+        let mut assignment = Assignment::default();
+        let mut statement = conn.prepare(
+            "SELECT project_id, type, user_id, anonymous_id, previous_id FROM events
+             WHERE type IN ('identify', 'alias') AND user_id IS NOT NULL
+             ORDER BY timestamp, message_id",
+        )?;
+        let mut rows = statement.query([])?;
+        while let Some(row) = rows.next()? {
+            let project_id: String = row.get(0)?;
+            let event_type: String = row.get(1)?;
+            let Ok(event_type) = event_type.parse::<EventType>() else {
+                continue;
+            };
+            let (user, anonymous, previous): (Option<String>, Option<String>, Option<String>) =
+                (row.get(2)?, row.get(3)?, row.get(4)?);
+            if let Some((merged, joined)) = declared_link(
+                event_type,
+                user.as_deref(),
+                anonymous.as_deref(),
+                previous.as_deref(),
+            ) {
+                let users = self.projects.entry(project_id.clone()).or_default();
+                users.link(&project_id, merged, joined, &mut assignment);
+            }
+        }
+        Ok(assignment)
+    }
+
+    /// Takes back what an assignment changed, when its batch was not stored.
+    pub fn forget(&mut self, assignment: &Assignment) {
+        for link in assignment.links.iter().rev() {
+            if let Some(users) = self.projects.get_mut(&link.project_id) {
+                users.persons.undo(std::slice::from_ref(&link.change));
+            }
+        }
+        for user in assignment.new_users.iter().rev() {
             if let Some(users) = self.projects.get_mut(&user.project_id) {
                 users.numbers.remove(&user.key);
                 users.last = users.last.min(user.number - 1);
@@ -110,8 +188,26 @@ impl UserDirectory {
     }
 }
 
-/// Appends new users to the `users` table (inside the caller's transaction).
-pub fn store(conn: &Connection, new_users: &[NewUser]) -> Result<(), StorageError> {
+/// Stores an assignment's new users and links (inside the caller's transaction).
+pub fn store(conn: &Connection, assignment: &Assignment) -> Result<(), StorageError> {
+    store_users(conn, &assignment.new_users)?;
+    if assignment.links.is_empty() {
+        return Ok(());
+    }
+    let mut upsert = conn.prepare(
+        "INSERT OR REPLACE INTO person_links (project_id, user_index, person_index) VALUES (?, ?, ?)",
+    )?;
+    for link in &assignment.links {
+        upsert.execute(duckdb::params![
+            link.project_id,
+            link.change.key,
+            link.change.person
+        ])?;
+    }
+    Ok(())
+}
+
+fn store_users(conn: &Connection, new_users: &[NewUser]) -> Result<(), StorageError> {
     if new_users.is_empty() {
         return Ok(());
     }
@@ -156,8 +252,32 @@ mod tests {
 
         let failed = directory.assign(&[event("a", "u3"), event("a", "u2")]);
         assert_eq!(failed.numbers, vec![3, 2]);
-        directory.forget(&failed.new_users);
+        directory.forget(&failed);
         let retried = directory.assign(&[event("a", "u4")]);
         assert_eq!(retried.numbers, vec![3], "the failed number is reused");
+    }
+
+    fn identify(project: &str, user: &str, anonymous: &str) -> Event {
+        let mut event = event(project, user);
+        event.event_type = crate::domain::EventType::Identify;
+        event.anonymous_id = Some(anonymous.to_owned());
+        event
+    }
+
+    #[test]
+    fn links_number_both_keys_and_are_taken_back_on_failure() {
+        let mut directory = UserDirectory::default();
+        let first = directory.assign(&[event("a", "anon"), identify("a", "u1", "anon")]);
+        assert_eq!(first.numbers, vec![1, 2]);
+        assert_eq!(first.links.len(), 1);
+        let persons = &directory.projects["a"].persons;
+        assert_eq!(persons.person(1), 2);
+
+        let failed = directory.assign(&[identify("a", "u3", "u1")]);
+        assert_eq!(directory.projects["a"].persons.person(1), 3);
+        directory.forget(&failed);
+        let persons = &directory.projects["a"].persons;
+        assert_eq!((persons.person(1), persons.person(2)), (2, 2));
+        assert!(!directory.projects["a"].numbers.contains_key("u3"));
     }
 }

@@ -156,6 +156,7 @@ mod tests {
             timezone: "UTC".into(),
             write_keys: vec![Secret::new("wk_shop_key")],
             read_keys: vec![],
+            session_timeout: std::time::Duration::from_secs(1800),
         }]));
         RecordDecoder {
             default_project: default_project.and_then(|id| projects.project(id)),

@@ -1,0 +1,169 @@
+//! Product analytics: `POST /v1/funnel`, `/v1/retention`, `/v1/stickiness`,
+//! `/v1/lifecycle` and `/v1/paths` (read key). Each plans the request in the
+//! domain, reads the timeline it needs from storage, and computes the answer
+//! off the async runtime.
+
+use std::time::Instant;
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::Json;
+
+use super::error::{ApiError, ErrorBody};
+use super::query::plan_context;
+use super::{auth, AppState};
+use crate::domain::analysis::funnel::{FunnelAnswer, FunnelPlan, FunnelRequest};
+use crate::domain::analysis::lifecycle::{LifecycleAnswer, LifecyclePlan, LifecycleRequest};
+use crate::domain::analysis::paths::{PathsAnswer, PathsPlan, PathsRequest};
+use crate::domain::analysis::retention::{RetentionAnswer, RetentionPlan, RetentionRequest};
+use crate::domain::analysis::stickiness::{StickinessAnswer, StickinessPlan, StickinessRequest};
+use crate::domain::analysis::Analysis;
+use crate::domain::query::{DateRangeSpec, QueryError};
+use crate::storage::StorageError;
+
+/// Plans, reads and answers one analysis request.
+async fn analyse<A: Analysis>(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<A::Answer, ApiError> {
+    let started = Instant::now();
+    let project = auth::authorize_read(&state.projects, headers)?;
+    let request: A::Request =
+        serde_json::from_slice(body).map_err(|error| QueryError::new("body", error.to_string()))?;
+    let spec = DateRangeSpec::parse(A::date_range(&request))?;
+    let context = plan_context(state, &project, &spec).await?;
+    let plan = A::plan(&request, &context)?;
+    let events = state.repository.timelines(&plan.timeline()).await?;
+    let mut answer = tokio::task::spawn_blocking(move || plan.answer(&events))
+        .await
+        .map_err(|e| StorageError::Backend(format!("analysis task failed: {e}")))?;
+    *A::took_ms(&mut answer) = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+    Ok(answer)
+}
+
+/// Persons through a sequence of steps within a conversion window.
+#[utoipa::path(
+    post,
+    path = "/v1/funnel",
+    tag = "analysis",
+    request_body = FunnelRequest,
+    responses(
+        (status = 200, description = "Persons per step, overall and per breakdown value", body = FunnelAnswer),
+        (status = 400, description = "A request with a bad step, window, range or filter, with the part at fault in `field`", body = ErrorBody),
+        (status = 401, description = "Missing or unknown read key", body = ErrorBody),
+        (status = 403, description = "A write key", body = ErrorBody),
+        (status = 503, description = "Storage unavailable", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn funnel(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<FunnelAnswer>, ApiError> {
+    analyse::<FunnelPlan>(&state, &headers, &body)
+        .await
+        .map(Json)
+}
+
+/// Cohorts by the period of a start event, and their returns in later periods.
+#[utoipa::path(
+    post,
+    path = "/v1/retention",
+    tag = "analysis",
+    request_body = RetentionRequest,
+    responses(
+        (status = 200, description = "One cohort per period of the range", body = RetentionAnswer),
+        (status = 400, description = "A bad request, with the part at fault in `field`", body = ErrorBody),
+        (status = 401, description = "Missing or unknown read key", body = ErrorBody),
+        (status = 403, description = "A write key", body = ErrorBody),
+        (status = 503, description = "Storage unavailable", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn retention(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<RetentionAnswer>, ApiError> {
+    analyse::<RetentionPlan>(&state, &headers, &body)
+        .await
+        .map(Json)
+}
+
+/// Persons by the number of distinct periods on which they did an event.
+#[utoipa::path(
+    post,
+    path = "/v1/stickiness",
+    tag = "analysis",
+    request_body = StickinessRequest,
+    responses(
+        (status = 200, description = "Persons per number of active periods", body = StickinessAnswer),
+        (status = 400, description = "A bad request, with the part at fault in `field`", body = ErrorBody),
+        (status = 401, description = "Missing or unknown read key", body = ErrorBody),
+        (status = 403, description = "A write key", body = ErrorBody),
+        (status = 503, description = "Storage unavailable", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn stickiness(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<StickinessAnswer>, ApiError> {
+    analyse::<StickinessPlan>(&state, &headers, &body)
+        .await
+        .map(Json)
+}
+
+/// New, returning, resurrecting and dormant persons per period.
+#[utoipa::path(
+    post,
+    path = "/v1/lifecycle",
+    tag = "analysis",
+    request_body = LifecycleRequest,
+    responses(
+        (status = 200, description = "Persons by state, per period", body = LifecycleAnswer),
+        (status = 400, description = "A bad request, with the part at fault in `field`", body = ErrorBody),
+        (status = 401, description = "Missing or unknown read key", body = ErrorBody),
+        (status = 403, description = "A write key", body = ErrorBody),
+        (status = 503, description = "Storage unavailable", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn lifecycle(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<LifecycleAnswer>, ApiError> {
+    analyse::<LifecyclePlan>(&state, &headers, &body)
+        .await
+        .map(Json)
+}
+
+/// The most common events after (or before) a start event, step by step.
+#[utoipa::path(
+    post,
+    path = "/v1/paths",
+    tag = "analysis",
+    request_body = PathsRequest,
+    responses(
+        (status = 200, description = "Nodes and links per step", body = PathsAnswer),
+        (status = 400, description = "A bad request, with the part at fault in `field`", body = ErrorBody),
+        (status = 401, description = "Missing or unknown read key", body = ErrorBody),
+        (status = 403, description = "A write key", body = ErrorBody),
+        (status = 503, description = "Storage unavailable", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn paths(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<PathsAnswer>, ApiError> {
+    analyse::<PathsPlan>(&state, &headers, &body)
+        .await
+        .map(Json)
+}

@@ -1,0 +1,307 @@
+//! Session metrics and dimensions of `/v1/query`.
+//!
+//! A session is a person's run of events (those that pass the query's
+//! filters, within its range) with no gap longer than the project's session
+//! timeout; the gap may equal the timeout. A session belongs to the time
+//! bucket of its first event, and its event dimensions are read on that
+//! event. `session:entry_page` and `session:exit_page` are the pages of its
+//! first and last page views. A session bounces when it is one page view and
+//! nothing else.
+//!
+//! Storage returns the query's events as timelines (see
+//! [`crate::domain::analysis`]); the sessions are cut and aggregated here, so
+//! every backend answers alike.
+
+use std::cmp::Ordering as CmpOrdering;
+use std::collections::{HashMap, HashSet};
+
+use chrono::{DateTime, Duration, Timelike};
+
+use super::time_buckets::calendar_bucket;
+use super::{
+    Dimension, DimensionValue, Filter, FilterOp, Granularity, Metric, MetricValue, OrderTarget,
+    QueryPlan, QueryRow, QueryRows,
+};
+use crate::domain::analysis::{persons, TimelineEvent, TimelineRequest};
+
+/// Where each dimension of the plan is read from an event's labels.
+fn label_dimensions(plan: &QueryPlan) -> Vec<Dimension> {
+    let mut labels = Vec::new();
+    if plan.dimensions.iter().any(Dimension::is_session) {
+        labels.push(Dimension::Page);
+    }
+    for dimension in &plan.dimensions {
+        if !matches!(dimension, Dimension::Time(_)) && !dimension.is_session() {
+            labels.push(dimension.clone());
+        }
+    }
+    labels
+}
+
+/// The events a session query reads: every event of its range and filters,
+/// marked when it is a page view, with the labels its dimensions need.
+pub fn session_timeline(plan: &QueryPlan) -> TimelineRequest {
+    let page_view = Filter::Condition {
+        op: FilterOp::Is,
+        dimension: Dimension::EventType,
+        values: vec!["page".to_owned()],
+    };
+    TimelineRequest {
+        project_id: plan.project_id.clone(),
+        range: plan.range,
+        filter: plan.filter.clone(),
+        matchers: vec![page_view],
+        all_events: true,
+        labels: label_dimensions(plan),
+    }
+}
+
+/// One session, as the aggregation needs it.
+struct Session<'a> {
+    person: u64,
+    first: &'a TimelineEvent,
+    events: u64,
+    page_views: u64,
+    duration_us: i64,
+    entry_page: Option<&'a str>,
+    exit_page: Option<&'a str>,
+}
+
+/// Cuts one person's events (in order) into sessions.
+fn sessions_of(events: &[TimelineEvent], timeout_us: i64, has_page: bool) -> Vec<Session<'_>> {
+    let mut sessions: Vec<Session> = Vec::new();
+    let mut previous: Option<i64> = None;
+    for event in events {
+        let continues = previous.is_some_and(|time| event.timestamp_us - time <= timeout_us);
+        if !continues {
+            sessions.push(Session {
+                person: event.person,
+                first: event,
+                events: 0,
+                page_views: 0,
+                duration_us: 0,
+                entry_page: None,
+                exit_page: None,
+            });
+        }
+        let session = sessions.last_mut().expect("a session was started");
+        session.events += 1;
+        session.duration_us = event.timestamp_us - session.first.timestamp_us;
+        if event.matches(0) {
+            session.page_views += 1;
+            if has_page {
+                let page = event.label();
+                if session.page_views == 1 {
+                    session.entry_page = page;
+                }
+                session.exit_page = page;
+            }
+        }
+        previous = Some(event.timestamp_us);
+    }
+    sessions
+}
+
+/// The bucket of an instant, as storage reports buckets.
+fn bucket(plan: &QueryPlan, granularity: Granularity, micros: i64) -> DimensionValue {
+    let instant = DateTime::from_timestamp_micros(micros).unwrap_or_default();
+    let local = instant.with_timezone(&plan.timezone);
+    match granularity {
+        Granularity::Minute | Granularity::Hour => {
+            let into = if granularity == Granularity::Minute {
+                i64::from(local.second())
+            } else {
+                i64::from(local.minute() * 60 + local.second())
+            };
+            let start = instant
+                - Duration::seconds(into)
+                - Duration::nanoseconds(i64::from(local.nanosecond()));
+            DimensionValue::InstantBucket(start)
+        }
+        _ => {
+            let day = calendar_bucket(local.date_naive(), granularity);
+            DimensionValue::LocalBucket(day.and_hms_opt(0, 0, 0).unwrap_or_default())
+        }
+    }
+}
+
+/// A group's key: the plan's dimension values, comparable and hashable.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum Key {
+    Text(Option<String>),
+    Micros(i64),
+}
+
+fn key_of(value: &DimensionValue) -> Key {
+    match value {
+        DimensionValue::Text(text) => Key::Text(text.clone()),
+        DimensionValue::LocalBucket(local) => Key::Micros(local.and_utc().timestamp_micros()),
+        DimensionValue::InstantBucket(instant) => Key::Micros(instant.timestamp_micros()),
+    }
+}
+
+#[derive(Default)]
+struct Totals {
+    sessions: u64,
+    events: u64,
+    bounces: u64,
+    duration_us: i64,
+    persons: HashSet<u64>,
+}
+
+fn metric_value(metric: &Metric, totals: &Totals) -> MetricValue {
+    let per_session = |value: f64, decimals: i32| {
+        let scale = 10f64.powi(decimals);
+        MetricValue::Number(
+            (totals.sessions > 0).then(|| (value / totals.sessions as f64 * scale).round() / scale),
+        )
+    };
+    match metric {
+        Metric::Events => MetricValue::Count(totals.events),
+        Metric::Users => MetricValue::Count(totals.persons.len() as u64),
+        Metric::Sessions => MetricValue::Count(totals.sessions),
+        Metric::BounceRate => per_session(totals.bounces as f64 * 100.0, 1),
+        Metric::SessionDuration => per_session(totals.duration_us as f64 / 1e6, 3),
+        Metric::EventsPerSession => per_session(totals.events as f64, 4),
+        Metric::Percentage | Metric::Numeric(..) => MetricValue::Number(None),
+    }
+}
+
+fn number(value: &MetricValue) -> Option<f64> {
+    match value {
+        MetricValue::Count(count) => Some(*count as f64),
+        MetricValue::Number(number) => *number,
+    }
+}
+
+/// Orders rows as the plan asks, unset values last whatever the direction.
+fn compare(plan: &QueryPlan, a: &QueryRow, b: &QueryRow) -> CmpOrdering {
+    for ordering in &plan.order_by {
+        let (order, a_set, b_set) = match ordering.target {
+            OrderTarget::Metric(i) => {
+                let (x, y) = (number(&a.metrics[i]), number(&b.metrics[i]));
+                let order = match (x, y) {
+                    (Some(x), Some(y)) => x.total_cmp(&y),
+                    _ => CmpOrdering::Equal,
+                };
+                (order, x.is_some(), y.is_some())
+            }
+            OrderTarget::Dimension(i) => {
+                let (x, y) = (key_of(&a.dimensions[i]), key_of(&b.dimensions[i]));
+                let set = |k: &Key| !matches!(k, Key::Text(None));
+                let order = match (&x, &y) {
+                    (Key::Text(Some(x)), Key::Text(Some(y))) => x.cmp(y),
+                    (Key::Micros(x), Key::Micros(y)) => x.cmp(y),
+                    _ => CmpOrdering::Equal,
+                };
+                (order, set(&x), set(&y))
+            }
+        };
+        let order = match (a_set, b_set) {
+            (true, false) => CmpOrdering::Less,
+            (false, true) => CmpOrdering::Greater,
+            _ if ordering.descending => order.reverse(),
+            _ => order,
+        };
+        if order != CmpOrdering::Equal {
+            return order;
+        }
+    }
+    CmpOrdering::Equal
+}
+
+/// The plan's rows, from its timeline (ordered by person).
+pub fn session_rows(plan: &QueryPlan, events: &[TimelineEvent]) -> QueryRows {
+    let timeout_us = plan.session_timeout.num_microseconds().unwrap_or(i64::MAX);
+    let has_page = plan.dimensions.iter().any(Dimension::is_session);
+    let mut groups: HashMap<Vec<Key>, (Vec<DimensionValue>, Totals)> = HashMap::new();
+    for person in persons(events) {
+        for session in sessions_of(person, timeout_us, has_page) {
+            // Labels: the page first when session dimensions need it, then
+            // the event dimensions in order.
+            let mut labels = session.first.labels.iter().skip(usize::from(has_page));
+            let values: Vec<DimensionValue> = plan
+                .dimensions
+                .iter()
+                .map(|dimension| match dimension {
+                    Dimension::Time(granularity) => {
+                        bucket(plan, *granularity, session.first.timestamp_us)
+                    }
+                    Dimension::SessionEntryPage => {
+                        DimensionValue::Text(session.entry_page.map(str::to_owned))
+                    }
+                    Dimension::SessionExitPage => {
+                        DimensionValue::Text(session.exit_page.map(str::to_owned))
+                    }
+                    _ => DimensionValue::Text(labels.next().cloned().flatten()),
+                })
+                .collect();
+            let key: Vec<Key> = values.iter().map(key_of).collect();
+            let (_, totals) = groups
+                .entry(key)
+                .or_insert_with(|| (values, Totals::default()));
+            totals.sessions += 1;
+            totals.events += session.events;
+            totals.bounces += u64::from(session.page_views == 1 && session.events == 1);
+            totals.duration_us += session.duration_us;
+            totals.persons.insert(session.person);
+        }
+    }
+    if plan.dimensions.is_empty() && groups.is_empty() {
+        groups.insert(Vec::new(), (Vec::new(), Totals::default()));
+    }
+    let mut rows: Vec<QueryRow> = groups
+        .into_values()
+        .map(|(dimensions, totals)| QueryRow {
+            dimensions,
+            metrics: plan
+                .metrics
+                .iter()
+                .map(|metric| metric_value(metric, &totals))
+                .collect(),
+        })
+        .collect();
+    rows.sort_by(|a, b| compare(plan, a, b));
+    let total_rows = rows.len() as u64;
+    if !plan.fills_time_buckets() {
+        rows = rows
+            .into_iter()
+            .skip(usize::try_from(plan.offset).unwrap_or(usize::MAX))
+            .take(usize::try_from(plan.limit).unwrap_or(usize::MAX))
+            .collect();
+    }
+    QueryRows { rows, total_rows }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(person: u64, minute: i64, page: Option<&str>) -> TimelineEvent {
+        TimelineEvent {
+            person,
+            timestamp_us: minute * 60_000_000,
+            matches: u64::from(page.is_some()),
+            labels: vec![page.map(str::to_owned)],
+        }
+    }
+
+    #[test]
+    fn a_gap_longer_than_the_timeout_starts_a_session() {
+        let events = [
+            event(1, 0, Some("/a")),
+            event(1, 30, None),
+            event(1, 40, Some("/b")),
+            event(1, 71, Some("/c")),
+        ];
+        let sessions = sessions_of(&events, 30 * 60_000_000, true);
+        assert_eq!(sessions.len(), 2);
+        assert_eq!(sessions[0].events, 3);
+        assert_eq!(sessions[0].duration_us, 40 * 60_000_000);
+        assert_eq!(
+            (sessions[0].entry_page, sessions[0].exit_page),
+            (Some("/a"), Some("/b"))
+        );
+        assert_eq!((sessions[1].events, sessions[1].page_views), (1, 1));
+    }
+}
