@@ -483,6 +483,12 @@ impl Config {
                     format!("{:?} is not an IANA timezone name", project.timezone),
                 ));
             }
+            if project.session_timeout.is_zero() {
+                return Err(ConfigError::invalid(
+                    at("session_timeout"),
+                    "must be longer than zero, e.g. \"30m\"",
+                ));
+            }
             if project.write_keys.is_empty() {
                 return Err(ConfigError::invalid(
                     at("write_keys"),

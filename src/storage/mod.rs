@@ -81,7 +81,8 @@ pub trait Repository: Send + Sync + 'static {
     async fn query(&self, plan: &QueryPlan) -> Result<QueryRows, StorageError>;
 
     /// A project's events that a timeline request selects, with their person
-    /// and the matchers they satisfy, ordered by person, time and `messageId`.
+    /// and the matchers they satisfy, ordered by person and time (and
+    /// `messageId` when the request orders ties).
     async fn timelines(
         &self,
         request: &TimelineRequest,

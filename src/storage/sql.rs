@@ -105,7 +105,8 @@ pub(crate) fn events_source<S: QuerySql>(statement: &mut S, plan: &QueryPlan) ->
 
 /// The events of a timeline request: `person`, `timestamp_us`, `matches`
 /// (bit `i` set when matcher `i` holds) and the labels (when the request
-/// has any), ordered by person, time and `messageId`. `cast` wraps the outputs in the types the backend reads.
+/// has any), ordered by person and time (then `messageId` when the request
+/// orders ties). `cast` wraps the outputs in the types the backend reads.
 pub(crate) fn timeline_sql<S: QuerySql>(
     statement: &mut S,
     request: &TimelineRequest,
@@ -153,8 +154,13 @@ pub(crate) fn timeline_sql<S: QuerySql>(
     } else {
         format!(", {}", (cast.labels)(&labels))
     };
+    let ties = if request.ordered_ties {
+        ", message_id"
+    } else {
+        ""
+    };
     format!(
-        "SELECT {}, {}, {}{labels} FROM ({sql}) AS timeline{keep} ORDER BY person, timestamp_us, message_id",
+        "SELECT {}, {}, {}{labels} FROM ({sql}) AS timeline{keep} ORDER BY person, timestamp_us{ties}",
         (cast.person)("person"),
         (cast.timestamp)("timestamp_us"),
         (cast.matches)("matches"),

@@ -166,6 +166,7 @@ impl FunnelPlan {
         };
         let mut request = self.scope.timeline(range, self.matchers.clone());
         request.all_events = self.order == StepOrder::Strict;
+        request.ordered_ties = true;
         request.labels = self.breakdown.iter().cloned().collect();
         request
     }

@@ -13,7 +13,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use utoipa::ToSchema;
 
-use super::{persons, AnalysisMeta, EventSpec, Period, Scope, TimelineEvent, TimelineRequest};
+use super::{
+    persons, AnalysisMeta, EventSpec, LocalClock, Period, Scope, TimelineEvent, TimelineRequest,
+};
 use crate::domain::query::time_buckets::label;
 use crate::domain::query::{PlanContext, QueryError, TimeRange};
 
@@ -119,6 +121,7 @@ pub struct LifecycleAnswer {
 pub fn lifecycle(plan: &LifecyclePlan, events: &[TimelineEvent]) -> LifecycleAnswer {
     let tz = plan.scope.timezone;
     let range = plan.periods();
+    let clock = LocalClock::new(tz, plan.timeline().range);
     let mut periods: Vec<LifecyclePeriod> = range
         .clone()
         .map(|index| LifecyclePeriod {
@@ -129,7 +132,7 @@ pub fn lifecycle(plan: &LifecyclePlan, events: &[TimelineEvent]) -> LifecycleAns
     for person in persons(events) {
         let active: BTreeSet<i64> = person
             .iter()
-            .map(|e| plan.period.index_of_micros(e.timestamp_us, tz))
+            .map(|e| plan.period.index_of_micros(e.timestamp_us, &clock))
             .collect();
         let Some(&first_active) = active.first() else {
             continue;

@@ -5,15 +5,16 @@
 //! a project's events in a range that pass the request's filters, resolves
 //! each event's person (see [`crate::domain::identity`]), marks which of the
 //! request's event specifications ("matchers") each event satisfies, and
-//! returns them ordered by person, time and `messageId`
-//! ([`TimelineRequest`] → [`TimelineEvent`]s). The analyses below then walk
-//! each person's timeline once. Events at the same instant are taken in
-//! `messageId` order, so answers never depend on the backend.
+//! returns them ordered by person and time ([`TimelineRequest`] →
+//! [`TimelineEvent`]s). The analyses below then walk each person's timeline
+//! once. Where the order of events at the same instant matters (funnel steps,
+//! paths, a session's first event), they are taken in `messageId` order, so
+//! answers never depend on the backend.
 
 pub mod funnel;
 pub mod lifecycle;
 pub mod paths;
-mod period;
+pub(crate) mod period;
 pub mod retention;
 pub mod stickiness;
 
@@ -27,7 +28,7 @@ use super::query::{
     parse_filters, resolve_timezone, DateRangeSpec, Dimension, Filter, FilterOp, PlanContext,
     QueryError, TimeRange,
 };
-pub use period::Period;
+pub use period::{LocalClock, Period};
 
 /// Most matchers one timeline request may carry (bits of [`TimelineEvent::matches`]).
 pub const MAX_MATCHERS: usize = 30;
@@ -46,6 +47,10 @@ pub struct TimelineRequest {
     pub matchers: Vec<Filter>,
     /// Also return events that satisfy no matcher.
     pub all_events: bool,
+    /// Order events at the same instant by `messageId` (a string sort, so
+    /// only analyses whose answer depends on that order ask for it); else
+    /// their order among themselves is unspecified.
+    pub ordered_ties: bool,
     /// Dimensions whose values each event carries in [`TimelineEvent::labels`].
     pub labels: Vec<Dimension>,
 }
@@ -174,6 +179,7 @@ impl Scope {
             filter: self.filter.clone(),
             matchers,
             all_events: false,
+            ordered_ties: false,
             labels: Vec::new(),
         }
     }

@@ -100,6 +100,7 @@ impl PathsPlan {
             .scope
             .timeline(self.scope.range, vec![self.start.clone()]);
         request.all_events = true;
+        request.ordered_ties = true;
         request.labels = vec![Dimension::EventName];
         request
     }

@@ -7,7 +7,7 @@ use serde::Deserialize;
 use utoipa::ToSchema;
 
 use crate::domain::clock::start_of_day;
-use crate::domain::query::TimeRange;
+use crate::domain::query::{OffsetSchedule, TimeRange};
 
 /// A calendar period in the analysis' timezone.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, ToSchema)]
@@ -24,6 +24,63 @@ pub enum Period {
 /// 1970-01-05 was a Monday: weeks are counted from it.
 fn epoch_monday() -> NaiveDate {
     NaiveDate::from_ymd_opt(1970, 1, 5).expect("a date")
+}
+
+const MICROS_PER_DAY: i64 = 86_400_000_000;
+/// Days from 0001-01-01 (day 1 of the common era) to 1970-01-01.
+const EPOCH_DAYS_FROM_CE: i64 = 719_163;
+
+/// Local days of instants, from a timezone's offsets over a range: one
+/// lookup and an integer division per instant instead of a timezone
+/// conversion. Instants outside the range take the nearest segment's offset.
+#[derive(Debug, Clone)]
+pub struct LocalClock {
+    /// Segment starts, microseconds since the epoch, ascending.
+    starts: Vec<i64>,
+    /// Each segment's local time minus UTC, in microseconds.
+    offsets: Vec<i64>,
+}
+
+impl LocalClock {
+    /// The clock of `timezone` over `range`.
+    pub fn new(timezone: Tz, range: TimeRange) -> Self {
+        Self::from_schedule(&OffsetSchedule::for_range(timezone, range))
+    }
+
+    /// The clock of an offset schedule.
+    pub fn from_schedule(schedule: &OffsetSchedule) -> Self {
+        LocalClock {
+            starts: schedule
+                .segments
+                .iter()
+                .map(|s| s.from.timestamp_micros())
+                .collect(),
+            offsets: schedule
+                .segments
+                .iter()
+                .map(|s| i64::from(s.offset_seconds) * 1_000_000)
+                .collect(),
+        }
+    }
+
+    /// Local time as microseconds since the (local) epoch.
+    pub fn local_micros(&self, micros: i64) -> i64 {
+        let segment = self.starts.partition_point(|&start| start <= micros).max(1) - 1;
+        micros + self.offsets.get(segment).copied().unwrap_or(0)
+    }
+
+    /// The local day, as days since 1970-01-01.
+    pub fn day(&self, micros: i64) -> i64 {
+        self.local_micros(micros).div_euclid(MICROS_PER_DAY)
+    }
+}
+
+/// The date of a day counted from 1970-01-01.
+pub fn date_of_day(day: i64) -> NaiveDate {
+    i32::try_from(day + EPOCH_DAYS_FROM_CE)
+        .ok()
+        .and_then(NaiveDate::from_num_days_from_ce_opt)
+        .unwrap_or_default()
 }
 
 impl Period {
@@ -50,12 +107,18 @@ impl Period {
         self.index_of_date(instant.with_timezone(&timezone).date_naive())
     }
 
+    /// The number of the period holding a local day (days since 1970-01-01).
+    pub fn index_of_day(self, day: i64) -> i64 {
+        match self {
+            Period::Day => day + EPOCH_DAYS_FROM_CE,
+            Period::Week => (day - 4).div_euclid(7),
+            Period::Month => self.index_of_date(date_of_day(day)),
+        }
+    }
+
     /// The number of the period holding `micros` since the epoch.
-    pub fn index_of_micros(self, micros: i64, timezone: Tz) -> i64 {
-        self.index(
-            DateTime::from_timestamp_micros(micros).unwrap_or_default(),
-            timezone,
-        )
+    pub fn index_of_micros(self, micros: i64, clock: &LocalClock) -> i64 {
+        self.index_of_day(clock.day(micros))
     }
 
     /// The first local day of a period.
@@ -105,5 +168,27 @@ mod tests {
         );
         let start = Period::Day.start(Period::Day.index_of_date(date), berlin);
         assert_eq!(start.to_rfc3339(), "2026-03-28T23:00:00+00:00");
+    }
+
+    #[test]
+    fn the_local_clock_agrees_with_the_timezone_across_daylight_saving() {
+        let berlin: Tz = "Europe/Berlin".parse().unwrap();
+        let range = TimeRange {
+            from: "2026-03-20T00:00:00Z".parse().unwrap(),
+            to: "2026-11-10T00:00:00Z".parse().unwrap(),
+        };
+        let clock = LocalClock::new(berlin, range);
+        let mut instant = range.from;
+        while instant < range.to {
+            let micros = instant.timestamp_micros();
+            for period in [Period::Day, Period::Week, Period::Month] {
+                assert_eq!(
+                    period.index_of_micros(micros, &clock),
+                    period.index(instant, berlin),
+                    "{period:?} at {instant}"
+                );
+            }
+            instant += Duration::minutes(37);
+        }
     }
 }

@@ -15,7 +15,7 @@ use serde_json::{json, Value};
 use utoipa::ToSchema;
 
 use super::{
-    check_count, persons, share, AnalysisMeta, EventSpec, Period, Scope, TimelineEvent,
+    check_count, persons, share, AnalysisMeta, EventSpec, LocalClock, Period, Scope, TimelineEvent,
     TimelineRequest,
 };
 use crate::domain::query::{PlanContext, QueryError, TimeRange};
@@ -154,6 +154,7 @@ pub struct RetentionAnswer {
 /// Computes the cohorts over timelines ordered by person.
 pub fn retention(plan: &RetentionPlan, events: &[TimelineEvent]) -> RetentionAnswer {
     let (tz, period) = (plan.scope.timezone, plan.period);
+    let clock = LocalClock::new(tz, plan.timeline().range);
     let cohorts = plan.cohorts();
     let in_range = |e: &TimelineEvent| {
         e.timestamp_us >= plan.scope.range.from.timestamp_micros()
@@ -168,7 +169,7 @@ pub fn retention(plan: &RetentionPlan, events: &[TimelineEvent]) -> RetentionAns
                 let mut periods: Vec<i64> = person
                     .iter()
                     .filter(|e| e.matches(0) && in_range(e))
-                    .map(|e| period.index_of_micros(e.timestamp_us, tz))
+                    .map(|e| period.index_of_micros(e.timestamp_us, &clock))
                     .collect();
                 periods.dedup();
                 periods
@@ -177,7 +178,7 @@ pub fn retention(plan: &RetentionPlan, events: &[TimelineEvent]) -> RetentionAns
                 .iter()
                 .find(|e| e.matches(0))
                 .filter(|e| in_range(e))
-                .map(|e| period.index_of_micros(e.timestamp_us, tz))
+                .map(|e| period.index_of_micros(e.timestamp_us, &clock))
                 .into_iter()
                 .collect(),
         };
@@ -187,7 +188,7 @@ pub fn retention(plan: &RetentionPlan, events: &[TimelineEvent]) -> RetentionAns
         let returned: HashSet<i64> = person
             .iter()
             .filter(|e| e.matches(1))
-            .map(|e| period.index_of_micros(e.timestamp_us, tz))
+            .map(|e| period.index_of_micros(e.timestamp_us, &clock))
             .collect();
         for cohort in starts {
             *sizes.entry(cohort).or_default() += 1;

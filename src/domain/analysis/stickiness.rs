@@ -7,7 +7,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use utoipa::ToSchema;
 
-use super::{persons, AnalysisMeta, EventSpec, Period, Scope, TimelineEvent, TimelineRequest};
+use super::{
+    persons, AnalysisMeta, EventSpec, LocalClock, Period, Scope, TimelineEvent, TimelineRequest,
+};
 use crate::domain::query::{PlanContext, QueryError};
 
 /// `POST /v1/stickiness`.
@@ -93,12 +95,13 @@ pub struct StickinessAnswer {
 pub fn stickiness(plan: &StickinessPlan, events: &[TimelineEvent]) -> StickinessAnswer {
     let tz = plan.scope.timezone;
     let covering = plan.period.covering(plan.scope.range, tz);
+    let clock = LocalClock::new(tz, plan.scope.range);
     let total = (covering.end() - covering.start() + 1).max(0) as u64;
     let mut by_count: HashMap<u64, u64> = HashMap::new();
     for person in persons(events) {
         let mut periods: Vec<i64> = person
             .iter()
-            .map(|e| plan.period.index_of_micros(e.timestamp_us, tz))
+            .map(|e| plan.period.index_of_micros(e.timestamp_us, &clock))
             .collect();
         periods.dedup();
         *by_count.entry(periods.len() as u64).or_default() += 1;

@@ -15,14 +15,15 @@
 use std::cmp::Ordering as CmpOrdering;
 use std::collections::{HashMap, HashSet};
 
-use chrono::{DateTime, Duration, Timelike};
+use chrono::DateTime;
 
 use super::time_buckets::calendar_bucket;
 use super::{
     Dimension, DimensionValue, Filter, FilterOp, Granularity, Metric, MetricValue, OrderTarget,
     QueryPlan, QueryRow, QueryRows,
 };
-use crate::domain::analysis::{persons, TimelineEvent, TimelineRequest};
+use crate::domain::analysis::period::date_of_day;
+use crate::domain::analysis::{persons, LocalClock, TimelineEvent, TimelineRequest};
 
 /// Where each dimension of the plan is read from an event's labels.
 fn label_dimensions(plan: &QueryPlan) -> Vec<Dimension> {
@@ -46,13 +47,16 @@ pub fn session_timeline(plan: &QueryPlan) -> TimelineRequest {
         dimension: Dimension::EventType,
         values: vec!["page".to_owned()],
     };
+    let labels = label_dimensions(plan);
     TimelineRequest {
         project_id: plan.project_id.clone(),
         range: plan.range,
         filter: plan.filter.clone(),
         matchers: vec![page_view],
         all_events: true,
-        labels: label_dimensions(plan),
+        // Ties decide a session's first event only when its labels are read.
+        ordered_ties: !labels.is_empty(),
+        labels,
     }
 }
 
@@ -103,26 +107,18 @@ fn sessions_of(events: &[TimelineEvent], timeout_us: i64, has_page: bool) -> Vec
 }
 
 /// The bucket of an instant, as storage reports buckets.
-fn bucket(plan: &QueryPlan, granularity: Granularity, micros: i64) -> DimensionValue {
-    let instant = DateTime::from_timestamp_micros(micros).unwrap_or_default();
-    let local = instant.with_timezone(&plan.timezone);
-    match granularity {
-        Granularity::Minute | Granularity::Hour => {
-            let into = if granularity == Granularity::Minute {
-                i64::from(local.second())
-            } else {
-                i64::from(local.minute() * 60 + local.second())
-            };
-            let start = instant
-                - Duration::seconds(into)
-                - Duration::nanoseconds(i64::from(local.nanosecond()));
-            DimensionValue::InstantBucket(start)
-        }
+fn bucket(clock: &LocalClock, granularity: Granularity, micros: i64) -> DimensionValue {
+    let local = clock.local_micros(micros);
+    let unit_us: i64 = match granularity {
+        Granularity::Minute => 60_000_000,
+        Granularity::Hour => 3_600_000_000,
         _ => {
-            let day = calendar_bucket(local.date_naive(), granularity);
-            DimensionValue::LocalBucket(day.and_hms_opt(0, 0, 0).unwrap_or_default())
+            let day = calendar_bucket(date_of_day(clock.day(micros)), granularity);
+            return DimensionValue::LocalBucket(day.and_hms_opt(0, 0, 0).unwrap_or_default());
         }
-    }
+    };
+    let start = micros - local.rem_euclid(unit_us);
+    DimensionValue::InstantBucket(DateTime::from_timestamp_micros(start).unwrap_or_default())
 }
 
 /// A group's key: the plan's dimension values, comparable and hashable.
@@ -214,6 +210,7 @@ fn compare(plan: &QueryPlan, a: &QueryRow, b: &QueryRow) -> CmpOrdering {
 pub fn session_rows(plan: &QueryPlan, events: &[TimelineEvent]) -> QueryRows {
     let timeout_us = plan.session_timeout.num_microseconds().unwrap_or(i64::MAX);
     let has_page = plan.dimensions.iter().any(Dimension::is_session);
+    let clock = LocalClock::from_schedule(&plan.offsets);
     let mut groups: HashMap<Vec<Key>, (Vec<DimensionValue>, Totals)> = HashMap::new();
     for person in persons(events) {
         for session in sessions_of(person, timeout_us, has_page) {
@@ -225,7 +222,7 @@ pub fn session_rows(plan: &QueryPlan, events: &[TimelineEvent]) -> QueryRows {
                 .iter()
                 .map(|dimension| match dimension {
                     Dimension::Time(granularity) => {
-                        bucket(plan, *granularity, session.first.timestamp_us)
+                        bucket(&clock, *granularity, session.first.timestamp_us)
                     }
                     Dimension::SessionEntryPage => {
                         DimensionValue::Text(session.entry_page.map(str::to_owned))

@@ -388,11 +388,13 @@ pub(super) fn timeline_texts(client: &Client, project_id: &str, range: TimeRange
         }))),
         matchers: vec![name("signup"), name("purchase")],
         all_events: false,
+        ordered_ties: true,
         labels: vec![Dimension::Property("plan".to_owned()), Dimension::EventName],
     };
     let every_event = TimelineRequest {
         filter: None,
         all_events: true,
+        ordered_ties: false,
         labels: Vec::new(),
         ..funnel.clone()
     };

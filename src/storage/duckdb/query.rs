@@ -9,6 +9,8 @@
 //! piece is a branch of a `UNION ALL` with its offset as a constant.
 
 use chrono::DateTime;
+use duckdb::arrow::array::{Array, Int64Array, StringArray};
+use duckdb::arrow::record_batch::RecordBatch;
 use duckdb::types::{TimeUnit, Value};
 use duckdb::{params_from_iter, Connection, Row};
 
@@ -365,20 +367,49 @@ pub fn timelines(
         let sql = timeline_sql(&mut statement, request, &TIMELINE_CASTS);
         tracing::debug!(%sql, parameters = statement.params.len(), "timeline");
         let mut prepared = conn.prepare(&sql)?;
-        let mut rows = prepared.query(params_from_iter(statement.params))?;
+        // Columnar reads: millions of rows cost milliseconds, not seconds.
+        let batches = prepared.stream_arrow(params_from_iter(statement.params))?;
         let mut events = Vec::new();
-        while let Some(row) = rows.next()? {
-            events.push(TimelineEvent {
-                person: row.get::<_, i64>(0)? as u64,
-                timestamp_us: row.get(1)?,
-                matches: row.get::<_, i64>(2)? as u64,
-                labels: (0..request.labels.len())
-                    .map(|i| row.get(3 + i))
-                    .collect::<Result<_, _>>()?,
-            });
+        for batch in batches {
+            append_timeline_batch(&batch?, request.labels.len(), &mut events)?;
         }
         Ok(events)
     })
+}
+
+fn column<'a, T: 'static>(batch: &'a RecordBatch, index: usize) -> Result<&'a T, StorageError> {
+    batch
+        .column(index)
+        .as_any()
+        .downcast_ref::<T>()
+        .ok_or_else(|| StorageError::Backend(format!("timeline column {index} has another type")))
+}
+
+/// Appends the events of one Arrow batch of a timeline result.
+fn append_timeline_batch(
+    batch: &RecordBatch,
+    labels: usize,
+    events: &mut Vec<TimelineEvent>,
+) -> Result<(), StorageError> {
+    let persons = column::<Int64Array>(batch, 0)?;
+    let times = column::<Int64Array>(batch, 1)?;
+    let matches = column::<Int64Array>(batch, 2)?;
+    let label_columns = (0..labels)
+        .map(|i| column::<StringArray>(batch, 3 + i))
+        .collect::<Result<Vec<_>, _>>()?;
+    events.reserve(batch.num_rows());
+    for row in 0..batch.num_rows() {
+        events.push(TimelineEvent {
+            person: persons.value(row) as u64,
+            timestamp_us: times.value(row),
+            matches: matches.value(row) as u64,
+            labels: label_columns
+                .iter()
+                .map(|column| (!column.is_null(row)).then(|| column.value(row).to_owned()))
+                .collect(),
+        });
+    }
+    Ok(())
 }
 
 /// First and last event time of a project.
