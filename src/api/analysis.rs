@@ -43,127 +43,80 @@ async fn analyse<A: Analysis>(
     Ok(answer)
 }
 
-/// Persons through a sequence of steps within a conversion window.
-#[utoipa::path(
-    post,
-    path = "/v1/funnel",
-    tag = "analysis",
-    request_body = FunnelRequest,
-    responses(
-        (status = 200, description = "Persons per step, overall and per breakdown value", body = FunnelAnswer),
-        (status = 400, description = "A request with a bad step, window, range or filter, with the part at fault in `field`", body = ErrorBody),
-        (status = 401, description = "Missing or unknown read key", body = ErrorBody),
-        (status = 403, description = "A write key", body = ErrorBody),
-        (status = 503, description = "Storage unavailable", body = ErrorBody),
-    ),
-    security(("bearer" = []))
-)]
-pub async fn funnel(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Result<Json<FunnelAnswer>, ApiError> {
-    analyse::<FunnelPlan>(&state, &headers, &body)
-        .await
-        .map(Json)
+/// Declares one analysis endpoint: its handler and its OpenAPI description.
+macro_rules! analysis_endpoint {
+    ($name:ident, $path:literal, $plan:ty, $request:ty, $answer:ty, $summary:literal, $answered:literal) => {
+        #[doc = $summary]
+        #[utoipa::path(
+            post,
+            path = $path,
+            tag = "analysis",
+            request_body = $request,
+            responses(
+                (status = 200, description = $answered, body = $answer),
+                (status = 400, description = "A bad request, with the part at fault in `field`", body = ErrorBody),
+                (status = 401, description = "Missing or unknown read key", body = ErrorBody),
+                (status = 403, description = "A write key", body = ErrorBody),
+                (status = 503, description = "Storage unavailable", body = ErrorBody),
+            ),
+            security(("bearer" = []))
+        )]
+        pub async fn $name(
+            State(state): State<AppState>,
+            headers: HeaderMap,
+            body: Bytes,
+        ) -> Result<Json<$answer>, ApiError> {
+            analyse::<$plan>(&state, &headers, &body).await.map(Json)
+        }
+    };
 }
 
-/// Cohorts by the period of a start event, and their returns in later periods.
-#[utoipa::path(
-    post,
-    path = "/v1/retention",
-    tag = "analysis",
-    request_body = RetentionRequest,
-    responses(
-        (status = 200, description = "One cohort per period of the range", body = RetentionAnswer),
-        (status = 400, description = "A bad request, with the part at fault in `field`", body = ErrorBody),
-        (status = 401, description = "Missing or unknown read key", body = ErrorBody),
-        (status = 403, description = "A write key", body = ErrorBody),
-        (status = 503, description = "Storage unavailable", body = ErrorBody),
-    ),
-    security(("bearer" = []))
-)]
-pub async fn retention(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Result<Json<RetentionAnswer>, ApiError> {
-    analyse::<RetentionPlan>(&state, &headers, &body)
-        .await
-        .map(Json)
-}
+analysis_endpoint!(
+    funnel,
+    "/v1/funnel",
+    FunnelPlan,
+    FunnelRequest,
+    FunnelAnswer,
+    "Persons through a sequence of steps within a conversion window.",
+    "Persons per step, overall and per breakdown value"
+);
 
-/// Persons by the number of distinct periods on which they did an event.
-#[utoipa::path(
-    post,
-    path = "/v1/stickiness",
-    tag = "analysis",
-    request_body = StickinessRequest,
-    responses(
-        (status = 200, description = "Persons per number of active periods", body = StickinessAnswer),
-        (status = 400, description = "A bad request, with the part at fault in `field`", body = ErrorBody),
-        (status = 401, description = "Missing or unknown read key", body = ErrorBody),
-        (status = 403, description = "A write key", body = ErrorBody),
-        (status = 503, description = "Storage unavailable", body = ErrorBody),
-    ),
-    security(("bearer" = []))
-)]
-pub async fn stickiness(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Result<Json<StickinessAnswer>, ApiError> {
-    analyse::<StickinessPlan>(&state, &headers, &body)
-        .await
-        .map(Json)
-}
+analysis_endpoint!(
+    retention,
+    "/v1/retention",
+    RetentionPlan,
+    RetentionRequest,
+    RetentionAnswer,
+    "Cohorts by the period of a start event, and their returns in later periods.",
+    "One cohort per period of the range"
+);
 
-/// New, returning, resurrecting and dormant persons per period.
-#[utoipa::path(
-    post,
-    path = "/v1/lifecycle",
-    tag = "analysis",
-    request_body = LifecycleRequest,
-    responses(
-        (status = 200, description = "Persons by state, per period", body = LifecycleAnswer),
-        (status = 400, description = "A bad request, with the part at fault in `field`", body = ErrorBody),
-        (status = 401, description = "Missing or unknown read key", body = ErrorBody),
-        (status = 403, description = "A write key", body = ErrorBody),
-        (status = 503, description = "Storage unavailable", body = ErrorBody),
-    ),
-    security(("bearer" = []))
-)]
-pub async fn lifecycle(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Result<Json<LifecycleAnswer>, ApiError> {
-    analyse::<LifecyclePlan>(&state, &headers, &body)
-        .await
-        .map(Json)
-}
+analysis_endpoint!(
+    stickiness,
+    "/v1/stickiness",
+    StickinessPlan,
+    StickinessRequest,
+    StickinessAnswer,
+    "Persons by the number of distinct periods on which they did an event.",
+    "Persons per number of active periods"
+);
 
-/// The most common events after (or before) a start event, step by step.
-#[utoipa::path(
-    post,
-    path = "/v1/paths",
-    tag = "analysis",
-    request_body = PathsRequest,
-    responses(
-        (status = 200, description = "Nodes and links per step", body = PathsAnswer),
-        (status = 400, description = "A bad request, with the part at fault in `field`", body = ErrorBody),
-        (status = 401, description = "Missing or unknown read key", body = ErrorBody),
-        (status = 403, description = "A write key", body = ErrorBody),
-        (status = 503, description = "Storage unavailable", body = ErrorBody),
-    ),
-    security(("bearer" = []))
-)]
-pub async fn paths(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Result<Json<PathsAnswer>, ApiError> {
-    analyse::<PathsPlan>(&state, &headers, &body)
-        .await
-        .map(Json)
-}
+analysis_endpoint!(
+    lifecycle,
+    "/v1/lifecycle",
+    LifecyclePlan,
+    LifecycleRequest,
+    LifecycleAnswer,
+    "New, returning, resurrecting and dormant persons per period.",
+    "Persons by state, per period"
+);
+
+analysis_endpoint!(
+    paths,
+    "/v1/paths",
+    PathsPlan,
+    PathsRequest,
+    PathsAnswer,
+    "The most common events after (or before) a start event, step by step.",
+    "Nodes and links per step"
+);

@@ -13,7 +13,7 @@
 //! every backend answers alike.
 
 use std::cmp::Ordering as CmpOrdering;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use chrono::DateTime;
 
@@ -142,7 +142,23 @@ struct Totals {
     events: u64,
     bounces: u64,
     duration_us: i64,
-    persons: HashSet<u64>,
+    /// Distinct persons: persons come one after another, so a person is new
+    /// to a group when it differs from the group's last one.
+    persons: u64,
+    last_person: Option<u64>,
+}
+
+impl Totals {
+    fn add(&mut self, session: &Session<'_>) {
+        self.sessions += 1;
+        self.events += session.events;
+        self.bounces += u64::from(session.page_views == 1 && session.events == 1);
+        self.duration_us += session.duration_us;
+        if self.last_person != Some(session.person) {
+            self.persons += 1;
+            self.last_person = Some(session.person);
+        }
+    }
 }
 
 fn metric_value(metric: &Metric, totals: &Totals) -> MetricValue {
@@ -154,7 +170,7 @@ fn metric_value(metric: &Metric, totals: &Totals) -> MetricValue {
     };
     match metric {
         Metric::Events => MetricValue::Count(totals.events),
-        Metric::Users => MetricValue::Count(totals.persons.len() as u64),
+        Metric::Users => MetricValue::Count(totals.persons),
         Metric::Sessions => MetricValue::Count(totals.sessions),
         Metric::BounceRate => per_session(totals.bounces as f64 * 100.0, 1),
         Metric::SessionDuration => per_session(totals.duration_us as f64 / 1e6, 3),
@@ -211,7 +227,9 @@ pub fn session_rows(plan: &QueryPlan, events: &[TimelineEvent]) -> QueryRows {
     let timeout_us = plan.session_timeout.num_microseconds().unwrap_or(i64::MAX);
     let has_page = plan.dimensions.iter().any(Dimension::is_session);
     let clock = LocalClock::from_schedule(&plan.offsets);
-    let mut groups: HashMap<Vec<Key>, (Vec<DimensionValue>, Totals)> = HashMap::new();
+    // Group keys index `groups`, which keeps each group's dimension values.
+    let mut index: HashMap<Vec<Key>, usize, foldhash::fast::RandomState> = HashMap::default();
+    let mut groups: Vec<(Vec<DimensionValue>, Totals)> = Vec::new();
     for person in persons(events) {
         for session in sessions_of(person, timeout_us, has_page) {
             // Labels: the page first when session dimensions need it, then
@@ -234,21 +252,18 @@ pub fn session_rows(plan: &QueryPlan, events: &[TimelineEvent]) -> QueryRows {
                 })
                 .collect();
             let key: Vec<Key> = values.iter().map(key_of).collect();
-            let (_, totals) = groups
-                .entry(key)
-                .or_insert_with(|| (values, Totals::default()));
-            totals.sessions += 1;
-            totals.events += session.events;
-            totals.bounces += u64::from(session.page_views == 1 && session.events == 1);
-            totals.duration_us += session.duration_us;
-            totals.persons.insert(session.person);
+            let slot = *index.entry(key).or_insert_with(|| {
+                groups.push((values, Totals::default()));
+                groups.len() - 1
+            });
+            groups[slot].1.add(&session);
         }
     }
     if plan.dimensions.is_empty() && groups.is_empty() {
-        groups.insert(Vec::new(), (Vec::new(), Totals::default()));
+        groups.push((Vec::new(), Totals::default()));
     }
     let mut rows: Vec<QueryRow> = groups
-        .into_values()
+        .into_iter()
         .map(|(dimensions, totals)| QueryRow {
             dimensions,
             metrics: plan

@@ -80,8 +80,19 @@ async fn links_where(
         .map_err(|e| storage_error("reading person_links", e))
 }
 
+/// Applies each project's links, `(merged key, joined key)` in order.
+pub(super) async fn apply_by_project(
+    client: &Client,
+    links: &BTreeMap<&str, Vec<(&str, &str)>>,
+) -> Result<(), StorageError> {
+    for (project_id, links) in links {
+        apply_links(client, project_id, links).await?;
+    }
+    Ok(())
+}
+
 /// Applies one project's links, `(merged key, joined key)` in order.
-pub(super) async fn apply_links(
+async fn apply_links(
     client: &Client,
     project_id: &str,
     links: &[(&str, &str)],

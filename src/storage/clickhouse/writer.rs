@@ -199,9 +199,7 @@ impl EventTables {
                 }
             }
         }
-        for (project, links) in &links {
-            persons::apply_links(&self.client, project, links).await?;
-        }
+        persons::apply_by_project(&self.client, &links).await?;
         if !fresh.is_empty() {
             let failed = |e| storage_error("inserting events", e);
             let mut insert = self
@@ -258,10 +256,7 @@ impl EventTables {
                     .push(link);
             }
         }
-        for (project, links) in &links {
-            persons::apply_links(&self.client, project, links).await?;
-        }
-        Ok(())
+        persons::apply_by_project(&self.client, &links).await
     }
 
     /// Streams a project's events in timestamp order, a chunk at a time.
