@@ -377,7 +377,7 @@ pub fn timelines(
     })
 }
 
-fn column<'a, T: 'static>(batch: &'a RecordBatch, index: usize) -> Result<&'a T, StorageError> {
+fn column<T: 'static>(batch: &RecordBatch, index: usize) -> Result<&T, StorageError> {
     batch
         .column(index)
         .as_any()
