@@ -108,3 +108,32 @@ async fn events_stored_before_the_narrow_schema_survive_it_and_still_dedupe() {
 fn open_at(path: &std::path::Path) -> Arc<dyn Repository> {
     Arc::new(DuckDbRepository::open(path, &DuckDbOptions::default()).unwrap())
 }
+
+#[test]
+fn a_file_written_before_person_links_gets_the_links_of_its_identify_calls() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("v4.duckdb");
+    let conn = DuckDbRepository::connect(&path, &DuckDbOptions::default()).unwrap();
+    migrate_to(&conn, 4).unwrap();
+    conn.execute_batch(
+        "INSERT INTO users VALUES ('shop', 'visitor', 1), ('shop', 'ada', 2), ('shop', 'bob', 3);
+         INSERT INTO events (project_id, message_id, type, event, user_id, anonymous_id, previous_id,
+                             timestamp, received_at, user_index)
+         VALUES ('shop', 'm1', 'track', 'view', NULL, 'visitor', NULL, '2026-03-01 10:00:00', '2026-03-01 10:00:00', 1),
+                ('shop', 'm2', 'identify', NULL, 'ada', 'visitor', NULL, '2026-03-01 10:05:00', '2026-03-01 10:05:00', 2),
+                ('shop', 'm3', 'track', 'view', 'bob', NULL, NULL, '2026-03-01 10:06:00', '2026-03-01 10:06:00', 3);",
+    )
+    .unwrap();
+    drop(conn);
+
+    drop(open_at(&path));
+    let conn = DuckDbRepository::connect(&path, &DuckDbOptions::default()).unwrap();
+    let links: Vec<(u32, u32)> = conn
+        .prepare("SELECT user_index, person_index FROM person_links ORDER BY user_index")
+        .unwrap()
+        .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(links, vec![(1, 2)], "the visitor is ada; bob stays himself");
+}
