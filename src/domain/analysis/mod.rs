@@ -259,7 +259,7 @@ pub fn parse_window(text: &str, path: &str) -> Result<Duration, QueryError> {
         )
     };
     let text = text.trim();
-    let split = text.len().checked_sub(1).ok_or_else(invalid)?;
+    let (split, _) = text.char_indices().last().ok_or_else(invalid)?;
     let (number, unit) = text.split_at(split);
     let number: i64 = number.parse().map_err(|_| invalid())?;
     let window = match unit {
@@ -324,6 +324,8 @@ mod tests {
         assert_eq!(parse_window("7d", "window").unwrap(), Duration::days(7));
         assert_eq!(parse_window("2w", "window").unwrap(), Duration::days(14));
         assert!(parse_window("7", "window").is_err());
+        assert!(parse_window("7é", "window").is_err());
+        assert!(parse_window("", "window").is_err());
         assert!(parse_window("0h", "window").is_err());
         assert_eq!(
             parse_window("9y", "window").unwrap_err().to_string(),
