@@ -22,6 +22,16 @@ use crate::domain::analysis::Analysis;
 use crate::domain::query::{DateRangeSpec, QueryError};
 use crate::storage::StorageError;
 
+/// Runs CPU-bound work over read events on a blocking thread, so that it
+/// never stalls the async runtime.
+pub(super) async fn off_runtime<T: Send + 'static>(
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| ApiError::Storage(StorageError::Backend(format!("computing failed: {e}"))))
+}
+
 /// Plans, reads and answers one analysis request.
 async fn analyse<A: Analysis>(
     state: &AppState,
@@ -36,9 +46,7 @@ async fn analyse<A: Analysis>(
     let context = plan_context(state, &project, &spec).await?;
     let plan = A::plan(&request, &context)?;
     let events = state.repository.timelines(&plan.timeline()).await?;
-    let mut answer = tokio::task::spawn_blocking(move || plan.answer(&events))
-        .await
-        .map_err(|e| StorageError::Backend(format!("analysis task failed: {e}")))?;
+    let mut answer = off_runtime(move || plan.answer(&events)).await?;
     *A::took_ms(&mut answer) = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
     Ok(answer)
 }

@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use utoipa::{IntoParams, ToSchema};
 
+use super::analysis::off_runtime;
 use super::error::{ApiError, ErrorBody};
 use super::{auth, AppState};
 use crate::domain::query::{
@@ -20,7 +21,6 @@ use crate::domain::query::{
     MetricValue, PlanContext, QueryError, QueryRequest, TimeRange,
 };
 use crate::domain::Project;
-use crate::storage::StorageError;
 
 /// Most names or keys a discovery endpoint lists.
 const DISCOVERY_LIMIT: u64 = 1_000;
@@ -53,12 +53,11 @@ async fn run(
     let plan = plan(request, &context)?;
     if plan.is_session_query() {
         let events = state.repository.timelines(&session_timeline(&plan)).await?;
-        let rows = tokio::task::spawn_blocking({
+        let rows = off_runtime({
             let plan = plan.clone();
             move || session_rows(&plan, &events)
         })
-        .await
-        .map_err(|e| StorageError::Backend(format!("session task failed: {e}")))?;
+        .await?;
         return Ok(answer(&plan, rows, None));
     }
     let total_users = async {

@@ -78,15 +78,20 @@ impl LifecyclePlan {
         self.period.covering(self.scope.range, self.scope.timezone)
     }
 
-    /// Every occurrence of the event before the end of the last period.
-    pub fn timeline(&self) -> TimelineRequest {
-        let range = TimeRange {
+    /// The span read: all time before the end of the last period.
+    fn read_range(&self) -> TimeRange {
+        TimeRange {
             from: DateTime::UNIX_EPOCH.min(self.scope.range.from),
             to: self
                 .period
                 .start(self.periods().end() + 1, self.scope.timezone),
-        };
-        self.scope.timeline(range, vec![self.event.clone()])
+        }
+    }
+
+    /// Every occurrence of the event over [`LifecyclePlan::read_range`].
+    pub fn timeline(&self) -> TimelineRequest {
+        self.scope
+            .timeline(self.read_range(), vec![self.event.clone()])
     }
 }
 
@@ -121,7 +126,7 @@ pub struct LifecycleAnswer {
 pub fn lifecycle(plan: &LifecyclePlan, events: &[TimelineEvent]) -> LifecycleAnswer {
     let tz = plan.scope.timezone;
     let range = plan.periods();
-    let clock = LocalClock::new(tz, plan.timeline().range);
+    let clock = LocalClock::new(tz, plan.read_range());
     let mut periods: Vec<LifecyclePeriod> = range
         .clone()
         .map(|index| LifecyclePeriod {

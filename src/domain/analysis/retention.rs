@@ -105,9 +105,9 @@ impl RetentionPlan {
         self.period.covering(self.scope.range, self.scope.timezone)
     }
 
-    /// Start events in the range (all earlier ones too for `first_time`) and
-    /// return events until the last cohort's last period ends.
-    pub fn timeline(&self) -> TimelineRequest {
+    /// The span read: start events in the range (all earlier ones too for
+    /// `first_time`) and return events until the last cohort's last period ends.
+    fn read_range(&self) -> TimeRange {
         let last = *self.cohorts().end() + i64::from(self.periods) - 1;
         // Returns count from the start of the first cohort's period, which
         // may begin before the range.
@@ -117,12 +117,18 @@ impl RetentionPlan {
                 .start(*self.cohorts().start(), self.scope.timezone),
             CohortKind::FirstTime => chrono::DateTime::UNIX_EPOCH,
         };
-        let range = TimeRange {
+        TimeRange {
             from: from.min(self.scope.range.from),
             to: self.period.start(last + 1, self.scope.timezone),
-        };
-        self.scope
-            .timeline(range, vec![self.start.clone(), self.back.clone()])
+        }
+    }
+
+    /// Start and return events over [`RetentionPlan::read_range`].
+    pub fn timeline(&self) -> TimelineRequest {
+        self.scope.timeline(
+            self.read_range(),
+            vec![self.start.clone(), self.back.clone()],
+        )
     }
 }
 
@@ -154,7 +160,7 @@ pub struct RetentionAnswer {
 /// Computes the cohorts over timelines ordered by person.
 pub fn retention(plan: &RetentionPlan, events: &[TimelineEvent]) -> RetentionAnswer {
     let (tz, period) = (plan.scope.timezone, plan.period);
-    let clock = LocalClock::new(tz, plan.timeline().range);
+    let clock = LocalClock::new(tz, plan.read_range());
     let cohorts = plan.cohorts();
     let in_range = |e: &TimelineEvent| {
         e.timestamp_us >= plan.scope.range.from.timestamp_micros()

@@ -35,7 +35,8 @@ pub(super) const PERSON_EXPRESSION: &str = "if(person_hash = 0, user_hash, perso
 /// ` ANY LEFT JOIN` of the project's links (bind the project id once).
 pub(super) const PERSON_JOIN: &str = " ANY LEFT JOIN (SELECT user_hash, person_hash FROM person_links FINAL WHERE project_id = ?) AS links USING (user_hash)";
 
-fn placeholders(count: usize) -> String {
+/// `?, ?, ...`: `count` placeholders for a list of bound values.
+pub(super) fn placeholders(count: usize) -> String {
     vec!["?"; count].join(", ")
 }
 

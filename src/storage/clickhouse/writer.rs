@@ -78,7 +78,7 @@ impl EventTables {
     fn lookup_query(&self, project_id: &str, message_ids: &[&str]) -> Query {
         // A tuple (not an array: older servers refuse one after IN); callers
         // send chunks that keep the text far below `max_query_size`.
-        let placeholders = vec!["?"; message_ids.len()].join(", ");
+        let placeholders = persons::placeholders(message_ids.len());
         let query = self
             .client
             .query(&format!(
@@ -172,31 +172,25 @@ impl EventTables {
             .await
             .map_err(|e| StorageError::Backend(format!("building rows: {e}")))?;
         // The first copy of each message that is not stored yet.
-        let fresh: Vec<&EventRow> = unique
+        let fresh: Vec<usize> = unique
             .iter()
-            .filter(|&&i| {
+            .copied()
+            .filter(|&i| {
                 let event = &events[i];
                 !stored
                     .get(event.project_id.as_str())
                     .is_some_and(|ids| ids.contains(&event.message_id))
             })
-            .map(|&i| &rows[i])
             .collect();
         // Links first: when the events' insert fails, the retry applies them
         // again, which changes nothing.
         let mut links: BTreeMap<&str, Vec<(&str, &str)>> = BTreeMap::new();
-        for &i in &unique {
-            let event = &events[i];
+        for event in fresh.iter().map(|&i| &events[i]) {
             if let Some(link) = identity_link(event) {
-                if !stored
-                    .get(event.project_id.as_str())
-                    .is_some_and(|ids| ids.contains(&event.message_id))
-                {
-                    links
-                        .entry(event.project_id.as_str())
-                        .or_default()
-                        .push(link);
-                }
+                links
+                    .entry(event.project_id.as_str())
+                    .or_default()
+                    .push(link);
             }
         }
         persons::apply_by_project(&self.client, &links).await?;
@@ -208,8 +202,8 @@ impl EventTables {
                 .await
                 .map_err(failed)?
                 .with_timeouts(Some(SEND_TIMEOUT), Some(ANSWER_TIMEOUT));
-            for row in &fresh {
-                insert.write(*row).await.map_err(failed)?;
+            for &i in &fresh {
+                insert.write(&rows[i]).await.map_err(failed)?;
             }
             insert.end().await.map_err(failed)?;
         }
