@@ -41,6 +41,8 @@ pub struct Config {
     pub processor: ProcessorConfig,
     /// Kafka: the consumer worker and HTTP ingest through a topic. Absent: no Kafka.
     pub kafka: Option<KafkaConfig>,
+    /// The exporter worker's business gauges on `/metrics`.
+    pub exporter: ExporterConfig,
     /// Logging.
     pub log: LogConfig,
     /// How long a graceful shutdown may take to drain requests and the queue.
@@ -57,6 +59,7 @@ impl Default for Config {
             ingest: IngestConfig::default(),
             processor: ProcessorConfig::default(),
             kafka: None,
+            exporter: ExporterConfig::default(),
             log: LogConfig::default(),
             shutdown_timeout: Duration::from_secs(30),
         }
@@ -228,6 +231,62 @@ impl ProcessorConfig {
             max_wait: self.batch_max_wait.unwrap_or(max_wait),
             write_attempts: self.write_attempts,
         }
+    }
+}
+
+/// The exporter worker: business gauges computed from storage.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ExporterConfig {
+    /// Whether the worker runs.
+    pub enabled: bool,
+    /// Time between two computations.
+    #[serde(with = "humantime_serde")]
+    pub interval: Duration,
+    /// Event names per project published by `analytics_project_recent_events`;
+    /// the rest are summed under `(other)`.
+    pub top_events: usize,
+    /// How far back, by event time, the freshness gauge looks for the newest
+    /// receipt; a project with nothing that recent reads as this stale.
+    #[serde(with = "humantime_serde")]
+    pub freshness_lookback: Duration,
+}
+
+/// Most event names per project the exporter may publish.
+pub const MAX_EXPORTER_TOP_EVENTS: usize = 100;
+
+impl Default for ExporterConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            interval: Duration::from_secs(15),
+            top_events: 10,
+            freshness_lookback: Duration::from_secs(24 * 3600),
+        }
+    }
+}
+
+impl ExporterConfig {
+    fn validate(&self) -> Result<(), ConfigError> {
+        if self.interval.is_zero() {
+            return Err(ConfigError::invalid(
+                "exporter.interval",
+                "must be longer than zero",
+            ));
+        }
+        if !(1..=MAX_EXPORTER_TOP_EVENTS).contains(&self.top_events) {
+            return Err(ConfigError::invalid(
+                "exporter.top_events",
+                format!("must be between 1 and {MAX_EXPORTER_TOP_EVENTS}"),
+            ));
+        }
+        if self.freshness_lookback < Duration::from_secs(60) {
+            return Err(ConfigError::invalid(
+                "exporter.freshness_lookback",
+                "must be at least 1m",
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -413,6 +472,7 @@ impl Config {
         if let Err(error) = tracing_subscriber::EnvFilter::try_new(&self.log.level) {
             return Err(ConfigError::invalid("log.level", error.to_string()));
         }
+        self.exporter.validate()?;
         self.validate_projects()?;
         if let Some(kafka) = &self.kafka {
             let ids: Vec<&str> = self.projects.iter().map(|p| p.id.as_str()).collect();
@@ -678,6 +738,40 @@ mod tests {
             config.storage.path,
             PathBuf::from("/srv/analytics/analytics.duckdb")
         );
+    }
+
+    #[test]
+    fn exporter_settings_are_checked_by_key() {
+        let config = Config::load(
+            &CliOverrides::default(),
+            env(&[
+                ("ANALYTICS_EXPORTER__INTERVAL", "30s"),
+                ("ANALYTICS_EXPORTER__TOP_EVENTS", "25"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(config.exporter.interval, Duration::from_secs(30));
+        assert_eq!(config.exporter.top_events, 25);
+        for (name, value, key) in [
+            ("ANALYTICS_EXPORTER__INTERVAL", "0s", "exporter.interval"),
+            ("ANALYTICS_EXPORTER__TOP_EVENTS", "0", "exporter.top_events"),
+            (
+                "ANALYTICS_EXPORTER__TOP_EVENTS",
+                "101",
+                "exporter.top_events",
+            ),
+            (
+                "ANALYTICS_EXPORTER__FRESHNESS_LOOKBACK",
+                "10s",
+                "exporter.freshness_lookback",
+            ),
+        ] {
+            let error = Config::load(&CliOverrides::default(), env(&[(name, value)])).unwrap_err();
+            assert!(
+                error.to_string().starts_with(key),
+                "{name}={value}: {error}"
+            );
+        }
     }
 
     #[test]

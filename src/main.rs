@@ -2,9 +2,10 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use analytics::config::{process_env, CliOverrides, Config};
-use analytics::startup::Application;
+use analytics::startup::{probe, Application};
 use analytics::telemetry::logging;
 use clap::{Parser, Subcommand};
 
@@ -27,6 +28,9 @@ enum Command {
     Serve,
     /// Print the OpenAPI document (YAML).
     Openapi,
+    /// Exit 0 when the instance configured here answers `/healthz` with 200
+    /// (for container health checks).
+    Healthcheck,
 }
 
 #[derive(Debug, Clone, Default, clap::Args)]
@@ -60,23 +64,46 @@ fn main() -> ExitCode {
             print!("{}", analytics::api::openapi::openapi_yaml());
             ExitCode::SUCCESS
         }
+        Some(Command::Healthcheck) => healthcheck(cli.serve),
         Some(Command::Serve) | None => serve(cli.serve),
     }
 }
 
-fn serve(args: ServeArgs) -> ExitCode {
+/// Longest the health check waits for the connection and for the answer.
+const HEALTHCHECK_TIMEOUT: Duration = Duration::from_secs(3);
+
+fn healthcheck(args: ServeArgs) -> ExitCode {
+    let config = match load_config(args) {
+        Ok(config) => config,
+        Err(code) => return code,
+    };
+    let address = probe::probe_address(config.listen);
+    match probe::probe(address, "/healthz", HEALTHCHECK_TIMEOUT) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("analytics: unhealthy: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn load_config(args: ServeArgs) -> Result<Config, ExitCode> {
     let overrides = CliOverrides {
         config_file: args.config,
         listen: args.listen,
         data_dir: args.data_dir,
         log_format: args.log_format,
     };
-    let config = match Config::load(&overrides, process_env()) {
+    Config::load(&overrides, process_env()).map_err(|error| {
+        eprintln!("analytics: invalid configuration: {error}");
+        ExitCode::from(EXIT_CONFIG)
+    })
+}
+
+fn serve(args: ServeArgs) -> ExitCode {
+    let config = match load_config(args) {
         Ok(config) => config,
-        Err(error) => {
-            eprintln!("analytics: invalid configuration: {error}");
-            return ExitCode::from(EXIT_CONFIG);
-        }
+        Err(code) => return code,
     };
     logging::init(&config.log);
     let runtime = match tokio::runtime::Runtime::new() {

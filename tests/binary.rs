@@ -137,3 +137,26 @@ async fn development_project_keys_persist_and_sigterm_drains() {
     assert_eq!(export.lines().count(), 50);
     terminate(running);
 }
+
+#[test]
+fn the_healthcheck_command_follows_the_running_instance() {
+    let dir = tempfile::tempdir().unwrap();
+    let running = start(dir.path());
+    let listen = running.address.trim_start_matches("http://").to_owned();
+    let healthcheck = || {
+        analytics()
+            .args(["healthcheck", "--listen", &listen])
+            .output()
+            .unwrap()
+    };
+    let output = healthcheck();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    terminate(running);
+    let output = healthcheck();
+    assert_eq!(output.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("unhealthy"));
+}

@@ -1,6 +1,7 @@
 //! Building and running the service: storage, workers, HTTP server, graceful shutdown.
 
 mod kafka;
+pub mod probe;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -17,6 +18,7 @@ use crate::storage::clickhouse::{ClickHouseOptions, ClickHouseRepository};
 use crate::storage::duckdb::{DuckDbOptions, DuckDbRepository};
 use crate::storage::{Repository, StorageError};
 use crate::telemetry::Metrics;
+use crate::workers::exporter::Exporter;
 use crate::workers::kafka_consumer::KafkaConsumerWorker;
 use crate::workers::processor::{self, Processor, QueueSink};
 
@@ -50,6 +52,7 @@ pub struct Application {
     queue: Arc<QueueSink>,
     processor: Processor,
     consumer: Option<KafkaConsumerWorker>,
+    exporter: Option<Exporter>,
     repository: Arc<dyn Repository>,
     development_keys: Option<DevelopmentKeys>,
 }
@@ -125,6 +128,14 @@ impl Application {
             Some(kafka) => kafka::build(&config, kafka, projects.clone(), queue.clone(), &metrics)?,
             None => kafka::KafkaParts::default(),
         };
+        let exporter = config.exporter.enabled.then(|| {
+            Exporter::new(
+                repository.clone(),
+                projects.clone(),
+                metrics.exporter.clone(),
+                config.exporter.clone(),
+            )
+        });
         let sink: Arc<dyn EventSink> = match kafka_parts.ingest_sink {
             Some(producer) => producer,
             None => queue.clone(),
@@ -146,6 +157,7 @@ impl Application {
             queue,
             processor,
             consumer: kafka_parts.consumer,
+            exporter,
             repository,
             development_keys,
         })
@@ -176,6 +188,7 @@ impl Application {
             queue,
             processor,
             consumer,
+            exporter,
             repository,
             ..
         } = self;
@@ -183,6 +196,8 @@ impl Application {
         let processor_task = tokio::spawn(processor.run(stop_processor.clone()));
         let stop_consumer = CancellationToken::new();
         let consumer_task = consumer.map(|worker| tokio::spawn(worker.run(stop_consumer.clone())));
+        let stop_exporter = CancellationToken::new();
+        let exporter_task = exporter.map(|worker| tokio::spawn(worker.run(stop_exporter.clone())));
 
         let shutting_down = state.shutting_down.clone();
         let signalled = shutting_down.clone();
@@ -204,7 +219,13 @@ impl Application {
             }
         };
 
-        // The consumer goes first: it still needs the processor to write the
+        stop_exporter.cancel();
+        if let Some(task) = exporter_task {
+            if let Err(error) = task.await {
+                tracing::error!(%error, "the exporter stopped abnormally");
+            }
+        }
+        // The consumer goes first among the writers: it still needs the processor to write the
         // batches it holds before it stores their offsets.
         stop_consumer.cancel();
         if let Some(task) = consumer_task {

@@ -91,6 +91,15 @@ pub trait Repository: Send + Sync + 'static {
     /// Time of the first and the last stored event of a project, if it has any.
     async fn time_bounds(&self, project_id: &str) -> Result<Option<TimeRange>, StorageError>;
 
+    /// The newest `receivedAt` among a project's events timestamped at or
+    /// after `since`, if there is one. Bounding the event time keeps the read
+    /// to recent data on every backend.
+    async fn newest_received_at(
+        &self,
+        project_id: &str,
+        since: DateTime<Utc>,
+    ) -> Result<Option<DateTime<Utc>>, StorageError>;
+
     /// Property and trait keys of a project's events in a range (of one event name
     /// when given), with how many events carry each, most used first.
     async fn property_keys(

@@ -5,6 +5,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 
 use crate::domain::analysis::{TimelineEvent, TimelineRequest};
 use crate::domain::query::{QueryPlan, QueryRows, TimeRange};
@@ -22,6 +23,16 @@ pub struct FakeRepository {
     pub delay: Duration,
     /// Whether `ping` fails.
     pub unreachable: AtomicBool,
+}
+
+impl FakeRepository {
+    fn reachable(&self) -> Result<(), StorageError> {
+        if self.unreachable.load(Ordering::SeqCst) {
+            Err(StorageError::Unavailable("connection refused".into()))
+        } else {
+            Ok(())
+        }
+    }
 }
 
 #[async_trait]
@@ -47,11 +58,7 @@ impl Repository for FakeRepository {
     }
 
     async fn ping(&self) -> Result<(), StorageError> {
-        if self.unreachable.load(Ordering::SeqCst) {
-            Err(StorageError::Unavailable("connection refused".into()))
-        } else {
-            Ok(())
-        }
+        self.reachable()
     }
 
     async fn setting_or_init(&self, _: &str, value: &str) -> Result<String, StorageError> {
@@ -59,6 +66,7 @@ impl Repository for FakeRepository {
     }
 
     async fn query(&self, _: &QueryPlan) -> Result<QueryRows, StorageError> {
+        self.reachable()?;
         Ok(QueryRows::default())
     }
 
@@ -67,6 +75,15 @@ impl Repository for FakeRepository {
     }
 
     async fn time_bounds(&self, _: &str) -> Result<Option<TimeRange>, StorageError> {
+        Ok(None)
+    }
+
+    async fn newest_received_at(
+        &self,
+        _: &str,
+        _: DateTime<Utc>,
+    ) -> Result<Option<DateTime<Utc>>, StorageError> {
+        self.reachable()?;
         Ok(None)
     }
 

@@ -4,6 +4,7 @@
 //! (`_seconds`, `_bytes`), `_total` for counters. Label values are bounded:
 //! route templates, status codes, reject codes and event types, never ids or keys.
 
+use super::exporter_metrics::ExporterMetrics;
 use super::kafka_metrics::KafkaMetrics;
 use prometheus::{
     Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts,
@@ -42,6 +43,8 @@ pub struct Metrics {
     pub queue_rejections: IntCounter,
     /// The Kafka consumer worker and producers.
     pub kafka: KafkaMetrics,
+    /// The exporter worker's business gauges and health.
+    pub exporter: ExporterMetrics,
 }
 
 impl Metrics {
@@ -142,7 +145,8 @@ impl Metrics {
         )
         .expect("valid metric");
 
-        let registry_for_kafka = registry.clone();
+        let kafka = KafkaMetrics::register(&registry);
+        let exporter = ExporterMetrics::register(&registry);
         let metrics = Self {
             registry,
             http_requests,
@@ -158,7 +162,8 @@ impl Metrics {
             queue_depth,
             queue_capacity,
             queue_rejections,
-            kafka: KafkaMetrics::register(&registry_for_kafka),
+            kafka,
+            exporter,
         };
         metrics.register_all();
         metrics

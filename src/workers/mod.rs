@@ -1,4 +1,5 @@
 //! Background workers.
 
+pub mod exporter;
 pub mod kafka_consumer;
 pub mod processor;

@@ -4,6 +4,7 @@ mod analysis;
 mod auth;
 mod clickhouse;
 mod export;
+mod exporter;
 mod helpers;
 mod ingest;
 mod kafka;

@@ -458,6 +458,29 @@ pub async fn time_bounds(
     }))
 }
 
+/// The newest `received_at` of a project's events timestamped at or after
+/// `since`; the whole-second bound on `timestamp` lets the primary key prune.
+pub async fn newest_received_at(
+    client: &Client,
+    project_id: &str,
+    since: DateTime<chrono::Utc>,
+) -> Result<Option<DateTime<chrono::Utc>>, StorageError> {
+    let (events, newest): (u64, i64) = client
+        .query(
+            "SELECT count(), max(received_at_us) FROM events
+             WHERE project_id = ? AND timestamp >= toDateTime(?) AND timestamp_us >= ?",
+        )
+        .bind(project_id)
+        .bind(since.timestamp())
+        .bind(since.timestamp_micros())
+        .fetch_one()
+        .await
+        .map_err(|e| storage_error("reading the newest receipt time", e))?;
+    Ok((events > 0)
+        .then(|| DateTime::from_timestamp_micros(newest))
+        .flatten())
+}
+
 fn property_keys_query(
     client: &Client,
     project_id: &str,

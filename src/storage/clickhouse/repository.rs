@@ -4,6 +4,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use clickhouse::query::Query;
 use clickhouse::{Client, Row};
 use futures::stream::{self, StreamExt};
@@ -159,6 +160,15 @@ impl Repository for ClickHouseRepository {
     async fn time_bounds(&self, project_id: &str) -> Result<Option<TimeRange>, StorageError> {
         self.check_open()?;
         query::time_bounds(&self.client, project_id).await
+    }
+
+    async fn newest_received_at(
+        &self,
+        project_id: &str,
+        since: DateTime<Utc>,
+    ) -> Result<Option<DateTime<Utc>>, StorageError> {
+        self.check_open()?;
+        query::newest_received_at(&self.client, project_id, since).await
     }
 
     async fn property_keys(

@@ -17,6 +17,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use duckdb::arrow::record_batch::RecordBatch;
 use duckdb::Connection;
 use tokio::sync::mpsc;
@@ -308,6 +309,18 @@ impl Repository for DuckDbRepository {
         let conn = self.reader()?;
         let project_id = project_id.to_owned();
         tokio::task::spawn_blocking(move || query::time_bounds(&conn, &project_id))
+            .await
+            .map_err(join_error)?
+    }
+
+    async fn newest_received_at(
+        &self,
+        project_id: &str,
+        since: DateTime<Utc>,
+    ) -> Result<Option<DateTime<Utc>>, StorageError> {
+        let conn = self.reader()?;
+        let project_id = project_id.to_owned();
+        tokio::task::spawn_blocking(move || query::newest_received_at(&conn, &project_id, since))
             .await
             .map_err(join_error)?
     }

@@ -428,6 +428,21 @@ pub fn time_bounds(conn: &Connection, project_id: &str) -> Result<Option<TimeRan
     })
 }
 
+/// The newest `received_at` of a project's events timestamped at or after `since`.
+pub fn newest_received_at(
+    conn: &Connection,
+    project_id: &str,
+    since: DateTime<chrono::Utc>,
+) -> Result<Option<DateTime<chrono::Utc>>, StorageError> {
+    let since = Value::Timestamp(TimeUnit::Microsecond, since.timestamp_micros());
+    let newest: Option<i64> = conn.query_row(
+        "SELECT epoch_us(max(received_at)) FROM events WHERE project_id = ? AND timestamp >= ?",
+        duckdb::params![project_id, since],
+        |row| row.get(0),
+    )?;
+    Ok(newest.and_then(DateTime::from_timestamp_micros))
+}
+
 /// Property (and trait) keys of a project's events in a range, most used first.
 pub fn property_keys(
     conn: &Connection,
