@@ -1,7 +1,14 @@
 # Common tasks. Build output lives outside the checkout so that clones share it.
 export CARGO_TARGET_DIR ?= $(HOME)/.cache/analytics/target
 
-.PHONY: build run test lint fmt openapi bench bench-query bench-clickhouse bench-query-clickhouse bench-kafka bench-kafka-clickhouse clean
+.PHONY: help setup build run test lint fmt generate openapi check-deploy docker-build compose-up k8s-render bench bench-query bench-clickhouse bench-query-clickhouse bench-kafka bench-kafka-clickhouse clean
+.DEFAULT_GOAL := help
+
+help: ## List the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  %-24s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+setup: ## Install everything the tests need on Debian (ClickHouse, Tansu, kcat, Prometheus, checkers); idempotent
+	scripts/setup-dev.sh
 
 build: ## Release build of the service
 	cargo build --release
@@ -19,8 +26,22 @@ lint: ## Formatting and clippy, warnings as errors
 fmt: ## Format the code
 	cargo fmt --all
 
-openapi: ## Regenerate api/openapi.yaml from the code
+generate: ## Regenerate api/openapi.yaml from the code
 	scripts/generate.sh
+
+openapi: generate ## Same as generate
+
+check-deploy: ## Static checks of the Dockerfile, compose file, Kubernetes manifests, dashboard and alerts
+	cargo nextest run --release --test deploy
+
+docker-build: ## Build the container image (needs a Docker engine)
+	docker build -f deploy/docker/Dockerfile -t analytics:local .
+
+compose-up: ## The service with ClickHouse, Kafka, Prometheus and Grafana (needs Docker)
+	docker compose -f deploy/docker/docker-compose.yaml up --build
+
+k8s-render: ## Print the Kubernetes manifests as kustomize renders them
+	kubectl kustomize deploy/kubernetes
 
 bench: ## Ingest benchmark (events/s, latency, peak memory)
 	scripts/bench-ingest.sh
@@ -40,5 +61,5 @@ bench-kafka: ## Kafka to DuckDB throughput, beside a bare librdkafka consumer
 bench-kafka-clickhouse: ## Kafka to ClickHouse throughput, beside a bare librdkafka consumer
 	scripts/bench-kafka.sh --backend clickhouse
 
-clean:
+clean: ## Remove build output
 	cargo clean

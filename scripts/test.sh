@@ -11,7 +11,7 @@ cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/analytics/target}"
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 
-scripts/install-deps.sh
+scripts/setup-dev.sh
 
 echo "== cargo fmt --check"
 cargo fmt --all --check

@@ -11,6 +11,7 @@ mod kafka;
 mod lifecycle;
 mod limits;
 mod operations;
+mod prometheus;
 mod query;
 mod sdk;
 mod tcp_proxy;

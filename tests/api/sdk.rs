@@ -13,7 +13,7 @@ async fn send_with(app: &TestApp, program: &str, script: &str) -> impl Fn(&str) 
         .output()
         .await
         .unwrap_or_else(|e| {
-            panic!("{program} runs (scripts/install-deps.sh installs the library): {e}")
+            panic!("{program} runs (scripts/setup-dev.sh installs the library): {e}")
         });
     assert!(
         output.status.success(),

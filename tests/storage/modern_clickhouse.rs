@@ -151,7 +151,7 @@ fn run_on_chdb(database: &str, setup: Vec<String>, queries: &[String]) -> (Strin
     let output = child.wait_with_output().unwrap();
     assert!(
         output.status.success(),
-        "chdb failed (install it with scripts/install-deps.sh): {}",
+        "chdb failed (install it with scripts/setup-dev.sh): {}",
         String::from_utf8_lossy(&output.stderr)
     );
     let answer: Value = serde_json::from_slice(&output.stdout).unwrap();

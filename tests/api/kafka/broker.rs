@@ -207,7 +207,7 @@ impl OwnBroker {
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .expect("tansu starts (installed by scripts/install-deps.sh)");
+            .expect("tansu starts (installed by scripts/setup-dev.sh)");
         self.child = Some(child);
         for _ in 0..100 {
             if std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
