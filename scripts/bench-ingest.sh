@@ -43,6 +43,7 @@ echo "== load on ${BACKEND}: ${LOAD_ARGS[*]}"
 "$LOADGEN" --url "http://127.0.0.1:${PORT}" --write-key "$WRITE_KEY" "${LOAD_ARGS[@]}" | tee "$WORK/loadgen.out"
 
 echo "server_peak_rss_mb=$(peak_rss_mb)"
+exporter_stats "$PORT"
 
 ACKED="$(sed -n 's/.*acknowledged_including_warmup=\([0-9]*\).*/\1/p' "$WORK/loadgen.out")"
 STORED="$(curl -sf -H "Authorization: Bearer ${READ_KEY}" "http://127.0.0.1:${PORT}/v1/export" | wc -l)"

@@ -109,12 +109,17 @@ fn the_compose_file_follows_the_compose_specification() {
             "{name} has no healthcheck"
         );
     }
-    for dependency in ["clickhouse", "kafka"] {
-        assert_eq!(
-            services["analytics"]["depends_on"][dependency]["condition"],
-            "service_healthy"
-        );
-    }
+    let depends_on = &services["analytics"]["depends_on"];
+    assert_eq!(depends_on["clickhouse"]["condition"], "service_healthy");
+    assert_eq!(
+        depends_on["kafka-topics"]["condition"],
+        "service_completed_successfully"
+    );
+    assert_eq!(
+        services["kafka-topics"]["depends_on"]["kafka"]["condition"],
+        "service_healthy"
+    );
+    let topics = services["kafka-topics"]["command"][0].as_str().unwrap();
     assert_eq!(
         services["kafka"]["environment"]["KAFKA_PROCESS_ROLES"], "broker,controller",
         "one KRaft node"
@@ -146,10 +151,14 @@ fn the_compose_file_follows_the_compose_specification() {
     assert_eq!(config.storage.backend, StorageBackend::Clickhouse);
     assert_eq!(config.storage.url, "http://clickhouse:8123");
     assert_eq!(config.storage.password.expose(), "from-the-environment");
-    assert_eq!(
-        config.kafka.as_ref().map(|kafka| kafka.brokers.as_str()),
-        Some("kafka:9092")
-    );
+    let kafka = config.kafka.as_ref().expect("kafka is configured");
+    assert_eq!(kafka.brokers, "kafka:9092");
+    for topic in [&kafka.topic, &kafka.dead_letter_topic] {
+        assert!(
+            topics.contains(&format!("--topic {topic} ")),
+            "{topic} is not created: {topics}"
+        );
+    }
     let grace = seconds(
         services["analytics"]["stop_grace_period"]
             .as_str()

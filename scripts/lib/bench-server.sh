@@ -63,3 +63,16 @@ start_clickhouse() {
 peak_rss_mb() {
   echo $(( $(awk '/VmHWM/ {print $2}' "/proc/${SERVER_PID}/status") / 1024 ))
 }
+
+# The exporter worker's computations so far, from the server's /metrics on
+# port $1: how many, and their mean and total time.
+exporter_stats() {
+  curl -sf "http://127.0.0.1:$1/metrics" | awk '
+    /^analytics_exporter_run_duration_seconds_count/ {count = $2}
+    /^analytics_exporter_run_duration_seconds_sum/ {sum = $2}
+    /^analytics_exporter_errors_total/ {errors += $2}
+    END {
+      if (count > 0) printf "exporter_runs=%d exporter_mean_ms=%.1f exporter_errors=%d\n", count, sum / count * 1000, errors
+      else print "exporter_runs=0"
+    }'
+}

@@ -225,8 +225,8 @@ impl Application {
                 tracing::error!(%error, "the exporter stopped abnormally");
             }
         }
-        // The consumer goes first among the writers: it still needs the processor to write the
-        // batches it holds before it stores their offsets.
+        // Then the consumer, before the processor: it still needs the
+        // processor to write the batches it holds before it stores their offsets.
         stop_consumer.cancel();
         if let Some(task) = consumer_task {
             if let Err(error) = task.await {

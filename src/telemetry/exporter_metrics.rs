@@ -220,9 +220,7 @@ impl ExporterMetrics {
             Box::new(metrics.run_duration.clone()),
             Box::new(metrics.last_success.clone()),
         ];
-        for collector in collectors {
-            registry.register(collector).expect("unique metric names");
-        }
+        super::register_all(registry, collectors);
         metrics
     }
 

@@ -106,9 +106,7 @@ impl KafkaMetrics {
             Box::new(metrics.assigned_partitions.clone()),
             Box::new(metrics.produce_errors.clone()),
         ];
-        for collector in collectors {
-            registry.register(collector).expect("unique metric names");
-        }
+        super::register_all(registry, collectors);
         metrics
     }
 }

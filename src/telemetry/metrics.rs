@@ -185,11 +185,7 @@ impl Metrics {
             Box::new(self.queue_capacity.clone()),
             Box::new(self.queue_rejections.clone()),
         ];
-        for collector in collectors {
-            self.registry
-                .register(collector)
-                .expect("unique metric names");
-        }
+        super::register_all(&self.registry, collectors);
     }
 
     /// The registry, for components that add their own metrics.

@@ -34,6 +34,7 @@ conformance_test!(stored_events_read_back_field_for_field);
 conformance_test!(duplicates_are_skipped_within_and_across_batches);
 conformance_test!(export_is_ordered_and_bounded);
 conformance_test!(settings_keep_their_first_value);
+conformance_test!(the_newest_receipt_is_read_within_the_event_time_bound);
 conformance_test!(a_closed_repository_refuses_work);
 
 #[tokio::test]

@@ -160,6 +160,60 @@ pub async fn settings_keep_their_first_value(repository: Arc<dyn Repository>) {
     assert_eq!(repository.setting_or_init("other", "x").await.unwrap(), "x");
 }
 
+pub async fn the_newest_receipt_is_read_within_the_event_time_bound(
+    repository: Arc<dyn Repository>,
+) {
+    let mut batch = events(
+        "p1",
+        json!([
+            {"type": "track", "userId": "u", "event": "old", "timestamp": "2026-03-01T00:00:00Z"},
+            {"type": "track", "userId": "u", "event": "recent", "timestamp": "2026-03-10T11:00:00Z"},
+            {"type": "track", "userId": "u", "event": "backfill", "timestamp": "2026-02-01T00:00:00Z"},
+        ]),
+    );
+    batch[0].received_at = at("2026-03-01T00:00:01.25Z");
+    batch[1].received_at = at("2026-03-10T11:00:00.75Z");
+    // Received last of all, but timestamped long ago.
+    batch[2].received_at = at("2026-03-10T12:30:00Z");
+    let other = events(
+        "p2",
+        json!([{"type": "track", "userId": "u", "event": "elsewhere", "timestamp": "2026-03-10T11:59:00Z"}]),
+    );
+    repository.insert_batch(batch.into()).await.unwrap();
+    repository.insert_batch(other.into()).await.unwrap();
+
+    let newest = |since: &str| {
+        let repository = repository.clone();
+        let since = at(since);
+        async move { repository.newest_received_at("p1", since).await.unwrap() }
+    };
+    assert_eq!(
+        newest("2026-02-15T00:00:00Z").await,
+        Some(at("2026-03-10T11:00:00.75Z"))
+    );
+    assert_eq!(
+        newest("2026-01-01T00:00:00Z").await,
+        Some(at("2026-03-10T12:30:00Z"))
+    );
+    assert_eq!(
+        newest("2026-03-10T11:00:00Z").await,
+        Some(at("2026-03-10T11:00:00.75Z")),
+        "the bound is inclusive"
+    );
+    assert_eq!(
+        newest("2026-03-10T11:00:00.000001Z").await,
+        None,
+        "and exact to the microsecond"
+    );
+    assert_eq!(
+        repository
+            .newest_received_at("nobody", at("2026-01-01T00:00:00Z"))
+            .await
+            .unwrap(),
+        None
+    );
+}
+
 pub async fn a_closed_repository_refuses_work(repository: Arc<dyn Repository>) {
     repository.ping().await.unwrap();
     repository.close().await.unwrap();

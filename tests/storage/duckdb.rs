@@ -28,6 +28,7 @@ conformance_test!(stored_events_read_back_field_for_field);
 conformance_test!(duplicates_are_skipped_within_and_across_batches);
 conformance_test!(export_is_ordered_and_bounded);
 conformance_test!(settings_keep_their_first_value);
+conformance_test!(the_newest_receipt_is_read_within_the_event_time_bound);
 conformance_test!(a_closed_repository_refuses_work);
 
 fn schema_of(path: &std::path::Path) -> Vec<(String, String, String)> {
@@ -136,4 +137,45 @@ fn a_file_written_before_person_links_gets_the_links_of_its_identify_calls() {
         .map(Result::unwrap)
         .collect();
     assert_eq!(links, vec![(1, 2)], "the visitor is ada; bob stays himself");
+}
+
+#[tokio::test]
+async fn a_key_moved_twice_in_one_batch_is_stored_with_its_last_person() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("links.duckdb");
+    let repository = open_at(&path);
+    // The visitor becomes ada, then ada is aliased to bob: the visitor's person
+    // changes twice in the same batch.
+    let batch = conformance::events(
+        "shop",
+        serde_json::json!([
+            {"type": "identify", "anonymousId": "visitor", "userId": "ada", "messageId": "m1"},
+            {"type": "alias", "previousId": "ada", "userId": "bob", "messageId": "m2"},
+            {"type": "track", "userId": "bob", "event": "view", "messageId": "m3"},
+        ]),
+    );
+    repository.insert_batch(batch.into()).await.unwrap();
+    repository.close().await.unwrap();
+    drop(repository);
+
+    let conn = DuckDbRepository::connect(&path, &DuckDbOptions::default()).unwrap();
+    let links: Vec<(String, String)> = conn
+        .prepare(
+            "SELECT k.user_key, p.user_key FROM person_links l
+             JOIN users k ON k.project_id = l.project_id AND k.user_index = l.user_index
+             JOIN users p ON p.project_id = l.project_id AND p.user_index = l.person_index
+             ORDER BY 1",
+        )
+        .unwrap()
+        .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(
+        links,
+        vec![
+            ("ada".into(), "bob".into()),
+            ("visitor".into(), "bob".into())
+        ]
+    );
 }

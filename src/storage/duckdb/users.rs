@@ -24,6 +24,7 @@ use duckdb::Connection;
 use crate::domain::identity::{declared_link, identity_link, user_key, PersonChange, Persons};
 use crate::domain::{Event, EventType};
 use crate::storage::StorageError;
+use duckdb::types::Value;
 
 #[derive(Debug, Default)]
 struct ProjectUsers {
@@ -191,18 +192,40 @@ impl UserDirectory {
 /// Stores an assignment's new users and links (inside the caller's transaction).
 pub fn store(conn: &Connection, assignment: &Assignment) -> Result<(), StorageError> {
     store_users(conn, &assignment.new_users)?;
-    if assignment.links.is_empty() {
+    store_links(conn, &assignment.links)
+}
+
+/// Links per `INSERT OR REPLACE` statement.
+const LINKS_PER_STATEMENT: usize = 1_000;
+
+/// Upserts the batch's links, many rows per statement: DuckDB upserts one row
+/// on a primary key in about a millisecond, which a batch with hundreds of
+/// identify calls cannot afford. A key changed twice in the batch is written
+/// once, with its last person (one statement may not touch a key twice).
+fn store_links(conn: &Connection, links: &[LinkChange]) -> Result<(), StorageError> {
+    if links.is_empty() {
         return Ok(());
     }
-    let mut upsert = conn.prepare(
-        "INSERT OR REPLACE INTO person_links (project_id, user_index, person_index) VALUES (?, ?, ?)",
-    )?;
-    for link in &assignment.links {
-        upsert.execute(duckdb::params![
-            link.project_id,
-            link.change.key,
-            link.change.person
-        ])?;
+    let mut last_change: HashMap<(&str, u32), usize> = HashMap::with_capacity(links.len());
+    for (position, link) in links.iter().enumerate() {
+        last_change.insert((link.project_id.as_str(), link.change.key), position);
+    }
+    let mut positions: Vec<usize> = last_change.into_values().collect();
+    positions.sort_unstable();
+    for chunk in positions.chunks(LINKS_PER_STATEMENT) {
+        let rows = vec!["(?, ?, ?)"; chunk.len()].join(", ");
+        let sql = format!(
+            "INSERT OR REPLACE INTO person_links (project_id, user_index, person_index) VALUES {rows}"
+        );
+        let params = chunk.iter().flat_map(|&position| {
+            let link = &links[position];
+            [
+                Value::Text(link.project_id.clone()),
+                Value::UInt(link.change.key),
+                Value::UInt(link.change.person),
+            ]
+        });
+        conn.execute(&sql, duckdb::params_from_iter(params))?;
     }
     Ok(())
 }
