@@ -18,7 +18,7 @@ use crate::domain::analysis::lifecycle::{LifecycleAnswer, LifecyclePlan, Lifecyc
 use crate::domain::analysis::paths::{PathsAnswer, PathsPlan, PathsRequest};
 use crate::domain::analysis::retention::{RetentionAnswer, RetentionPlan, RetentionRequest};
 use crate::domain::analysis::stickiness::{StickinessAnswer, StickinessPlan, StickinessRequest};
-use crate::domain::analysis::Analysis;
+use crate::domain::analysis::{Analysis, ScopedRequest};
 use crate::domain::query::{DateRangeSpec, QueryError};
 use crate::storage::StorageError;
 
@@ -42,7 +42,7 @@ async fn analyse<A: Analysis>(
     let project = auth::authorize_read(&state.projects, headers)?;
     let request: A::Request =
         serde_json::from_slice(body).map_err(|error| QueryError::new("body", error.to_string()))?;
-    let spec = DateRangeSpec::parse(A::date_range(&request))?;
+    let spec = DateRangeSpec::parse(request.date_range())?;
     let context = plan_context(state, &project, &spec).await?;
     let plan = A::plan(&request, &context)?;
     let events = state.repository.timelines(&plan.timeline()).await?;

@@ -113,12 +113,7 @@ impl FunnelPlan {
                 format!("a funnel has {MIN_STEPS} to {MAX_STEPS} steps"),
             ));
         }
-        let scope = Scope::resolve(
-            context,
-            &request.date_range,
-            request.timezone.as_deref(),
-            request.filters.as_ref(),
-        )?;
+        let scope = Scope::resolve(context, request)?;
         let matchers = request
             .steps
             .iter()

@@ -55,12 +55,7 @@ impl LifecyclePlan {
     /// Checks a request.
     pub fn new(request: &LifecycleRequest, context: &PlanContext) -> Result<Self, QueryError> {
         let plan = LifecyclePlan {
-            scope: Scope::resolve(
-                context,
-                &request.date_range,
-                request.timezone.as_deref(),
-                request.filters.as_ref(),
-            )?,
+            scope: Scope::resolve(context, request)?,
             event: request.event.matcher("event")?,
             period: request.period,
         };

@@ -139,21 +139,31 @@ pub struct Scope {
     pub now: DateTime<Utc>,
 }
 
+/// The members every analysis request shares with `/v1/query`. Each request
+/// declares them itself, so that `deny_unknown_fields` still names a
+/// misspelt member (a flattened struct would lose that).
+pub trait ScopedRequest {
+    /// `date_range`, as in `/v1/query`.
+    fn date_range(&self) -> &Value;
+    /// `timezone`; `None` for the project's.
+    fn timezone(&self) -> Option<&str>;
+    /// `filters`, in the `/v1/query` syntax.
+    fn filters(&self) -> Option<&Value>;
+}
+
 impl Scope {
     /// Resolves the common members of an analysis request.
     pub fn resolve(
         context: &PlanContext,
-        date_range: &Value,
-        timezone: Option<&str>,
-        filters: Option<&Value>,
+        request: &impl ScopedRequest,
     ) -> Result<Scope, QueryError> {
-        let timezone = resolve_timezone(timezone, context.default_timezone)?;
-        let range = DateRangeSpec::parse(date_range)?.resolve(
+        let timezone = resolve_timezone(request.timezone(), context.default_timezone)?;
+        let range = DateRangeSpec::parse(request.date_range())?.resolve(
             timezone,
             context.now,
             context.data_bounds,
         )?;
-        let filter = match filters {
+        let filter = match request.filters() {
             Some(value) => parse_filters(value)?,
             None => None,
         };
@@ -196,12 +206,9 @@ pub struct AnalysisMeta {
 /// reads, and the answer computed from it.
 pub trait Analysis: Sized + Send + 'static {
     /// The request as users send it.
-    type Request: serde::de::DeserializeOwned + Send;
+    type Request: serde::de::DeserializeOwned + ScopedRequest + Send;
     /// The answer.
     type Answer: Serialize + Send + 'static;
-
-    /// The request's `date_range` member (relative and `all` ranges need context).
-    fn date_range(request: &Self::Request) -> &Value;
 
     /// Checks a request.
     fn plan(request: &Self::Request, context: &PlanContext) -> Result<Self, QueryError>;
@@ -216,16 +223,27 @@ pub trait Analysis: Sized + Send + 'static {
     fn took_ms(answer: &mut Self::Answer) -> &mut u64;
 }
 
-/// Implements [`Analysis`] for a plan type from its functions.
+/// Implements [`Analysis`] for a plan type from its functions, and
+/// [`ScopedRequest`] for its request.
 macro_rules! analysis {
     ($plan:ty, $request:ty, $answer:ty, $compute:path) => {
+        impl $crate::domain::analysis::ScopedRequest for $request {
+            fn date_range(&self) -> &serde_json::Value {
+                &self.date_range
+            }
+
+            fn timezone(&self) -> Option<&str> {
+                self.timezone.as_deref()
+            }
+
+            fn filters(&self) -> Option<&serde_json::Value> {
+                self.filters.as_ref()
+            }
+        }
+
         impl $crate::domain::analysis::Analysis for $plan {
             type Request = $request;
             type Answer = $answer;
-
-            fn date_range(request: &$request) -> &serde_json::Value {
-                &request.date_range
-            }
 
             fn plan(
                 request: &$request,

@@ -81,12 +81,7 @@ impl PathsPlan {
         let nodes = request.nodes_per_step.unwrap_or(10);
         check_count(nodes, "nodes_per_step", 1..=MAX_NODES)?;
         Ok(PathsPlan {
-            scope: Scope::resolve(
-                context,
-                &request.date_range,
-                request.timezone.as_deref(),
-                request.filters.as_ref(),
-            )?,
+            scope: Scope::resolve(context, request)?,
             start: request.start_event.matcher("start_event")?,
             direction: request.direction,
             depth: depth as usize,

@@ -85,12 +85,7 @@ impl RetentionPlan {
     /// Checks a request.
     pub fn new(request: &RetentionRequest, context: &PlanContext) -> Result<Self, QueryError> {
         check_count(request.periods, "periods", 1..=MAX_PERIODS)?;
-        let scope = Scope::resolve(
-            context,
-            &request.date_range,
-            request.timezone.as_deref(),
-            request.filters.as_ref(),
-        )?;
+        let scope = Scope::resolve(context, request)?;
         Ok(RetentionPlan {
             start: request.start_event.matcher("start_event")?,
             back: request.return_event.matcher("return_event")?,

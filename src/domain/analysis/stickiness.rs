@@ -50,12 +50,7 @@ impl StickinessPlan {
     /// Checks a request.
     pub fn new(request: &StickinessRequest, context: &PlanContext) -> Result<Self, QueryError> {
         Ok(StickinessPlan {
-            scope: Scope::resolve(
-                context,
-                &request.date_range,
-                request.timezone.as_deref(),
-                request.filters.as_ref(),
-            )?,
+            scope: Scope::resolve(context, request)?,
             event: request.event.matcher("event")?,
             period: request.period,
         })
