@@ -3,7 +3,7 @@
 //! ```text
 //! bench_query generate --path FILE [--events 10000000] [--linked]
 //! bench_query copy-to-clickhouse --path FILE --url http://127.0.0.1:8123 --database bench
-//! bench_query run --url http://127.0.0.1:18082 --read-key rk_... [--runs 20]
+//! bench_query run --url http://127.0.0.1:18082 --read-key rk_... [--runs 20] [--server-pid PID]
 //! ```
 //!
 //! `generate` fills a fresh DuckDB file (project `bench`) with events spread over
@@ -15,7 +15,10 @@
 //! writes the same events into ClickHouse (the service's schema) and merges
 //! their parts, as background merges would. `run` sends each benchmark query `--runs` times after two warm-ups
 //! and prints p50 and p99 of the answer time. The requests cover `/v1/query`,
-//! sessions per day, a 4-step funnel and weekly retention.
+//! sessions per day over 30 and 90 days, a 4-step funnel, weekly retention and
+//! 5-step paths. With `--server-pid`, the service's peak resident memory is
+//! reset before each query (`/proc/PID/clear_refs`) and read after its runs,
+//! so each query reports the memory it needed.
 
 use std::time::Instant;
 
@@ -202,6 +205,12 @@ fn queries() -> Vec<(&'static str, &'static str, Value)> {
                    "date_range": ["2026-10-25", "2026-11-23"]}),
         ),
         (
+            "sessions per day, 90 days",
+            "/v1/query",
+            json!({"metrics": ["sessions", "bounce_rate", "session_duration"], "dimensions": ["time:day"],
+                   "date_range": ["2026-08-26", "2026-11-23"]}),
+        ),
+        (
             "4-step funnel, 30 days, 7-day window",
             "/v1/funnel",
             json!({"steps": [{"event": "event_00"}, {"event": "event_01"}, {"event": "event_02"}, {"event": "event_03"}],
@@ -213,23 +222,48 @@ fn queries() -> Vec<(&'static str, &'static str, Value)> {
             json!({"start_event": {"event": "event_00"}, "return_event": {"event": "event_01"},
                    "period": "week", "periods": 12, "date_range": ["2026-08-31", "2026-11-22"]}),
         ),
+        (
+            "5-step paths, 90 days",
+            "/v1/paths",
+            json!({"start_event": {"event": "event_00"}, "direction": "next", "depth": 5,
+                   "date_range": ["2026-08-26", "2026-11-23"]}),
+        ),
     ]
 }
 
 /// Rows of an answer, whatever its shape.
 fn answer_rows(answer: &Value) -> usize {
-    ["results", "steps", "cohorts"]
+    ["results", "steps", "cohorts", "nodes"]
         .iter()
         .find_map(|key| answer[key].as_array().map(Vec::len))
         .unwrap_or(0)
+}
+
+/// The peak resident memory of a process, in MB (Linux `VmHWM`).
+fn peak_rss_mb(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|line| line.starts_with("VmHWM:"))?;
+    let kilobytes: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kilobytes / 1024)
+}
+
+/// Resets a process's peak resident memory to its current size.
+fn reset_peak_rss(pid: u32) {
+    if let Err(error) = std::fs::write(format!("/proc/{pid}/clear_refs"), "5") {
+        eprintln!("cannot reset the peak memory of {pid}: {error}");
+    }
 }
 
 async fn run(args: &[String]) {
     let url = option(args, "--url").expect("--url");
     let key = option(args, "--read-key").expect("--read-key");
     let runs: usize = option(args, "--runs").map_or(20, |v| v.parse().expect("--runs N"));
+    let server: Option<u32> = option(args, "--server-pid").map(|v| v.parse().expect("--server-pid PID"));
     let client = reqwest::Client::new();
     for (label, path, query) in queries() {
+        if let Some(pid) = server {
+            reset_peak_rss(pid);
+        }
         let mut times = Vec::with_capacity(runs);
         let mut answer = Value::Null;
         for attempt in 0..runs + 2 {
@@ -253,8 +287,12 @@ async fn run(args: &[String]) {
         }
         times.sort_by(f64::total_cmp);
         let percentile = |p: f64| times[((times.len() - 1) as f64 * p).round() as usize];
+        let memory = server
+            .and_then(peak_rss_mb)
+            .map(|mb| format!(", service peak RSS {mb} MB"))
+            .unwrap_or_default();
         println!(
-            "{label}: p50 {:.0} ms, p99 {:.0} ms, {} rows",
+            "{label}: p50 {:.0} ms, p99 {:.0} ms, {} rows{memory}",
             percentile(0.5),
             percentile(0.99),
             answer_rows(&answer)
@@ -269,6 +307,6 @@ async fn main() {
         Some("generate") => generate(&args),
         Some("copy-to-clickhouse") => copy_to_clickhouse(&args).await,
         Some("run") => run(&args).await,
-        _ => eprintln!("usage: bench_query generate --path FILE [--events N] | copy-to-clickhouse --path FILE --url URL [--database DB] | run --url URL --read-key KEY [--runs N]"),
+        _ => eprintln!("usage: bench_query generate --path FILE [--events N] | copy-to-clickhouse --path FILE --url URL [--database DB] | run --url URL --read-key KEY [--runs N] [--server-pid PID]"),
     }
 }

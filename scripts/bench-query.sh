@@ -5,8 +5,12 @@
 # the same events are copied into a throw-away local ClickHouse server and the
 # service queries that instead.
 #
-#   scripts/bench-query.sh [--backend duckdb|clickhouse] [--events N] [--runs N] [--linked]
+#   scripts/bench-query.sh [--backend duckdb|clickhouse] [--events N] [--runs N] [--linked] [--data FILE]
 #
+# --data FILE keeps the generated DuckDB file at FILE and, when FILE already
+# exists, reuses it instead of generating again (copy it first: the service
+# writes to it). Each query reports the service's peak resident memory while
+# it ran.
 # --linked merges every anonymous user into an identified one (DuckDB), to
 # measure what identity links cost at query time.
 set -euo pipefail
@@ -23,6 +27,7 @@ while [[ $# -gt 0 ]]; do
     --events) EVENTS="$2"; shift 2 ;;
     --runs) RUNS="$2"; shift 2 ;;
     --linked) LINKED=(--linked); shift ;;
+    --data) DATA="$2"; shift 2 ;;
     *) echo "unknown flag $1" >&2; exit 2 ;;
   esac
 done
@@ -34,7 +39,13 @@ BENCH="$CARGO_TARGET_DIR/release/examples/bench_query"
 
 source scripts/lib/bench-server.sh
 
-"$BENCH" generate --path "$WORK/analytics.duckdb" --events "$EVENTS" "${LINKED[@]}"
+if [[ -n "${DATA:-}" && -f "$DATA" ]]; then
+  echo "== reusing ${DATA}"
+  cp "$DATA" "$WORK/analytics.duckdb"
+else
+  "$BENCH" generate --path "$WORK/analytics.duckdb" --events "$EVENTS" "${LINKED[@]}"
+  if [[ -n "${DATA:-}" ]]; then cp "$WORK/analytics.duckdb" "$DATA"; fi
+fi
 case "$BACKEND" in
   duckdb) write_config "$PORT" Europe/Berlin ;;
   clickhouse)
@@ -46,6 +57,6 @@ case "$BACKEND" in
 esac
 start_server "$WORK/bench.toml" "$PORT"
 echo "== queries over ${EVENTS} events on ${BACKEND}"
-"$BENCH" run --url "http://127.0.0.1:${PORT}" --read-key "$READ_KEY" --runs "$RUNS"
+"$BENCH" run --url "http://127.0.0.1:${PORT}" --read-key "$READ_KEY" --runs "$RUNS" --server-pid "$SERVER_PID"
 echo "server_peak_rss_mb=$(peak_rss_mb)"
 exporter_stats "$PORT"
