@@ -1,5 +1,5 @@
-# Common tasks. Build output lives outside the checkout so that clones share it.
-export CARGO_TARGET_DIR ?= $(HOME)/.cache/analytics/target
+# Common tasks. They build where `cargo build --release` does (./target, or
+# CARGO_TARGET_DIR when set), so that every task shares one build.
 
 .PHONY: help setup build run test lint fmt generate openapi check-deploy docker-build compose-up k8s-render bench bench-query bench-clickhouse bench-query-clickhouse bench-kafka bench-kafka-clickhouse clean
 .DEFAULT_GOAL := help
@@ -21,7 +21,7 @@ test: ## The whole test suite, as CI runs it
 
 lint: ## Formatting and clippy, warnings as errors
 	cargo fmt --all --check
-	cargo clippy --release --all-targets -- -D warnings
+	cargo clippy --release --workspace --all-targets -- -D warnings
 
 fmt: ## Format the code
 	cargo fmt --all

@@ -258,7 +258,8 @@ async fn run(args: &[String]) {
     let url = option(args, "--url").expect("--url");
     let key = option(args, "--read-key").expect("--read-key");
     let runs: usize = option(args, "--runs").map_or(20, |v| v.parse().expect("--runs N"));
-    let server: Option<u32> = option(args, "--server-pid").map(|v| v.parse().expect("--server-pid PID"));
+    let server: Option<u32> =
+        option(args, "--server-pid").map(|v| v.parse().expect("--server-pid PID"));
     let client = reqwest::Client::new();
     for (label, path, query) in queries() {
         if let Some(pid) = server {

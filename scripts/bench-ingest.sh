@@ -11,7 +11,8 @@
 #   scripts/bench-ingest.sh [--backend duckdb|clickhouse] [--connections N] [--batch N] [--seconds N]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/analytics/target}"
+# The build directory of `cargo build --release` (./target unless CARGO_TARGET_DIR says otherwise).
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}"
 
 PORT="${BENCH_PORT:-18080}"
 WRITE_KEY="wk_benchmark_000001"

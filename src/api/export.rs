@@ -12,10 +12,10 @@ use utoipa::IntoParams;
 
 use super::error::{ApiError, ErrorBody};
 use super::{auth, AppState};
+use crate::app::ExportSpec;
 use crate::domain::clock::start_of_day;
 use crate::domain::segment::parse_time;
 use crate::domain::wire;
-use crate::storage::ExportRequest;
 
 /// Time range of an export.
 #[derive(Debug, Deserialize, IntoParams)]
@@ -76,6 +76,9 @@ fn resolve_bound(
         (status = 400, description = "A bad `from` or `to`", body = ErrorBody),
         (status = 401, description = "Missing or unknown read key", body = ErrorBody),
         (status = 403, description = "A write key", body = ErrorBody),
+        (status = 429, description = "Too many exports at once; see Retry-After", body = ErrorBody),
+        (status = 500, description = "An internal error; the log has it under `request_id`", body = ErrorBody),
+        (status = 503, description = "Storage unavailable; see Retry-After", body = ErrorBody),
     ),
     security(("bearer" = []))
 )]
@@ -92,19 +95,10 @@ pub async fn export(
         Bound::Start,
     )?;
     let to = resolve_bound("to", params.to.as_deref(), project.timezone, Bound::End)?;
-    if let (Some(from), Some(to)) = (from, to) {
-        if from >= to {
-            return Err(ApiError::InvalidParameter {
-                field: "to",
-                message: "must be after from".into(),
-            });
-        }
-    }
-    let chunks = state.repository.export(ExportRequest {
-        project_id: project.id.clone(),
-        from,
-        to,
-    });
+    let chunks = state
+        .reads
+        .export(&project, ExportSpec { from, to })
+        .await?;
     let lines = chunks.map(|chunk| {
         let events = chunk.map_err(|error| {
             tracing::error!(%error, "export failed while streaming");

@@ -44,7 +44,7 @@ pub async fn healthz() -> Json<HealthResponse> {
     ))]
 pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     let mut checks = BTreeMap::new();
-    let storage = match tokio::time::timeout(READINESS_TIMEOUT, state.repository.ping()).await {
+    let storage = match tokio::time::timeout(READINESS_TIMEOUT, state.reads.storage_ready()).await {
         Ok(Ok(())) => "ok".to_owned(),
         Ok(Err(error)) => error.to_string(),
         Err(_) => format!("no answer within {} s", READINESS_TIMEOUT.as_secs()),
@@ -97,31 +97,10 @@ mod tests {
     use std::sync::Arc;
 
     use super::*;
-    use crate::domain::segment::Limits;
-    use crate::domain::ProjectRegistry;
     use crate::storage::testing::FakeRepository;
-    use crate::telemetry::Metrics;
-    use crate::workers::processor;
 
     fn state(repository: Arc<FakeRepository>) -> AppState {
-        let metrics = Metrics::new();
-        let (sink, _processor) = processor::queue(
-            10,
-            crate::config::ProcessorConfig::default()
-                .batching(crate::config::StorageBackend::Duckdb),
-            repository.clone(),
-            metrics.clone(),
-        );
-        AppState {
-            projects: Arc::new(ProjectRegistry::default()),
-            sink,
-            repository,
-            metrics,
-            limits: Limits::SEGMENT,
-            max_future: chrono::Duration::days(1),
-            shutting_down: tokio_util::sync::CancellationToken::new(),
-            dependencies: Vec::new(),
-        }
+        crate::api::testing::state(repository, crate::api::testing::projects())
     }
 
     async fn readiness(state: AppState) -> (StatusCode, serde_json::Value) {

@@ -13,7 +13,7 @@ use utoipa::ToSchema;
 
 use super::error::{ApiError, ErrorBody};
 use super::{auth, body, AppState};
-use crate::domain::segment::{IngestContext, Payload, Rejection};
+use crate::domain::segment::{Payload, Rejection};
 use crate::domain::{EventType, KeyKind};
 
 /// Answer to an ingest request whose events (all or some) were stored.
@@ -110,44 +110,11 @@ async fn ingest(
         Some(project) => project,
         None => auth::authorize(&state.projects, payload.write_key(), KeyKind::Write)?,
     };
-    let parsed = payload.into_events(IngestContext {
-        project_id: &project.id,
-        received_at,
-        max_future: state.max_future,
-    });
-
-    let metrics = &state.metrics;
-    for rejection in &parsed.rejected {
-        metrics
-            .events_rejected
-            .with_label_values(&[rejection.code.as_str()])
-            .inc();
-    }
-    metrics.events_clamped.inc_by(parsed.clamped as u64);
-    if parsed.events.is_empty() && !parsed.rejected.is_empty() {
-        return Err(ApiError::NoValidEvents {
-            rejected: parsed.rejected,
-        });
-    }
-
-    let mut per_type = [0_u64; EventType::ALL.len()];
-    for event in &parsed.events {
-        per_type[event.event_type as usize] += 1;
-    }
-    let accepted = parsed.events.len();
-    state.sink.submit(parsed.events).await?;
-    for (event_type, count) in EventType::ALL.iter().zip(per_type) {
-        if count > 0 {
-            metrics
-                .events_accepted
-                .with_label_values(&[event_type.as_str()])
-                .inc_by(count);
-        }
-    }
+    let outcome = state.ingest.ingest(&project, payload, received_at).await?;
     Ok(Json(IngestResponse {
         success: true,
-        accepted,
-        rejected: parsed.rejected,
+        accepted: outcome.accepted,
+        rejected: outcome.rejected,
     }))
 }
 
@@ -166,6 +133,7 @@ macro_rules! single_event_endpoint {
                 (status = 401, description = "Missing or unknown write key", body = ErrorBody),
                 (status = 413, description = "Over 32 KB per event or 500 KB per request", body = ErrorBody),
                 (status = 415, description = "Unsupported Content-Encoding", body = ErrorBody),
+                (status = 500, description = "An internal error; the log has it under `request_id`", body = ErrorBody),
                 (status = 503, description = "Queue full, storage unavailable, or the Kafka broker did not acknowledge; see Retry-After", body = ErrorBody),
             ),
             security(("write_key_basic" = []), ("bearer" = []))
@@ -227,6 +195,7 @@ macro_rules! batch_endpoint {
                 (status = 401, description = "Missing or unknown write key", body = ErrorBody),
                 (status = 413, description = "Over 2,500 events or 500 KB", body = ErrorBody),
                 (status = 415, description = "Unsupported Content-Encoding", body = ErrorBody),
+                (status = 500, description = "An internal error; the log has it under `request_id`", body = ErrorBody),
                 (status = 503, description = "Queue full, storage unavailable, or the Kafka broker did not acknowledge; see Retry-After", body = ErrorBody),
             ),
             security(("write_key_basic" = []), ("bearer" = []))
@@ -254,15 +223,30 @@ mod tests {
     use std::sync::Arc;
 
     use axum::http::{Request, StatusCode};
+    use serde_json::{json, Value};
     use tower::ServiceExt;
 
-    use crate::api::{router, AppState};
-    use crate::config::{ProcessorConfig, ProjectConfig, Secret};
-    use crate::domain::segment::Limits;
-    use crate::domain::ProjectRegistry;
+    use crate::api::router;
+    use crate::api::testing::{projects, state_with, WRITE_KEY};
+    use crate::config::ReadConfig;
     use crate::storage::testing::FakeRepository;
-    use crate::telemetry::Metrics;
-    use crate::workers::processor;
+
+    async fn post(
+        app: axum::Router,
+        path: &str,
+        body: Value,
+    ) -> (StatusCode, axum::http::HeaderMap, Value) {
+        let request = Request::post(path)
+            .header("authorization", format!("Bearer {WRITE_KEY}"))
+            .body(axum::body::Body::from(body.to_string()))
+            .unwrap();
+        let response = app.oneshot(request).await.unwrap();
+        let (status, headers) = (response.status(), response.headers().clone());
+        let body = axum::body::to_bytes(response.into_body(), 100_000)
+            .await
+            .unwrap();
+        (status, headers, serde_json::from_slice(&body).unwrap())
+    }
 
     #[tokio::test]
     async fn a_write_that_keeps_failing_answers_503_with_retry_after() {
@@ -270,48 +254,26 @@ mod tests {
             failures: AtomicU32::new(100),
             ..FakeRepository::default()
         });
-        let metrics = Metrics::new();
-        let config = ProcessorConfig {
-            write_attempts: 2,
-            ..ProcessorConfig::default()
-        };
-        let (sink, worker) = processor::queue(
-            100,
-            config.batching(crate::config::StorageBackend::Duckdb),
-            repository.clone(),
-            metrics.clone(),
-        );
+        let (state, worker) = state_with(repository, projects(), ReadConfig::default());
+        let metrics = state.metrics.clone();
         let stop = tokio_util::sync::CancellationToken::new();
         let worker = tokio::spawn(worker.run(stop.clone()));
-        let projects = ProjectRegistry::from_config(&[ProjectConfig {
-            id: "p".into(),
-            timezone: "UTC".into(),
-            write_keys: vec![Secret::new("wk_unit_test_1")],
-            read_keys: vec![],
-            session_timeout: std::time::Duration::from_secs(1800),
-        }]);
-        let app = router(AppState {
-            projects: Arc::new(projects),
-            sink,
-            repository,
-            metrics: metrics.clone(),
-            limits: Limits::SEGMENT,
-            max_future: chrono::Duration::days(1),
-            shutting_down: tokio_util::sync::CancellationToken::new(),
-            dependencies: Vec::new(),
-        });
-        let request = Request::post("/v1/track")
-            .header("authorization", "Bearer wk_unit_test_1")
-            .body(axum::body::Body::from(r#"{"userId":"u","event":"e"}"#))
-            .unwrap();
-        let response = app.oneshot(request).await.unwrap();
-        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
-        assert_eq!(response.headers()["retry-after"], "5");
-        let body = axum::body::to_bytes(response.into_body(), 10_000)
-            .await
-            .unwrap();
-        let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        let (status, headers, body) = post(
+            router(state),
+            "/v1/track",
+            json!({"userId": "u", "event": "e"}),
+        )
+        .await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(headers["retry-after"], "5");
         assert_eq!(body["error"]["code"], "storage_unavailable");
+        assert!(
+            !body["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("disk on fire"),
+            "the backend's message stays in the log: {body}"
+        );
         assert_eq!(
             metrics
                 .batch_flush_errors
@@ -322,6 +284,42 @@ mod tests {
         assert_eq!(
             metrics.events_accepted.with_label_values(&["track"]).get(),
             0
+        );
+        stop.cancel();
+        worker.await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn an_event_storage_refuses_is_rejected_alone_by_index() {
+        let repository = Arc::new(FakeRepository::default());
+        repository.refuse(&["bad"]);
+        let (state, worker) = state_with(repository.clone(), projects(), ReadConfig::default());
+        let metrics = state.metrics.clone();
+        let stop = tokio_util::sync::CancellationToken::new();
+        let worker = tokio::spawn(worker.run(stop.clone()));
+        let batch = json!({"batch": [
+            {"type": "track", "userId": "u", "event": "e", "messageId": "good1"},
+            {"type": "track", "userId": "u"},
+            {"type": "track", "userId": "u", "event": "e", "messageId": "bad"},
+            {"type": "track", "userId": "u", "event": "e", "messageId": "good2"}
+        ]});
+        let (status, _, body) = post(router(state), "/v1/batch", batch).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(body["accepted"], 2);
+        let rejected = body["rejected"].as_array().unwrap();
+        assert_eq!(rejected.len(), 2);
+        assert_eq!(
+            (rejected[0]["index"].clone(), rejected[0]["code"].clone()),
+            (json!(1), json!("missing_field"))
+        );
+        assert_eq!(
+            (rejected[1]["index"].clone(), rejected[1]["code"].clone()),
+            (json!(2), json!("storage_rejected"))
+        );
+        assert_eq!(*repository.stored.lock().unwrap(), ["good1", "good2"]);
+        assert_eq!(
+            metrics.events_accepted.with_label_values(&["track"]).get(),
+            2
         );
         stop.cancel();
         worker.await.unwrap();

@@ -1,4 +1,5 @@
-//! The HTTP API: router, shared state and handlers.
+//! The HTTP API: router, shared state and handlers. Handlers authenticate,
+//! read the request into a typed spec, and call the application layer.
 
 pub mod analysis;
 pub mod auth;
@@ -10,6 +11,8 @@ pub mod ingest;
 pub mod middleware;
 pub mod openapi;
 pub mod query;
+#[cfg(test)]
+pub(crate) mod testing;
 
 use std::sync::Arc;
 
@@ -17,15 +20,16 @@ use axum::http::{HeaderName, Request, Uri};
 use axum::routing::{get, post};
 use axum::Router;
 use tokio_util::sync::CancellationToken;
+use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 use utoipa::OpenApi;
 use utoipa_swagger_ui::SwaggerUi;
 
+use crate::app::{IngestService, QueryService};
 use crate::domain::dependency::DependencyCheck;
 use crate::domain::segment::Limits;
-use crate::domain::{EventSink, ProjectRegistry};
-use crate::storage::Repository;
+use crate::domain::ProjectRegistry;
 use crate::telemetry::Metrics;
 use error::ApiError;
 
@@ -34,19 +38,17 @@ use error::ApiError;
 pub struct AppState {
     /// Projects and their keys.
     pub projects: Arc<ProjectRegistry>,
-    /// Where validated events go.
-    pub sink: Arc<dyn EventSink>,
-    /// Storage, for reads.
-    pub repository: Arc<dyn Repository>,
+    /// The ingest use case.
+    pub ingest: Arc<IngestService>,
+    /// The read use cases.
+    pub reads: Arc<QueryService>,
     /// Metrics registry.
     pub metrics: Metrics,
     /// Ingest size limits.
     pub limits: Limits,
-    /// Future-timestamp tolerance.
-    pub max_future: chrono::Duration,
     /// Cancelled once shutdown begins (readiness turns false).
     pub shutting_down: CancellationToken,
-    /// Dependencies besides storage that readiness checks (the Kafka broker).
+    /// What readiness checks besides storage: the Kafka broker, the workers.
     pub dependencies: Vec<Arc<dyn DependencyCheck>>,
 }
 
@@ -58,6 +60,7 @@ async fn not_found(uri: Uri) -> ApiError {
 pub fn router(state: AppState) -> Router {
     let request_id = HeaderName::from_static(middleware::REQUEST_ID_HEADER);
     let metrics = state.metrics.clone();
+    let panics = state.metrics.http_panics.clone();
     let api = Router::new()
         .route("/v1/track", post(ingest::track))
         .route("/v1/identify", post(ingest::identify))
@@ -80,10 +83,16 @@ pub fn router(state: AppState) -> Router {
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics))
         .with_state(state);
+    // Layers wrap what is above them: a panic becomes a 500 response, which
+    // gets the request id, is counted, and is logged in the request's span.
     Router::new()
         .merge(api)
         .merge(SwaggerUi::new("/docs").url("/openapi.json", openapi::ApiDoc::openapi()))
         .fallback(not_found)
+        .layer(CatchPanicLayer::custom(move |panic| {
+            error::panic_response(&panics, panic)
+        }))
+        .layer(axum::middleware::from_fn(error::request_id_in_errors))
         .layer(axum::middleware::from_fn_with_state(
             metrics,
             middleware::record_metrics,

@@ -3,19 +3,25 @@
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
+use super::analysis::{
+    EventRequest, FunnelRequest, LifecycleRequest, PathsRequest, RetentionRequest,
+    StickinessRequest,
+};
 use super::error::{ErrorBody, ErrorDetail};
 use super::health::HealthResponse;
 use super::ingest::{BatchRequest, IngestResponse, SegmentMessage};
-use super::query::{Seen, SeenList};
-use crate::domain::analysis::funnel::{
-    BreakdownResult, FunnelAnswer, FunnelMeta, FunnelRequest, StepOrder, StepResult,
+use super::query::{
+    DateRange, FilterExpression, Include, Pagination, QueryRequest, Seen, SeenList,
 };
-use crate::domain::analysis::lifecycle::{LifecycleAnswer, LifecyclePeriod, LifecycleRequest};
-use crate::domain::analysis::paths::{Direction, PathLink, PathNode, PathsAnswer, PathsRequest};
-use crate::domain::analysis::retention::{Cohort, CohortKind, RetentionAnswer, RetentionRequest};
-use crate::domain::analysis::stickiness::{StickinessAnswer, StickinessRequest, StickinessRow};
-use crate::domain::analysis::{AnalysisMeta, EventSpec, Period};
-use crate::domain::query::{Answer, AnswerMeta, AnswerRow, Include, Pagination, QueryRequest};
+use crate::domain::analysis::funnel::{
+    BreakdownResult, FunnelAnswer, FunnelMeta, StepOrder, StepResult,
+};
+use crate::domain::analysis::lifecycle::{LifecycleAnswer, LifecyclePeriod};
+use crate::domain::analysis::paths::{Direction, PathLink, PathNode, PathsAnswer};
+use crate::domain::analysis::retention::{Cohort, CohortKind, RetentionAnswer};
+use crate::domain::analysis::stickiness::{StickinessAnswer, StickinessRow};
+use crate::domain::analysis::{AnalysisMeta, Period};
+use crate::domain::query::{Answer, AnswerMeta, AnswerRow};
 use crate::domain::segment::{RejectCode, Rejection};
 use crate::domain::EventType;
 
@@ -51,8 +57,9 @@ use crate::domain::EventType;
     ),
     components(schemas(
         SegmentMessage, BatchRequest, IngestResponse, Rejection, RejectCode, EventType,
-        ErrorBody, ErrorDetail, HealthResponse, QueryRequest, Include, Pagination, Answer,
-        AnswerRow, AnswerMeta, Seen, SeenList, EventSpec, AnalysisMeta, Period,
+        ErrorBody, ErrorDetail, HealthResponse, QueryRequest, DateRange, FilterExpression,
+        Include, Pagination, Answer,
+        AnswerRow, AnswerMeta, Seen, SeenList, EventRequest, AnalysisMeta, Period,
         FunnelRequest, StepOrder, FunnelAnswer, StepResult, BreakdownResult, FunnelMeta,
         RetentionRequest, CohortKind, RetentionAnswer, Cohort,
         StickinessRequest, StickinessAnswer, StickinessRow,

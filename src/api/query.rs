@@ -1,80 +1,150 @@
 //! Reading answers: `POST /v1/query`, and the discovery endpoints
 //! `GET /v1/events/names` and `GET /v1/properties` for building query UIs.
 
-use std::time::Instant;
-
 use axum::body::Bytes;
 use axum::extract::{Query, State};
 use axum::http::HeaderMap;
 use axum::Json;
-use chrono::Utc;
-use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use utoipa::{IntoParams, ToSchema};
 
-use super::analysis::off_runtime;
 use super::error::{ApiError, ErrorBody};
 use super::{auth, AppState};
+use crate::app::{Discovered, DiscoverySpec};
 use crate::domain::query::{
-    answer, plan, resolve_timezone, session_rows, session_timeline, Answer, DateRangeSpec, Metric,
-    MetricValue, PlanContext, QueryError, QueryRequest, TimeRange,
+    parse_dimensions, parse_filters, parse_metrics, parse_order_by, parse_timezone, Answer,
+    DateRangeSpec, QueryError, QuerySpec,
 };
-use crate::domain::Project;
 
-/// Most names or keys a discovery endpoint lists.
-const DISCOVERY_LIMIT: u64 = 1_000;
+// The schemas of `date_range` and `filters`: the members themselves are read
+// as JSON values by the domain's parsers, which name the part at fault.
 
-pub(super) async fn plan_context(
-    state: &AppState,
-    project: &Project,
-    spec: &DateRangeSpec,
-) -> Result<PlanContext, ApiError> {
-    let data_bounds = match spec {
-        DateRangeSpec::All => state.repository.time_bounds(&project.id).await?,
-        _ => None,
-    };
-    Ok(PlanContext {
-        project_id: project.id.clone(),
-        default_timezone: project.timezone,
-        now: Utc::now(),
-        data_bounds,
-        session_timeout: project.session_timeout,
-    })
+/// A date range: `[from, to]`, two dates (inclusive whole days) or two
+/// ISO-8601 date-times with offsets, or one of `today`, `yesterday`, `7d`,
+/// `30d` (any `Nd`), `month`, `year`, `all`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(untagged)]
+#[schema(examples(json!("30d"), json!(["2026-03-01", "2026-03-31"])))]
+pub enum DateRange {
+    /// A named range.
+    Named(String),
+    /// Both ends.
+    Span(Vec<String>),
 }
 
-async fn run(
-    state: &AppState,
-    project: &Project,
-    request: &QueryRequest,
-) -> Result<Answer, ApiError> {
-    let spec = DateRangeSpec::parse(&request.date_range)?;
-    let context = plan_context(state, project, &spec).await?;
-    let plan = plan(request, &context)?;
-    if plan.is_session_query() {
-        let events = state.repository.timelines(&session_timeline(&plan)).await?;
-        let rows = off_runtime({
-            let plan = plan.clone();
-            move || session_rows(&plan, &events)
+/// A filter: `[op, dimension, values]`, `["and"|"or", [filters]]` or
+/// `["not", filter]`; a list of filters means all of them.
+#[derive(Debug, Deserialize, ToSchema)]
+#[schema(
+    value_type = Vec<Value>,
+    example = json!([["is", "event:name", ["signup"]], ["gt", "event:props:revenue", [10]]])
+)]
+pub struct FilterExpression(pub Vec<Value>);
+
+/// A query: metrics broken down by dimensions, filtered, over a date range.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({
+    "metrics": ["events", "users", "sum:props.revenue"],
+    "date_range": ["2026-03-01", "2026-03-31"],
+    "timezone": "Europe/Berlin",
+    "dimensions": ["time:day", "event:name"],
+    "filters": ["and", [["is", "event:name", ["signup", "purchase"]], ["contains", "event:props:plan", ["pro"]]]],
+    "order_by": [["events", "desc"]],
+    "include": {"time_labels": true, "total_rows": true},
+    "pagination": {"limit": 100, "offset": 0}
+}))]
+pub struct QueryRequest {
+    /// `events`, `users`, `sum:props.KEY`, `avg:props.KEY`, `min:props.KEY`,
+    /// `max:props.KEY`, `percentage`.
+    pub metrics: Vec<String>,
+    /// `[from, to]` dates (inclusive whole days) or ISO-8601 date-times with offsets,
+    /// or one of `today`, `yesterday`, `7d`, `30d` (any `Nd`), `month`, `year`, `all`.
+    #[schema(value_type = DateRange)]
+    pub date_range: Value,
+    /// IANA timezone; default: the project's.
+    #[serde(default)]
+    pub timezone: Option<String>,
+    /// `time`, `time:minute|hour|day|week|month`, `event:name`, `event:type`,
+    /// `event:page`, `event:url`, `event:referrer`, `event:utm_source|utm_medium|
+    /// utm_campaign|utm_term|utm_content`, `event:library`, `event:locale`,
+    /// `event:props:KEY`, `event:context:KEY`, `user:id`.
+    #[serde(default)]
+    pub dimensions: Vec<String>,
+    /// `[op, dimension, values]`, or `["and"|"or", [filters]]`, or `["not", filter]`;
+    /// a list of filters means all of them.
+    #[serde(default)]
+    #[schema(value_type = Option<FilterExpression>)]
+    pub filters: Option<Value>,
+    /// `[[metric or dimension, "asc"|"desc"], ...]`.
+    #[serde(default)]
+    #[schema(value_type = Option<Vec<Vec<String>>>)]
+    pub order_by: Option<Value>,
+    /// Extra parts of the answer.
+    #[serde(default)]
+    pub include: Include,
+    /// Which rows of the answer.
+    #[serde(default)]
+    pub pagination: Pagination,
+}
+
+/// Extra parts of the answer.
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Include {
+    /// List every time bucket of the range in `meta.time_labels`; when time is the
+    /// only dimension, empty buckets also appear as rows of zeros.
+    #[serde(default)]
+    pub time_labels: bool,
+    /// Report the number of rows before pagination in `meta.total_rows`.
+    #[serde(default)]
+    pub total_rows: bool,
+}
+
+/// Which rows of the answer.
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Pagination {
+    /// Rows at most (default 10,000, at most 100,000).
+    #[serde(default)]
+    pub limit: Option<u64>,
+    /// Rows to skip.
+    #[serde(default)]
+    pub offset: Option<u64>,
+}
+
+impl TryFrom<QueryRequest> for QuerySpec {
+    type Error = QueryError;
+
+    fn try_from(request: QueryRequest) -> Result<Self, QueryError> {
+        Ok(QuerySpec {
+            metrics: parse_metrics(&request.metrics)?,
+            date_range: DateRangeSpec::parse(&request.date_range)?,
+            timezone: request
+                .timezone
+                .as_deref()
+                .map(parse_timezone)
+                .transpose()?,
+            dimensions: parse_dimensions(&request.dimensions)?,
+            filter: request
+                .filters
+                .as_ref()
+                .map(parse_filters)
+                .transpose()?
+                .flatten(),
+            order_by: parse_order_by(request.order_by.as_ref())?,
+            time_labels: request.include.time_labels,
+            total_rows: request.include.total_rows,
+            limit: request.pagination.limit,
+            offset: request.pagination.offset,
         })
-        .await?;
-        return Ok(answer(&plan, rows, None));
     }
-    let total_users = async {
-        if !plan.metrics.contains(&Metric::Percentage) {
-            return Ok(None);
-        }
-        let totals = state.repository.query(&plan.total_users()).await?;
-        Ok(totals
-            .rows
-            .first()
-            .and_then(|row| match row.metrics.first() {
-                Some(MetricValue::Count(users)) => Some(*users),
-                _ => None,
-            }))
-    };
-    let (rows, total_users) = tokio::try_join!(state.repository.query(&plan), total_users)?;
-    Ok(answer(&plan, rows, total_users))
+}
+
+/// A JSON body read as `T`, its errors reported on `body`.
+pub(super) fn parse_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, QueryError> {
+    serde_json::from_slice(body).map_err(|error| QueryError::new("body", error.to_string()))
 }
 
 /// Metrics broken down by dimensions over a date range, in the project's timezone.
@@ -102,7 +172,10 @@ async fn run(
         (status = 400, description = "A query that names an unknown metric, dimension, operator or range, with the part at fault in `field`", body = ErrorBody),
         (status = 401, description = "Missing or unknown read key", body = ErrorBody),
         (status = 403, description = "A write key", body = ErrorBody),
-        (status = 503, description = "Storage unavailable", body = ErrorBody),
+        (status = 422, description = "The query reaches a limit of the read side (rows read, time); `setting` names it", body = ErrorBody),
+        (status = 429, description = "Too many session queries at once; see Retry-After", body = ErrorBody),
+        (status = 500, description = "An internal error; the log has it under `request_id`", body = ErrorBody),
+        (status = 503, description = "Storage unavailable; see Retry-After", body = ErrorBody),
     ),
     security(("bearer" = []))
 )]
@@ -111,13 +184,10 @@ pub async fn query(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Json<Answer>, ApiError> {
-    let started = Instant::now();
     let project = auth::authorize_read(&state.projects, &headers)?;
-    let request: QueryRequest = serde_json::from_slice(&body)
-        .map_err(|error| QueryError::new("body", error.to_string()))?;
-    let mut answer = run(&state, &project, &request).await?;
-    answer.meta.took_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
-    Ok(Json(answer))
+    let request: QueryRequest = parse_body(&body)?;
+    let spec = QuerySpec::try_from(request)?;
+    Ok(Json(state.reads.query(&project, &spec).await?))
 }
 
 /// Range of a discovery request.
@@ -133,21 +203,18 @@ pub struct DiscoveryParams {
 }
 
 impl DiscoveryParams {
-    fn date_range(&self) -> Value {
-        match self.date_range.as_deref().map(str::trim) {
+    fn spec(&self) -> Result<DiscoverySpec, QueryError> {
+        let date_range = match self.date_range.as_deref().map(str::trim) {
             None | Some("") => json!("30d"),
             Some(text) => match text.split_once(',') {
                 Some((from, to)) => json!([from.trim(), to.trim()]),
                 None => json!(text),
             },
-        }
-    }
-
-    fn timezone(&self, project: &Project) -> Result<Tz, ApiError> {
-        Ok(resolve_timezone(
-            self.timezone.as_deref(),
-            project.timezone,
-        )?)
+        };
+        Ok(DiscoverySpec {
+            date_range: DateRangeSpec::parse(&date_range)?,
+            timezone: self.timezone.as_deref().map(parse_timezone).transpose()?,
+        })
     }
 }
 
@@ -169,16 +236,17 @@ pub struct SeenList {
     pub date_range: [String; 2],
 }
 
-async fn resolve_range(
-    state: &AppState,
-    project: &Project,
-    params: &DiscoveryParams,
-) -> Result<(TimeRange, Tz), ApiError> {
-    let timezone = params.timezone(project)?;
-    let spec = DateRangeSpec::parse(&params.date_range())?;
-    let context = plan_context(state, project, &spec).await?;
-    let range = spec.resolve(timezone, context.now, context.data_bounds)?;
-    Ok((range, timezone))
+impl From<Discovered> for SeenList {
+    fn from(found: Discovered) -> Self {
+        SeenList {
+            items: found
+                .items
+                .into_iter()
+                .map(|(name, events)| Seen { name, events })
+                .collect(),
+            date_range: found.date_range,
+        }
+    }
 }
 
 /// Event names seen in a range, with counts.
@@ -192,6 +260,9 @@ async fn resolve_range(
         (status = 400, description = "A bad range or timezone", body = ErrorBody),
         (status = 401, description = "Missing or unknown read key", body = ErrorBody),
         (status = 403, description = "A write key", body = ErrorBody),
+        (status = 422, description = "The request reaches a limit of the read side; `setting` names it", body = ErrorBody),
+        (status = 500, description = "An internal error; the log has it under `request_id`", body = ErrorBody),
+        (status = 503, description = "Storage unavailable; see Retry-After", body = ErrorBody),
     ),
     security(("bearer" = []))
 )]
@@ -201,28 +272,8 @@ pub async fn event_names(
     Query(params): Query<DiscoveryParams>,
 ) -> Result<Json<SeenList>, ApiError> {
     let project = auth::authorize_read(&state.projects, &headers)?;
-    let timezone = params.timezone(&project)?;
-    let request: QueryRequest = serde_json::from_value(json!({
-        "metrics": ["events"],
-        "dimensions": ["event:name"],
-        "date_range": params.date_range(),
-        "timezone": timezone.name(),
-        "pagination": {"limit": DISCOVERY_LIMIT},
-    }))
-    .expect("a well-formed request");
-    let answer = run(&state, &project, &request).await?;
-    let items = answer
-        .results
-        .into_iter()
-        .filter_map(|row| {
-            Some(Seen {
-                name: row.dimensions.into_iter().next()??,
-                events: row.metrics.first()?.as_u64()?,
-            })
-        })
-        .collect();
-    let date_range = serde_json::from_value(answer.query["date_range"].clone()).unwrap_or_default();
-    Ok(Json(SeenList { items, date_range }))
+    let found = state.reads.event_names(&project, &params.spec()?).await?;
+    Ok(Json(found.into()))
 }
 
 /// Property (and trait) keys seen in a range, with counts; top-level keys.
@@ -236,6 +287,9 @@ pub async fn event_names(
         (status = 400, description = "A bad range or timezone", body = ErrorBody),
         (status = 401, description = "Missing or unknown read key", body = ErrorBody),
         (status = 403, description = "A write key", body = ErrorBody),
+        (status = 422, description = "The request reaches a limit of the read side; `setting` names it", body = ErrorBody),
+        (status = 500, description = "An internal error; the log has it under `request_id`", body = ErrorBody),
+        (status = 503, description = "Storage unavailable; see Retry-After", body = ErrorBody),
     ),
     security(("bearer" = []))
 )]
@@ -245,21 +299,9 @@ pub async fn properties(
     Query(params): Query<DiscoveryParams>,
 ) -> Result<Json<SeenList>, ApiError> {
     let project = auth::authorize_read(&state.projects, &headers)?;
-    let (range, timezone) = resolve_range(&state, &project, &params).await?;
-    let keys = state
-        .repository
-        .property_keys(
-            &project.id,
-            range,
-            params.event.as_deref(),
-            DISCOVERY_LIMIT as usize,
-        )
+    let found = state
+        .reads
+        .property_keys(&project, &params.spec()?, params.event.as_deref())
         .await?;
-    Ok(Json(SeenList {
-        items: keys
-            .into_iter()
-            .map(|(name, events)| Seen { name, events })
-            .collect(),
-        date_range: DateRangeSpec::describe(range, timezone),
-    }))
+    Ok(Json(found.into()))
 }

@@ -111,7 +111,7 @@ impl KafkaConfig {
         }
         if let Some(project) = &self.default_project {
             let known = if project_ids.is_empty() {
-                project == crate::domain::DevelopmentKeys::PROJECT_ID
+                project == crate::domain::project::DEVELOPMENT_PROJECT_ID
             } else {
                 project_ids.contains(&project.as_str())
             };

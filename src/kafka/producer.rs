@@ -11,7 +11,7 @@ use super::{
     reliable_producer_config, KafkaClientError, KafkaConfig, Producer, TracingContext,
     PROJECT_HEADER,
 };
-use crate::domain::{wire, Event, EventSink, SinkError};
+use crate::domain::{wire, Event, EventSink, SinkError, Submitted};
 use crate::telemetry::kafka_metrics::KafkaMetrics;
 
 /// Produces validated events to the events topic (`acks=all`, idempotent).
@@ -60,7 +60,7 @@ pub fn record_key(event: &Event) -> String {
 
 #[async_trait]
 impl EventSink for EventProducer {
-    async fn submit(&self, events: Vec<Event>) -> Result<(), SinkError> {
+    async fn submit(&self, events: Vec<Event>) -> Result<Submitted, SinkError> {
         let mut records = Vec::with_capacity(events.len());
         for event in &events {
             let mut payload = Vec::with_capacity(512);
@@ -88,7 +88,8 @@ impl EventSink for EventProducer {
             .filter_map(|result| result.err().map(|(error, _)| error))
             .collect();
         match failed.first() {
-            None => Ok(()),
+            // The consumer writes them; refusals go to the dead-letter topic there.
+            None => Ok(Submitted::default()),
             Some(error) => {
                 self.metrics
                     .produce_errors

@@ -1,7 +1,9 @@
 //! Building and running the service: storage, workers, HTTP server, graceful shutdown.
 
+mod development;
 mod kafka;
 pub mod probe;
+pub mod supervision;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -11,9 +13,11 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::api::{self, AppState};
+use crate::app::{IngestService, QueryService, ReadLimits};
 use crate::config::{Config, StorageBackend};
+use crate::domain::dependency::DependencyCheck;
 use crate::domain::segment::Limits;
-use crate::domain::{DevelopmentKeys, EventSink, ProjectRegistry};
+use crate::domain::EventSink;
 use crate::storage::clickhouse::{ClickHouseOptions, ClickHouseRepository};
 use crate::storage::duckdb::{DuckDbOptions, DuckDbRepository};
 use crate::storage::{Repository, StorageError};
@@ -21,6 +25,8 @@ use crate::telemetry::Metrics;
 use crate::workers::exporter::Exporter;
 use crate::workers::kafka_consumer::KafkaConsumerWorker;
 use crate::workers::processor::{self, Processor, QueueSink};
+pub use development::DevelopmentKeys;
+use supervision::WorkerHealth;
 
 /// Why the service could not start or stopped with an error.
 #[derive(Debug, thiserror::Error)]
@@ -42,6 +48,14 @@ pub enum StartupError {
     /// The HTTP server failed.
     #[error("http server: {0}")]
     Serve(std::io::Error),
+    /// A worker stopped by itself; the service drained and stopped.
+    #[error("the {worker} stopped: {how}")]
+    WorkerStopped {
+        /// The worker.
+        worker: &'static str,
+        /// How it stopped.
+        how: String,
+    },
 }
 
 /// A service instance, built and bound, not yet serving.
@@ -54,6 +68,7 @@ pub struct Application {
     consumer: Option<KafkaConsumerWorker>,
     exporter: Option<Exporter>,
     repository: Arc<dyn Repository>,
+    workers: Arc<WorkerHealth>,
     development_keys: Option<DevelopmentKeys>,
 }
 
@@ -83,27 +98,21 @@ pub async fn open_repository(config: &Config) -> Result<Arc<dyn Repository>, Sto
     }
 }
 
-/// The development project's keys: generated once, then kept in storage across restarts.
-async fn development_keys(repository: &dyn Repository) -> Result<DevelopmentKeys, StorageError> {
-    let fresh = DevelopmentKeys::generate();
-    let write_key = repository
-        .setting_or_init("development.write_key", fresh.write_key.expose())
-        .await?;
-    let read_key = repository
-        .setting_or_init("development.read_key", fresh.read_key.expose())
-        .await?;
-    Ok(DevelopmentKeys {
-        write_key: crate::config::Secret::new(write_key),
-        read_key: crate::config::Secret::new(read_key),
-    })
-}
-
 impl Application {
     /// Opens storage, prepares the workers and binds the listener.
-    pub async fn build(mut config: Config) -> Result<Self, StartupError> {
+    pub async fn build(config: Config) -> Result<Self, StartupError> {
         let repository = open_repository(&config).await?;
+        Self::build_on(config, repository).await
+    }
+
+    /// Prepares the workers and binds the listener over an open repository
+    /// (the configured storage section is not read).
+    pub async fn build_on(
+        mut config: Config,
+        repository: Arc<dyn Repository>,
+    ) -> Result<Self, StartupError> {
         let development_keys = if config.projects.is_empty() {
-            let keys = development_keys(repository.as_ref()).await?;
+            let keys = DevelopmentKeys::stored_or_new(repository.as_ref()).await?;
             config.projects.push(keys.project_config());
             Some(keys)
         } else {
@@ -123,14 +132,16 @@ impl Application {
                     address: config.listen,
                     source,
                 })?;
-        let projects = Arc::new(ProjectRegistry::from_config(&config.projects));
+        let projects = Arc::new(crate::config::registry(&config.projects));
         let kafka_parts = match &config.kafka {
             Some(kafka) => kafka::build(&config, kafka, projects.clone(), queue.clone(), &metrics)?,
             None => kafka::KafkaParts::default(),
         };
+        let limits = ReadLimits::new(&config.read, metrics.read_limit_refusals.clone());
+        let reads = Arc::new(QueryService::new(repository.clone(), limits));
         let exporter = config.exporter.enabled.then(|| {
             Exporter::new(
-                repository.clone(),
+                reads.clone(),
                 projects.clone(),
                 metrics.exporter.clone(),
                 config.exporter.clone(),
@@ -140,15 +151,21 @@ impl Application {
             Some(producer) => producer,
             None => queue.clone(),
         };
+        let workers = Arc::new(WorkerHealth::default());
+        let mut dependencies: Vec<Arc<dyn DependencyCheck>> = vec![workers.clone()];
+        dependencies.extend(kafka_parts.check);
         let state = AppState {
             projects,
-            sink,
-            repository: repository.clone(),
+            ingest: Arc::new(IngestService::new(
+                sink,
+                metrics.clone(),
+                config.ingest.future_tolerance(),
+            )),
+            reads,
             metrics,
             limits: Limits::SEGMENT,
-            max_future: config.ingest.future_tolerance(),
             shutting_down: CancellationToken::new(),
-            dependencies: kafka_parts.check.into_iter().collect(),
+            dependencies,
         };
         Ok(Self {
             listener,
@@ -159,6 +176,7 @@ impl Application {
             consumer: kafka_parts.consumer,
             exporter,
             repository,
+            workers,
             development_keys,
         })
     }
@@ -175,8 +193,10 @@ impl Application {
         self.development_keys.as_ref()
     }
 
-    /// Serves until `shutdown` resolves, then drains: stops accepting, lets
-    /// in-flight requests finish, writes everything queued, closes storage.
+    /// Serves until `shutdown` resolves, or a worker stops by itself, then
+    /// drains: stops accepting, lets in-flight requests finish, writes
+    /// everything queued, closes storage. A stopped worker makes it return
+    /// [`StartupError::WorkerStopped`] once drained.
     pub async fn run_until(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
@@ -190,20 +210,41 @@ impl Application {
             consumer,
             exporter,
             repository,
+            workers,
             ..
         } = self;
         let stop_processor = CancellationToken::new();
-        let processor_task = tokio::spawn(processor.run(stop_processor.clone()));
+        let processor_task = workers.supervise(
+            "processor",
+            &stop_processor,
+            processor.run(stop_processor.clone()),
+        );
         let stop_consumer = CancellationToken::new();
-        let consumer_task = consumer.map(|worker| tokio::spawn(worker.run(stop_consumer.clone())));
+        let consumer_task = consumer.map(|worker| {
+            workers.supervise(
+                "kafka consumer",
+                &stop_consumer,
+                worker.run(stop_consumer.clone()),
+            )
+        });
         let stop_exporter = CancellationToken::new();
-        let exporter_task = exporter.map(|worker| tokio::spawn(worker.run(stop_exporter.clone())));
+        let exporter_task = exporter.map(|worker| {
+            workers.supervise(
+                "exporter",
+                &stop_exporter,
+                worker.run(stop_exporter.clone()),
+            )
+        });
 
         let shutting_down = state.shutting_down.clone();
         let signalled = shutting_down.clone();
+        let failures = workers.clone();
         let app = api::router(state);
         let server = axum::serve(listener, app).with_graceful_shutdown(async move {
-            shutdown.await;
+            tokio::select! {
+                () = shutdown => {}
+                () = failures.failure() => {}
+            }
             tracing::info!("shutting down: no new connections; draining requests and the queue");
             signalled.cancel();
         });
@@ -221,27 +262,28 @@ impl Application {
 
         stop_exporter.cancel();
         if let Some(task) = exporter_task {
-            if let Err(error) = task.await {
-                tracing::error!(%error, "the exporter stopped abnormally");
-            }
+            let _ = task.await;
         }
         // Then the consumer, before the processor: it still needs the
         // processor to write the batches it holds before it stores their offsets.
         stop_consumer.cancel();
         if let Some(task) = consumer_task {
-            if let Err(error) = task.await {
-                tracing::error!(%error, "the kafka consumer stopped abnormally");
-            }
+            let _ = task.await;
         }
         queue.close();
         stop_processor.cancel();
-        if let Err(error) = processor_task.await {
-            tracing::error!(%error, "the processor stopped abnormally");
-        }
+        let _ = processor_task.await;
         if let Err(error) = repository.close().await {
             tracing::warn!(%error, "closing storage failed");
         }
         tracing::info!("stopped");
-        served
+        served?;
+        match workers.stopped() {
+            Some(stopped) => Err(StartupError::WorkerStopped {
+                worker: stopped.worker,
+                how: stopped.how,
+            }),
+            None => Ok(()),
+        }
     }
 }

@@ -2,13 +2,14 @@
 
 use std::collections::HashSet;
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use futures::stream::BoxStream;
 
 use crate::domain::analysis::{TimelineEvent, TimelineRequest};
-use crate::domain::query::{QueryPlan, QueryRows, TimeRange};
+use crate::domain::query::{EventQuery, QueryRows, TimeRange};
 use crate::domain::Event;
 
 pub mod clickhouse;
@@ -17,15 +18,27 @@ mod sql;
 #[cfg(test)]
 pub mod testing;
 
-/// A storage operation that failed.
+/// A storage operation that failed, by what a caller can do about it.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum StorageError {
-    /// The backend cannot be reached or refused the operation for now; a retry may work.
+    /// The backend cannot be reached, is overloaded or is closed: a retry
+    /// later may work.
     #[error("storage unavailable: {0}")]
     Unavailable(String),
-    /// The backend rejected the operation.
-    #[error("storage error: {0}")]
-    Backend(String),
+    /// The backend refused the data or the statement, and would refuse it
+    /// again: retrying is pointless.
+    #[error("storage refused the operation: {0}")]
+    Rejected(String),
+    /// A read ran longer than its budget.
+    #[error("the read ran longer than {} ms", .0.as_millis())]
+    TimedOut(Duration),
+    /// A read went through more rows than its budget.
+    #[error("the read went through more than {0} rows")]
+    TooManyRows(u64),
+    /// A defect here rather than in storage: a storage task that panicked, a
+    /// result of an unexpected shape.
+    #[error("storage failed internally: {0}")]
+    Internal(String),
     /// The schema could not be brought up to date.
     #[error("schema migration {version} ({name}) failed: {message}")]
     Migration {
@@ -36,6 +49,41 @@ pub enum StorageError {
         /// The backend's message.
         message: String,
     },
+}
+
+impl StorageError {
+    /// Whether the same operation may succeed later.
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, StorageError::Unavailable(_))
+    }
+
+    /// The error of a storage task that did not finish: a panic is a
+    /// defect; a task cancelled at shutdown means storage is going away.
+    pub fn from_join(error: tokio::task::JoinError) -> Self {
+        if error.is_panic() {
+            StorageError::Internal(format!("a storage task panicked: {error}"))
+        } else {
+            StorageError::Unavailable(format!("a storage task was cancelled: {error}"))
+        }
+    }
+}
+
+/// What one read of storage may spend.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReadBudget {
+    /// Longest the read may run.
+    pub timeout: Duration,
+    /// Most rows it may go through (scanned where the backend counts them,
+    /// else returned).
+    pub max_rows: u64,
+}
+
+impl ReadBudget {
+    /// A generous budget, for maintenance reads and tests.
+    pub const UNLIMITED: ReadBudget = ReadBudget {
+        timeout: Duration::from_secs(3_600),
+        max_rows: u64::MAX,
+    };
 }
 
 /// What a batch insert did.
@@ -61,7 +109,12 @@ pub struct ExportRequest {
 /// Events in timestamp order, a chunk at a time, so that exports never load all in memory.
 pub type EventChunks = BoxStream<'static, Result<Vec<Event>, StorageError>>;
 
-/// The storage interface of the domain. Backends: [`duckdb::DuckDbRepository`].
+/// A timeline in person and time order, a chunk at a time; dropping it stops
+/// the read.
+pub type TimelineChunks = BoxStream<'static, Result<Vec<TimelineEvent>, StorageError>>;
+
+/// The storage interface of the service. Backends: [`duckdb::DuckDbRepository`],
+/// [`clickhouse::ClickHouseRepository`].
 #[async_trait]
 pub trait Repository: Send + Sync + 'static {
     /// Stores a batch in one transaction. An event whose `(project, messageId)` is
@@ -77,19 +130,24 @@ pub trait Repository: Send + Sync + 'static {
     /// Returns the stored value of a setting, storing `value` first if it has none.
     async fn setting_or_init(&self, name: &str, value: &str) -> Result<String, StorageError>;
 
-    /// Runs a query plan over the plan's project only.
-    async fn query(&self, plan: &QueryPlan) -> Result<QueryRows, StorageError>;
+    /// Runs an event query over its project only.
+    async fn query(
+        &self,
+        query: &EventQuery,
+        budget: ReadBudget,
+    ) -> Result<QueryRows, StorageError>;
 
     /// A project's events that a timeline request selects, with their person
     /// and the matchers they satisfy, ordered by person and time (and
-    /// `messageId` when the request orders ties).
-    async fn timelines(
-        &self,
-        request: &TimelineRequest,
-    ) -> Result<Vec<TimelineEvent>, StorageError>;
+    /// `messageId` when the request orders ties), streamed.
+    fn timelines(&self, request: TimelineRequest, budget: ReadBudget) -> TimelineChunks;
 
     /// Time of the first and the last stored event of a project, if it has any.
-    async fn time_bounds(&self, project_id: &str) -> Result<Option<TimeRange>, StorageError>;
+    async fn time_bounds(
+        &self,
+        project_id: &str,
+        budget: ReadBudget,
+    ) -> Result<Option<TimeRange>, StorageError>;
 
     /// The newest `receivedAt` among a project's events timestamped at or
     /// after `since`, if there is one. Bounding the event time keeps the read
@@ -98,6 +156,7 @@ pub trait Repository: Send + Sync + 'static {
         &self,
         project_id: &str,
         since: DateTime<Utc>,
+        budget: ReadBudget,
     ) -> Result<Option<DateTime<Utc>>, StorageError>;
 
     /// Property and trait keys of a project's events in a range (of one event name
@@ -108,6 +167,7 @@ pub trait Repository: Send + Sync + 'static {
         range: TimeRange,
         event: Option<&str>,
         limit: usize,
+        budget: ReadBudget,
     ) -> Result<Vec<(String, u64)>, StorageError>;
 
     /// Flushes and releases the storage; later calls fail.

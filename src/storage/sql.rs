@@ -1,35 +1,45 @@
 //! SQL shapes both query executors share: the boolean structure of a filter,
-//! comparison operators, and the `ORDER BY` of a plan. Each backend supplies
-//! its own expressions; the structure around them is written once here.
+//! the `UNION ALL` branches of a query, timelines, and the `ORDER BY` of a
+//! query. Each backend supplies its own expressions; the structure around
+//! them is written once here.
 
 use crate::domain::analysis::TimelineRequest;
 use crate::domain::query::{
-    Dimension, Filter, FilterOp, Granularity, Metric, OrderTarget, QueryPlan, TimeRange,
+    EventDimension, EventMetric, EventQuery, Filter, Granularity, GroupDimension, OrderTarget,
+    Test, TimeRange,
 };
 
 /// The user a query counts and groups by: `userId`, else `anonymousId`.
 pub(crate) const USER_KEY: &str = "coalesce(user_id, anonymous_id)";
 
-/// The column holding a dimension that both schemas store as a column of its
-/// own; `None` for the event name, properties, context fields and time,
-/// which each backend reads its own way.
-pub(crate) fn stored_column(dimension: &Dimension) -> Option<&'static str> {
-    Some(match dimension {
-        Dimension::EventType => "type",
-        Dimension::Page => "page_path",
-        Dimension::Url => "page_url",
-        Dimension::Referrer => "page_referrer",
-        Dimension::Utm(utm) => utm.as_str(),
-        Dimension::Library => "library_name",
-        Dimension::Locale => "locale",
-        Dimension::UserId => USER_KEY,
-        Dimension::EventName
-        | Dimension::SessionEntryPage
-        | Dimension::SessionExitPage
-        | Dimension::Property(_)
-        | Dimension::Context(_)
-        | Dimension::Time(_) => return None,
-    })
+/// Where a backend reads an event dimension from.
+pub(crate) enum DimensionSource<'a> {
+    /// A column that both schemas store under this name (or expression).
+    Column(&'static str),
+    /// The track event's name, else the call type.
+    Name,
+    /// A property (a trait for identify and group calls) by key.
+    Property(&'a str),
+    /// A context field by key.
+    Context(&'a str),
+}
+
+/// Where `dimension` is read from.
+pub(crate) fn dimension_source(dimension: &EventDimension) -> DimensionSource<'_> {
+    let column = match dimension {
+        EventDimension::Type => "type",
+        EventDimension::Page => "page_path",
+        EventDimension::Url => "page_url",
+        EventDimension::Referrer => "page_referrer",
+        EventDimension::Utm(utm) => utm.as_str(),
+        EventDimension::Library => "library_name",
+        EventDimension::Locale => "locale",
+        EventDimension::UserId => USER_KEY,
+        EventDimension::Name => return DimensionSource::Name,
+        EventDimension::Property(key) => return DimensionSource::Property(key),
+        EventDimension::Context(key) => return DimensionSource::Context(key),
+    };
+    DimensionSource::Column(column)
 }
 
 /// A backend's SQL for the pieces of a query; it binds each value it writes,
@@ -42,8 +52,8 @@ pub(crate) trait QuerySql {
     /// The event time in microseconds since the epoch.
     const TIMESTAMP_US: &'static str;
 
-    /// The text value of a (non-time) dimension.
-    fn text_expression(&mut self, dimension: &Dimension) -> String;
+    /// The text value of an event dimension.
+    fn text_expression(&mut self, dimension: &EventDimension) -> String;
 
     /// The bucket start, in microseconds, under a constant UTC offset.
     fn bucket_expression(&mut self, granularity: Granularity, offset_us: i64) -> String;
@@ -52,7 +62,7 @@ pub(crate) trait QuerySql {
     fn numeric(&mut self, text: &str) -> String;
 
     /// The positive form of one filter condition (see [`filter_sql`]).
-    fn condition(&mut self, op: FilterOp, dimension: &Dimension, values: &[String]) -> String;
+    fn condition(&mut self, dimension: &EventDimension, test: &Test) -> String;
 
     /// `SELECT columns FROM events` of one project within `range`, joined
     /// with what [`QuerySql::person`] reads.
@@ -60,45 +70,47 @@ pub(crate) trait QuerySql {
 }
 
 /// One branch of a query: the events of one offset piece that pass the
-/// plan's filter, with the columns the aggregation reads (`person`, `d{i}`
+/// query's filter, with the columns the aggregation reads (`person`, `d{i}`
 /// per dimension, `n{i}` per numeric metric).
 fn branch<S: QuerySql>(
     statement: &mut S,
-    plan: &QueryPlan,
+    query: &EventQuery,
     range: TimeRange,
     offset_us: i64,
 ) -> String {
     let mut columns = vec![format!("{} AS person", statement.person())];
-    for (i, dimension) in plan.dimensions.iter().enumerate() {
+    for (i, dimension) in query.dimensions.iter().enumerate() {
         let expression = match dimension {
-            Dimension::Time(granularity) => statement.bucket_expression(*granularity, offset_us),
-            other => statement.text_expression(other),
+            GroupDimension::Time(granularity) => {
+                statement.bucket_expression(*granularity, offset_us)
+            }
+            GroupDimension::Event(event) => statement.text_expression(event),
         };
         columns.push(format!("{expression} AS d{i}"));
     }
-    for (i, metric) in plan.metrics.iter().enumerate() {
-        if let Metric::Numeric(_, key) = metric {
-            let property = statement.text_expression(&Dimension::Property(key.clone()));
+    for (i, metric) in query.metrics.iter().enumerate() {
+        if let EventMetric::Numeric(_, key) = metric {
+            let property = statement.text_expression(&EventDimension::Property(key.clone()));
             columns.push(format!("{} AS n{i}", statement.numeric(&property)));
         }
     }
     // Values are bound in text order: the columns' before the conditions'.
-    let mut sql = statement.project_events(&columns.join(", "), &plan.project_id, range);
-    if let Some(filter) = &plan.filter {
+    let mut sql = statement.project_events(&columns.join(", "), &query.project_id, range);
+    if let Some(filter) = &query.filter {
         sql.push_str(" AND ");
         sql.push_str(&filter_sql(statement, filter, &S::condition));
     }
     sql
 }
 
-/// The plan's events: one `UNION ALL` branch per piece of the range with one
+/// The query's events: one `UNION ALL` branch per piece of the range with one
 /// UTC offset, so that engines without timezone data bucket local time with
 /// a constant offset.
-pub(crate) fn events_source<S: QuerySql>(statement: &mut S, plan: &QueryPlan) -> String {
-    let branches: Vec<String> = plan
+pub(crate) fn events_source<S: QuerySql>(statement: &mut S, query: &EventQuery) -> String {
+    let branches: Vec<String> = query
         .offset_pieces()
         .into_iter()
-        .map(|(range, offset_us)| branch(statement, plan, range, offset_us))
+        .map(|(range, offset_us)| branch(statement, query, range, offset_us))
         .collect();
     branches.join(" UNION ALL ")
 }
@@ -178,13 +190,13 @@ pub(crate) struct TimelineCasts {
 }
 
 /// The SQL of a filter tree. `condition` writes the positive form of one
-/// leaf (`is`, `contains`, `matches`, ...); negated operators (`is_not`,
-/// `contains_not`, `matches_not`) are wrapped in `NOT` here. `state` is the
-/// backend's statement, which binds values in text order.
+/// leaf (`is`, `contains`, `matches`, ...); negated conditions (`is_not`,
+/// `contains_not`, `matches_not`, `is_not_set`) are wrapped in `NOT` here.
+/// `state` is the backend's statement, which binds values in text order.
 pub(crate) fn filter_sql<S>(
     state: &mut S,
     filter: &Filter,
-    condition: &impl Fn(&mut S, FilterOp, &Dimension, &[String]) -> String,
+    condition: &impl Fn(&mut S, &EventDimension, &Test) -> String,
 ) -> String {
     match filter {
         Filter::And(items) | Filter::Or(items) => {
@@ -201,12 +213,12 @@ pub(crate) fn filter_sql<S>(
         }
         Filter::Not(inner) => format!("(NOT {})", filter_sql(state, inner, condition)),
         Filter::Condition {
-            op,
             dimension,
-            values,
+            test,
+            negated,
         } => {
-            let positive = condition(state, *op, dimension, values);
-            if op.is_negated() {
+            let positive = condition(state, dimension, test);
+            if *negated {
                 format!("(NOT {positive})")
             } else {
                 positive
@@ -215,39 +227,28 @@ pub(crate) fn filter_sql<S>(
     }
 }
 
-/// The SQL operator of a numeric comparison, `None` for other operators.
-pub(crate) fn comparison(op: FilterOp) -> Option<&'static str> {
-    match op {
-        FilterOp::Gt => Some(">"),
-        FilterOp::Gte => Some(">="),
-        FilterOp::Lt => Some("<"),
-        FilterOp::Lte => Some("<="),
-        _ => None,
-    }
-}
-
-/// `SELECT` of the plan's groups over `source`: the dimension columns, then
+/// `SELECT` of the query's groups over `source`: the dimension columns, then
 /// `outputs` (the metrics, as `m{i}`), grouped by the dimensions and ordered
-/// as the plan asks; paging is the caller's.
+/// as the query asks; paging is the caller's.
 pub(crate) fn grouped_select(
-    plan: &QueryPlan,
+    query: &EventQuery,
     source: &str,
     outputs: impl IntoIterator<Item = String>,
 ) -> String {
-    let groups = dimension_columns(plan);
+    let groups = dimension_columns(query);
     let columns: Vec<String> = groups.iter().cloned().chain(outputs).collect();
     let mut sql = format!("SELECT {} FROM ({source}) AS base", columns.join(", "));
     if !groups.is_empty() {
         sql.push_str(&format!(" GROUP BY {}", groups.join(", ")));
     }
-    sql.push_str(&order_by_clause(plan));
+    sql.push_str(&order_by_clause(query));
     sql
 }
 
 /// ` ORDER BY ...` over the output columns `d{i}` (dimensions) and `m{i}`
-/// (metrics), empty when the plan has no ordering.
-fn order_by_clause(plan: &QueryPlan) -> String {
-    let order: Vec<String> = plan
+/// (metrics), empty when the query has no ordering.
+fn order_by_clause(query: &EventQuery) -> String {
+    let order: Vec<String> = query
         .order_by
         .iter()
         .map(|ordering| {
@@ -266,9 +267,9 @@ fn order_by_clause(plan: &QueryPlan) -> String {
     }
 }
 
-/// The output column names of the plan's dimensions: `d0`, `d1`, ...
-pub(crate) fn dimension_columns(plan: &QueryPlan) -> Vec<String> {
-    (0..plan.dimensions.len())
+/// The output column names of the query's dimensions: `d0`, `d1`, ...
+pub(crate) fn dimension_columns(query: &EventQuery) -> Vec<String> {
+    (0..query.dimensions.len())
         .map(|i| format!("d{i}"))
         .collect()
 }

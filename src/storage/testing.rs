@@ -1,28 +1,44 @@
 //! An in-memory [`Repository`] for unit tests: records batches, fails on demand.
 
+use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use futures::stream::{self, StreamExt};
 
 use crate::domain::analysis::{TimelineEvent, TimelineRequest};
-use crate::domain::query::{QueryPlan, QueryRows, TimeRange};
+use crate::domain::query::{EventQuery, QueryRows, TimeRange};
 use crate::domain::{ContextFields, Event, EventType};
-use crate::storage::{EventChunks, ExportRequest, InsertOutcome, Repository, StorageError};
+use crate::storage::{
+    EventChunks, ExportRequest, InsertOutcome, ReadBudget, Repository, StorageError, TimelineChunks,
+};
 
 /// Records the size of each written batch; fails the first `failures` writes.
 #[derive(Default)]
 pub struct FakeRepository {
     /// Sizes of the batches written, in order.
     pub batches: Mutex<Vec<usize>>,
-    /// Writes still to fail.
+    /// `messageId`s of the events written, in order.
+    pub stored: Mutex<Vec<String>>,
+    /// Writes still to fail as unavailable.
     pub failures: AtomicU32,
+    /// `messageId`s that storage refuses: a batch holding one fails as rejected.
+    pub refused: Mutex<HashSet<String>>,
     /// Pause before each write.
     pub delay: Duration,
-    /// Whether `ping` fails.
+    /// Whether `ping` and reads fail.
     pub unreachable: AtomicBool,
+    /// Whether a query panics (in the caller's task), as a defect would.
+    pub panics: AtomicBool,
+    /// The events every timeline read returns, in chunks of `timeline_chunk`.
+    pub timeline: Vec<TimelineEvent>,
+    /// Events per timeline chunk (all in one when 0).
+    pub timeline_chunk: usize,
+    /// Pause before each timeline chunk.
+    pub timeline_delay: Duration,
 }
 
 impl FakeRepository {
@@ -32,6 +48,12 @@ impl FakeRepository {
         } else {
             Ok(())
         }
+    }
+
+    /// Makes storage refuse the events with these `messageId`s.
+    pub fn refuse(&self, message_ids: &[&str]) {
+        let mut refused = self.refused.lock().unwrap();
+        refused.extend(message_ids.iter().map(|id| (*id).to_owned()));
     }
 }
 
@@ -46,7 +68,18 @@ impl Repository for FakeRepository {
         {
             return Err(StorageError::Unavailable("disk on fire".into()));
         }
+        {
+            let refused = self.refused.lock().unwrap();
+            if let Some(event) = events.iter().find(|e| refused.contains(&e.message_id)) {
+                return Err(StorageError::Rejected(format!(
+                    "cannot store {}",
+                    event.message_id
+                )));
+            }
+        }
         self.batches.lock().unwrap().push(events.len());
+        let mut stored = self.stored.lock().unwrap();
+        stored.extend(events.iter().map(|e| e.message_id.clone()));
         Ok(InsertOutcome {
             inserted: events.len(),
             duplicates: 0,
@@ -65,16 +98,37 @@ impl Repository for FakeRepository {
         Ok(value.to_owned())
     }
 
-    async fn query(&self, _: &QueryPlan) -> Result<QueryRows, StorageError> {
+    async fn query(&self, _: &EventQuery, _: ReadBudget) -> Result<QueryRows, StorageError> {
         self.reachable()?;
+        assert!(!self.panics.load(Ordering::SeqCst), "a defect in storage");
         Ok(QueryRows::default())
     }
 
-    async fn timelines(&self, _: &TimelineRequest) -> Result<Vec<TimelineEvent>, StorageError> {
-        Ok(Vec::new())
+    fn timelines(&self, _: TimelineRequest, _: ReadBudget) -> TimelineChunks {
+        if let Err(error) = self.reachable() {
+            return stream::once(async move { Err(error) }).boxed();
+        }
+        let size = if self.timeline_chunk == 0 {
+            self.timeline.len().max(1)
+        } else {
+            self.timeline_chunk
+        };
+        let chunks: Vec<Result<Vec<TimelineEvent>, StorageError>> = self
+            .timeline
+            .chunks(size)
+            .map(|chunk| Ok(chunk.to_vec()))
+            .collect();
+        let delay = self.timeline_delay;
+        stream::iter(chunks)
+            .then(move |chunk| async move {
+                tokio::time::sleep(delay).await;
+                chunk
+            })
+            .boxed()
     }
 
-    async fn time_bounds(&self, _: &str) -> Result<Option<TimeRange>, StorageError> {
+    async fn time_bounds(&self, _: &str, _: ReadBudget) -> Result<Option<TimeRange>, StorageError> {
+        self.reachable()?;
         Ok(None)
     }
 
@@ -82,6 +136,7 @@ impl Repository for FakeRepository {
         &self,
         _: &str,
         _: DateTime<Utc>,
+        _: ReadBudget,
     ) -> Result<Option<DateTime<Utc>>, StorageError> {
         self.reachable()?;
         Ok(None)
@@ -93,6 +148,7 @@ impl Repository for FakeRepository {
         _: TimeRange,
         _: Option<&str>,
         _: usize,
+        _: ReadBudget,
     ) -> Result<Vec<(String, u64)>, StorageError> {
         Ok(Vec::new())
     }

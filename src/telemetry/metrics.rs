@@ -19,6 +19,10 @@ pub struct Metrics {
     pub http_requests: IntCounterVec,
     /// HTTP request latency by route template and method.
     pub http_request_duration: HistogramVec,
+    /// Handlers that panicked (each answered 500).
+    pub http_panics: IntCounter,
+    /// Reads refused or stopped at a limit, by limit.
+    pub read_limit_refusals: IntCounterVec,
     /// Events accepted (validated and handed to storage) by type.
     pub events_accepted: IntCounterVec,
     /// Events rejected by reason.
@@ -68,6 +72,19 @@ impl Metrics {
                 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
             ]),
             &["route", "method"],
+        )
+        .expect("valid metric");
+        let http_panics = IntCounter::new(
+            "analytics_http_panics_total",
+            "HTTP handlers that panicked; each was answered 500.",
+        )
+        .expect("valid metric");
+        let read_limit_refusals = IntCounterVec::new(
+            Opts::new(
+                "analytics_read_limit_refusals_total",
+                "Reads refused or stopped at a limit of the read side, by limit.",
+            ),
+            &["limit"],
         )
         .expect("valid metric");
         let events_accepted = IntCounterVec::new(
@@ -151,6 +168,8 @@ impl Metrics {
             registry,
             http_requests,
             http_request_duration,
+            http_panics,
+            read_limit_refusals,
             events_accepted,
             events_rejected,
             events_clamped,
@@ -173,6 +192,8 @@ impl Metrics {
         let collectors: Vec<Box<dyn prometheus::core::Collector>> = vec![
             Box::new(self.http_requests.clone()),
             Box::new(self.http_request_duration.clone()),
+            Box::new(self.http_panics.clone()),
+            Box::new(self.read_limit_refusals.clone()),
             Box::new(self.events_accepted.clone()),
             Box::new(self.events_rejected.clone()),
             Box::new(self.events_clamped.clone()),

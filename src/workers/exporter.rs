@@ -3,9 +3,10 @@
 //!
 //! Per project: events of the last 5 minutes by name (the top names, the rest
 //! as `(other)`), persons active in the last 5 minutes and the last day, and
-//! ingestion freshness (now minus the newest stored `receivedAt`). Counts go
-//! through the query planner and [`Repository::query`], so they are exactly
-//! what `POST /v1/query` answers for the same window, merged persons included.
+//! ingestion freshness (now minus the newest stored `receivedAt`). Counts are
+//! asked of [`QueryService::query`], the use case behind `POST /v1/query`, so
+//! they are exactly what it answers for the same window, merged persons
+//! included.
 //!
 //! Projects are read one after the other, one query at a time, so the worker
 //! never holds more than one storage reader. A failed query leaves its gauges
@@ -16,17 +17,16 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use chrono::{DateTime, Duration, Utc};
-use serde_json::json;
 use tokio::time::MissedTickBehavior;
 use tokio_util::sync::CancellationToken;
 
+use crate::app::{AppError, QueryService};
 use crate::config::ExporterConfig;
 use crate::domain::query::{
-    plan, MetricValue, PlanContext, QueryError, QueryPlan, QueryRequest, QueryRows,
+    Answer, DateRangeSpec, Dimension, EventDimension, Metric, OrderKey, QuerySpec,
+    RequestedDimension,
 };
-use crate::domain::query::{DimensionValue, QueryRow};
 use crate::domain::{Project, ProjectRegistry};
-use crate::storage::{Repository, StorageError};
 use crate::telemetry::exporter_metrics::{
     ActivitySnapshot, ExporterMetrics, ExporterQuery, ProjectActivity, OTHER_EVENTS,
 };
@@ -36,18 +36,9 @@ const RECENT_WINDOW: Duration = Duration::minutes(5);
 /// The window of the long active-users gauge.
 const DAILY_WINDOW: Duration = Duration::days(1);
 
-/// Why one of the exporter's queries gave no value.
-#[derive(Debug, thiserror::Error)]
-enum GaugeError {
-    #[error(transparent)]
-    Storage(#[from] StorageError),
-    #[error("the exporter built an invalid query: {0}")]
-    Plan(#[from] QueryError),
-}
-
 /// Computes the business gauges on a schedule.
 pub struct Exporter {
-    repository: Arc<dyn Repository>,
+    reads: Arc<QueryService>,
     projects: Arc<ProjectRegistry>,
     metrics: ExporterMetrics,
     settings: ExporterConfig,
@@ -56,13 +47,13 @@ pub struct Exporter {
 impl Exporter {
     /// An exporter over the configured projects.
     pub fn new(
-        repository: Arc<dyn Repository>,
+        reads: Arc<QueryService>,
         projects: Arc<ProjectRegistry>,
         metrics: ExporterMetrics,
         settings: ExporterConfig,
     ) -> Self {
         Self {
-            repository,
+            reads,
             projects,
             metrics,
             settings,
@@ -117,7 +108,7 @@ impl Exporter {
             project_id: project.id.clone(),
             ..ProjectActivity::default()
         };
-        let mut record = |query: ExporterQuery, error: GaugeError| {
+        let mut record = |query: ExporterQuery, error: AppError| {
             *failed = true;
             self.metrics
                 .errors
@@ -152,11 +143,15 @@ impl Exporter {
         &self,
         project: &Project,
         now: DateTime<Utc>,
-    ) -> Result<(u64, u64), GaugeError> {
-        let plan = window_plan(project, now, RECENT_WINDOW, &["events", "users"], None)?;
-        let rows = self.repository.query(&plan).await?;
-        let metrics = rows.rows.first().map(|row| row.metrics.as_slice());
-        Ok((count_at(metrics, 0), count_at(metrics, 1)))
+    ) -> Result<(u64, u64), AppError> {
+        let spec = window_spec(
+            now,
+            RECENT_WINDOW,
+            vec![Metric::Events, Metric::Users],
+            None,
+        );
+        let answer = self.reads.query(project, &spec).await?;
+        Ok((count_at(&answer, 0, 0), count_at(&answer, 0, 1)))
     }
 
     /// The top event names of the last 5 minutes, and `(other)` for the rest
@@ -166,19 +161,18 @@ impl Exporter {
         project: &Project,
         now: DateTime<Utc>,
         total: u64,
-    ) -> Result<Vec<(String, u64)>, GaugeError> {
+    ) -> Result<Vec<(String, u64)>, AppError> {
         if total == 0 {
             return Ok(Vec::new());
         }
-        let plan = window_plan(
-            project,
+        let spec = window_spec(
             now,
             RECENT_WINDOW,
-            &["events"],
+            vec![Metric::Events],
             Some(self.settings.top_events),
-        )?;
-        let rows = self.repository.query(&plan).await?;
-        Ok(with_other(named_counts(rows), total))
+        );
+        let answer = self.reads.query(project, &spec).await?;
+        Ok(with_other(named_counts(answer), total))
     }
 
     async fn count_users(
@@ -186,87 +180,89 @@ impl Exporter {
         project: &Project,
         now: DateTime<Utc>,
         window: Duration,
-    ) -> Result<u64, GaugeError> {
-        let plan = window_plan(project, now, window, &["users"], None)?;
-        let rows = self.repository.query(&plan).await?;
-        Ok(count_at(
-            rows.rows.first().map(|row| row.metrics.as_slice()),
-            0,
-        ))
+    ) -> Result<u64, AppError> {
+        let spec = window_spec(now, window, vec![Metric::Users], None);
+        let answer = self.reads.query(project, &spec).await?;
+        Ok(count_at(&answer, 0, 0))
     }
 
     /// Seconds since the newest receipt among events of the lookback; the
     /// lookback itself when there is none.
-    async fn freshness(&self, project: &Project, now: DateTime<Utc>) -> Result<f64, GaugeError> {
+    async fn freshness(&self, project: &Project, now: DateTime<Utc>) -> Result<f64, AppError> {
         let lookback = Duration::from_std(self.settings.freshness_lookback)
             .unwrap_or(Duration::MAX)
             .min(Duration::days(365_000));
         let newest = self
-            .repository
-            .newest_received_at(&project.id, now - lookback)
+            .reads
+            .newest_received_at(project, now - lookback)
             .await?;
         let age = newest.map_or(lookback, |received| (now - received).max(Duration::zero()));
         Ok(age.num_microseconds().unwrap_or(i64::MAX) as f64 / 1e6)
     }
 }
 
-/// A plan for `metrics` over the `window` that ends at `now`, by event name
-/// (largest first, `limit` names) when `by_name` is given.
-fn window_plan(
-    project: &Project,
+/// A spec of `metrics` over the `window` that ends at `now`, in UTC, by
+/// event name (largest first, `limit` names) when `by_name` is given.
+fn window_spec(
     now: DateTime<Utc>,
     window: Duration,
-    metrics: &[&str],
+    metrics: Vec<Metric>,
     by_name: Option<usize>,
-) -> Result<QueryPlan, QueryError> {
+) -> QuerySpec {
     // Date-time ranges include their end: stop one microsecond before `now`.
     let last = now - Duration::microseconds(1);
-    let mut request = json!({
-        "metrics": metrics,
-        "date_range": [(now - window).to_rfc3339(), last.to_rfc3339()],
-        "timezone": "UTC",
-    });
+    let range = DateRangeSpec::Instants((now - window).fixed_offset(), last.fixed_offset());
+    let mut spec = QuerySpec {
+        timezone: Some(chrono_tz::UTC),
+        ..QuerySpec::new(metrics, range)
+    };
     if let Some(limit) = by_name {
-        request["dimensions"] = json!(["event:name"]);
-        request["order_by"] = json!([["events", "desc"], ["event:name", "asc"]]);
-        request["pagination"] = json!({"limit": limit});
-    }
-    let request: QueryRequest = serde_json::from_value(request)
-        .map_err(|error| QueryError::new("request", error.to_string()))?;
-    plan(
-        &request,
-        &PlanContext {
-            project_id: project.id.clone(),
-            default_timezone: project.timezone,
-            now,
-            data_bounds: None,
-            session_timeout: project.session_timeout,
-        },
-    )
-}
-
-fn count_at(metrics: Option<&[MetricValue]>, index: usize) -> u64 {
-    match metrics.and_then(|metrics| metrics.get(index)) {
-        Some(MetricValue::Count(count)) => *count,
-        _ => 0,
-    }
-}
-
-fn named_counts(rows: QueryRows) -> Vec<(String, u64)> {
-    rows.rows
-        .into_iter()
-        .map(
-            |QueryRow {
-                 dimensions,
-                 metrics,
-             }| {
-                let name = match dimensions.into_iter().next() {
-                    Some(DimensionValue::Text(Some(name))) => name,
-                    _ => String::new(),
-                };
-                (name, count_at(Some(&metrics), 0))
+        spec.dimensions = vec![RequestedDimension::Exact(Dimension::Event(
+            EventDimension::Name,
+        ))];
+        spec.order_by = vec![
+            OrderKey {
+                name: "events".into(),
+                descending: true,
             },
-        )
+            OrderKey {
+                name: "event:name".into(),
+                descending: false,
+            },
+        ];
+        spec.limit = Some(limit as u64);
+    }
+    spec
+}
+
+/// The count in metric `metric` of row `row`, 0 when absent.
+fn count_at(answer: &Answer, row: usize, metric: usize) -> u64 {
+    answer
+        .results
+        .get(row)
+        .and_then(|row| row.metrics.get(metric))
+        .and_then(serde_json::Value::as_u64)
+        .unwrap_or(0)
+}
+
+fn named_counts(answer: Answer) -> Vec<(String, u64)> {
+    answer
+        .results
+        .into_iter()
+        .map(|row| {
+            let count = row
+                .metrics
+                .first()
+                .and_then(serde_json::Value::as_u64)
+                .unwrap_or(0);
+            let name = row
+                .dimensions
+                .into_iter()
+                .next()
+                .flatten()
+                .unwrap_or_default();
+            (name, count)
+        })
         .collect()
 }
 
@@ -288,7 +284,11 @@ mod tests {
     use std::sync::atomic::Ordering;
 
     fn exporter(repository: Arc<FakeRepository>, metrics: &Metrics) -> Exporter {
-        let projects = ProjectRegistry::from_config(&[ProjectConfig {
+        let limits = crate::app::ReadLimits::new(
+            &crate::config::ReadConfig::default(),
+            metrics.read_limit_refusals.clone(),
+        );
+        let projects = crate::config::registry(&[ProjectConfig {
             id: "shop".into(),
             timezone: "Europe/Berlin".into(),
             write_keys: Vec::new(),
@@ -296,7 +296,7 @@ mod tests {
             session_timeout: std::time::Duration::from_secs(1800),
         }]);
         Exporter::new(
-            repository,
+            Arc::new(QueryService::new(repository, limits)),
             Arc::new(projects),
             metrics.exporter.clone(),
             ExporterConfig::default(),
@@ -314,18 +314,22 @@ mod tests {
     }
 
     #[test]
-    fn the_window_plans_are_valid_and_end_before_now() {
-        let project = Project {
-            id: "shop".into(),
-            timezone: chrono_tz::Europe::Berlin,
+    fn the_window_specs_plan_and_end_before_now() {
+        let now = Utc::now();
+        let spec = window_spec(now, RECENT_WINDOW, vec![Metric::Events], Some(10));
+        let context = crate::domain::query::PlanContext {
+            project_id: "shop".into(),
+            default_timezone: chrono_tz::Europe::Berlin,
+            now,
+            data_bounds: None,
             session_timeout: Duration::minutes(30),
         };
-        let now = Utc::now();
-        let plan = window_plan(&project, now, RECENT_WINDOW, &["events"], Some(10)).unwrap();
+        let plan = crate::domain::query::plan(&spec, &context).unwrap();
         assert_eq!(plan.range.from, now - RECENT_WINDOW);
         assert_eq!(plan.range.to, now);
         assert_eq!(plan.limit, 10);
         assert_eq!(plan.dimensions.len(), 1);
+        assert_eq!(plan.timezone, chrono_tz::UTC);
     }
 
     #[tokio::test]

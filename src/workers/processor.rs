@@ -8,7 +8,14 @@
 //! of being bounded by one write per request. The queue is bounded in events;
 //! when it is full, [`QueueSink::submit`] fails at once with
 //! [`SinkError::QueueFull`] so that the API can answer 503.
+//!
+//! A write that storage cannot do now is retried (`write_attempts`), then
+//! reported to its senders. A write that storage refuses (it would refuse
+//! it again) is split in halves, and each half written, until the events at
+//! fault stand alone: those are refused, every other event is stored, and
+//! each sender learns which of its events were refused (see [`isolate`]).
 
+use std::ops::Range;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -17,16 +24,21 @@ use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit, Semaphore, TryAcquireErro
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Batching;
-use crate::domain::{Event, EventSink, SinkError};
-use crate::storage::Repository;
+use crate::domain::{Event, EventSink, SinkError, Submitted};
+use crate::storage::{InsertOutcome, Repository, StorageError};
 use crate::telemetry::Metrics;
 
 /// First pause after a failed write; doubled on each further attempt.
 const RETRY_BACKOFF: Duration = Duration::from_millis(50);
 
+/// Most events one flush may refuse. Past it, storage refusing that much is
+/// taken for a fault of its own: the rest of the flush is reported as not
+/// written (senders may retry) rather than refused.
+const MAX_REFUSED_PER_FLUSH: usize = 64;
+
 struct WriteRequest {
     events: Vec<Event>,
-    reply: oneshot::Sender<Result<(), SinkError>>,
+    reply: oneshot::Sender<Result<Submitted, SinkError>>,
     permit: OwnedSemaphorePermit,
 }
 
@@ -39,9 +51,9 @@ pub struct QueueSink {
 
 #[async_trait]
 impl EventSink for QueueSink {
-    async fn submit(&self, events: Vec<Event>) -> Result<(), SinkError> {
+    async fn submit(&self, events: Vec<Event>) -> Result<Submitted, SinkError> {
         if events.is_empty() {
-            return Ok(());
+            return Ok(Submitted::default());
         }
         let count = u32::try_from(events.len()).map_err(|_| SinkError::QueueFull)?;
         let permit = match self.capacity.clone().try_acquire_many_owned(count) {
@@ -184,56 +196,158 @@ impl Processor {
         let mut events = Vec::with_capacity(total);
         let mut replies = Vec::with_capacity(batch.len());
         for request in batch {
+            let start = events.len();
             events.extend(request.events);
-            replies.push((request.reply, request.permit));
+            replies.push((start..events.len(), request.reply, request.permit));
         }
         let events: Arc<[Event]> = events.into();
-        let result = self.write_with_retries(events).await;
+        let outcome = isolate(self, events).await;
         self.metrics
             .queue_depth
             .sub(i64::try_from(total).unwrap_or(i64::MAX));
-        for (reply, permit) in replies {
-            let _ = reply.send(result.clone());
+        if !outcome.refused.is_empty() {
+            self.metrics
+                .events_rejected
+                .with_label_values(&["storage_rejected"])
+                .inc_by(outcome.refused.len() as u64);
+        }
+        for (span, reply, permit) in replies {
+            let _ = reply.send(outcome.reply_for(&span));
             drop(permit);
         }
     }
 
-    async fn write_with_retries(&self, events: Arc<[Event]>) -> Result<(), SinkError> {
+    /// Writes `events`, retrying what storage cannot do now; a refusal is
+    /// returned at once (retrying it is pointless).
+    async fn write_with_retries(&self, events: Arc<[Event]>) -> Result<(), Failure> {
         let mut backoff = RETRY_BACKOFF;
         let mut attempt = 1;
         loop {
             let started = Instant::now();
-            match self.repository.insert_batch(events.clone()).await {
+            let error = match self.repository.insert_batch(events.clone()).await {
                 Ok(outcome) => {
-                    let m = &self.metrics;
-                    m.batch_flush_duration
-                        .observe(started.elapsed().as_secs_f64());
-                    m.batch_flush_size.observe(events.len() as f64);
-                    m.events_stored.inc_by(outcome.inserted as u64);
-                    m.events_deduplicated.inc_by(outcome.duplicates as u64);
+                    self.record_write(started, events.len(), outcome);
                     return Ok(());
                 }
-                Err(error) if attempt < self.batching.write_attempts => {
-                    self.metrics
-                        .batch_flush_errors
-                        .with_label_values(&["retry"])
-                        .inc();
-                    tracing::warn!(%error, attempt, events = events.len(), "batch write failed; retrying");
-                    tokio::time::sleep(backoff).await;
-                    backoff *= 2;
-                    attempt += 1;
-                }
-                Err(error) => {
-                    self.metrics
-                        .batch_flush_errors
-                        .with_label_values(&["gave_up"])
-                        .inc();
-                    tracing::error!(%error, attempt, events = events.len(), "batch write failed; reporting to senders");
-                    return Err(SinkError::StorageUnavailable(error.to_string()));
-                }
+                Err(error) => error,
+            };
+            if let StorageError::Rejected(_) = error {
+                self.metrics
+                    .batch_flush_errors
+                    .with_label_values(&["rejected"])
+                    .inc();
+                tracing::warn!(%error, events = events.len(), "storage refused a batch; isolating the events at fault");
+                return Err(Failure::Refused);
             }
+            if error.is_retryable() && attempt < self.batching.write_attempts {
+                self.metrics
+                    .batch_flush_errors
+                    .with_label_values(&["retry"])
+                    .inc();
+                tracing::warn!(%error, attempt, events = events.len(), "batch write failed; retrying");
+                tokio::time::sleep(backoff).await;
+                backoff *= 2;
+                attempt += 1;
+                continue;
+            }
+            self.metrics
+                .batch_flush_errors
+                .with_label_values(&["gave_up"])
+                .inc();
+            tracing::error!(%error, attempt, events = events.len(), "batch write failed; reporting to senders");
+            return Err(Failure::Failed(if error.is_retryable() {
+                SinkError::StorageUnavailable(error.to_string())
+            } else {
+                SinkError::StorageFailed(error.to_string())
+            }));
         }
     }
+
+    fn record_write(&self, started: Instant, events: usize, outcome: InsertOutcome) {
+        let m = &self.metrics;
+        m.batch_flush_duration
+            .observe(started.elapsed().as_secs_f64());
+        m.batch_flush_size.observe(events as f64);
+        m.events_stored.inc_by(outcome.inserted as u64);
+        m.events_deduplicated.inc_by(outcome.duplicates as u64);
+    }
+}
+
+/// Why some events of a flush were not written.
+enum Failure {
+    /// Storage refused them.
+    Refused,
+    /// Storage could not write them; their senders get this error.
+    Failed(SinkError),
+}
+
+/// What a flush did with its events, by position.
+#[derive(Debug, Default)]
+struct FlushOutcome {
+    /// Events storage refused, ascending.
+    refused: Vec<usize>,
+    /// Spans not written, with the error their senders get.
+    failed: Vec<(Range<usize>, SinkError)>,
+}
+
+impl FlushOutcome {
+    /// The answer of the request whose events are `span`: the first error
+    /// touching it, else the positions refused within it.
+    fn reply_for(&self, span: &Range<usize>) -> Result<Submitted, SinkError> {
+        let overlaps = |other: &Range<usize>| other.start < span.end && span.start < other.end;
+        if let Some((_, error)) = self.failed.iter().find(|(failed, _)| overlaps(failed)) {
+            return Err(error.clone());
+        }
+        Ok(Submitted {
+            refused: self
+                .refused
+                .iter()
+                .filter(|&&position| span.contains(&position))
+                .map(|&position| position - span.start)
+                .collect(),
+        })
+    }
+}
+
+/// Writes a flush; when storage refuses a part, splits it in halves until
+/// each refused part is a single event. Halves are written in order, so a
+/// batch with one bad event costs about `2 log2(n)` writes.
+async fn isolate(processor: &Processor, events: Arc<[Event]>) -> FlushOutcome {
+    let mut outcome = FlushOutcome::default();
+    // Spans still to write, the next on top.
+    let mut pending: Vec<Range<usize>> = Vec::new();
+    pending.push(0..events.len());
+    while let Some(span) = pending.pop() {
+        let part: Arc<[Event]> = if span.len() == events.len() {
+            events.clone()
+        } else {
+            events[span.clone()].to_vec().into()
+        };
+        match processor.write_with_retries(part).await {
+            Ok(()) => {}
+            Err(Failure::Refused) if outcome.refused.len() >= MAX_REFUSED_PER_FLUSH => {
+                outcome.failed.push((
+                    span,
+                    SinkError::StorageUnavailable(format!(
+                        "storage refused more than {MAX_REFUSED_PER_FLUSH} events of one batch"
+                    )),
+                ));
+            }
+            Err(Failure::Refused) if span.len() == 1 => {
+                let event = &events[span.start];
+                tracing::warn!(project = %event.project_id, message_id = %event.message_id, "storage refused an event; it is not stored");
+                outcome.refused.push(span.start);
+            }
+            Err(Failure::Refused) => {
+                let middle = span.start + span.len() / 2;
+                pending.push(middle..span.end);
+                pending.push(span.start..middle);
+            }
+            Err(Failure::Failed(error)) => outcome.failed.push((span, error)),
+        }
+    }
+    outcome.refused.sort_unstable();
+    outcome
 }
 
 #[cfg(test)]
@@ -393,5 +507,73 @@ mod tests {
         pending.await.unwrap().unwrap();
         worker.await.unwrap();
         assert_eq!(*repository.batches.lock().unwrap(), vec![7]);
+    }
+
+    fn named(prefix: &str, count: usize) -> Vec<Event> {
+        (0..count)
+            .map(|i| track_event("p", &format!("{prefix}{i}"), "u"))
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn a_refused_event_is_isolated_and_the_rest_of_the_group_is_stored() {
+        let repository = Arc::new(FakeRepository::default());
+        repository.refuse(&["b3"]);
+        let metrics = Metrics::new();
+        let (sink, processor) = queue(10_000, batching(200), repository.clone(), metrics.clone());
+        let stop = CancellationToken::new();
+        let worker = tokio::spawn(processor.run(stop.clone()));
+        let submits: Vec<_> = ["a", "b", "c"]
+            .into_iter()
+            .map(|prefix| {
+                let sink = sink.clone();
+                tokio::spawn(async move { sink.submit(named(prefix, 10)).await })
+            })
+            .collect();
+        let mut answers = Vec::new();
+        for submit in submits {
+            answers.push(submit.await.unwrap().unwrap());
+        }
+        assert_eq!(answers[0].refused, Vec::<usize>::new());
+        assert_eq!(answers[1].refused, vec![3]);
+        assert_eq!(answers[2].refused, Vec::<usize>::new());
+        let stored = repository.stored.lock().unwrap().clone();
+        assert_eq!(stored.len(), 29);
+        assert!(!stored.contains(&"b3".to_owned()));
+        assert!(stored.contains(&"b2".to_owned()) && stored.contains(&"b4".to_owned()));
+        assert_eq!(
+            metrics
+                .events_rejected
+                .with_label_values(&["storage_rejected"])
+                .get(),
+            1
+        );
+        // Halves down to the one event: no retries of a refusal.
+        assert_eq!(
+            metrics
+                .batch_flush_errors
+                .with_label_values(&["retry"])
+                .get(),
+            0
+        );
+        stop.cancel();
+        worker.await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn storage_refusing_too_much_is_reported_as_not_written() {
+        let repository = Arc::new(FakeRepository::default());
+        let ids: Vec<String> = (0..100).map(|i| format!("x{i}")).collect();
+        repository.refuse(&ids.iter().map(String::as_str).collect::<Vec<_>>());
+        let (sink, processor) = queue(10_000, batching(0), repository.clone(), Metrics::new());
+        let stop = CancellationToken::new();
+        let worker = tokio::spawn(processor.run(stop.clone()));
+        let error = sink.submit(named("x", 100)).await.unwrap_err();
+        assert!(
+            matches!(error, SinkError::StorageUnavailable(ref m) if m.contains("more than 64"))
+        );
+        assert!(repository.stored.lock().unwrap().is_empty());
+        stop.cancel();
+        worker.await.unwrap();
     }
 }

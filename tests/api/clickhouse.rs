@@ -23,6 +23,9 @@ fn batch(ids: &[&str]) -> serde_json::Value {
 
 #[tokio::test]
 async fn an_outage_is_reported_answered_503_and_recovered_from_without_loss() {
+    if !crate::helpers::clickhouse_available() {
+        return;
+    }
     let proxy = TcpProxy::in_front_of_clickhouse().await;
     let app = spawn_app_with(|config| {
         Backend::ClickHouse.configure(config);

@@ -59,6 +59,14 @@ pub async fn spawn_app() -> TestApp {
 #[path = "../support/clickhouse.rs"]
 pub mod clickhouse_support;
 
+pub use clickhouse_support::requirements;
+
+/// Whether the test ClickHouse server is there; when it is not, the test
+/// calling this returns at once (skipped, or failed under `scripts/test.sh`).
+pub fn clickhouse_available() -> bool {
+    clickhouse_support::test_url().is_some()
+}
+
 /// A storage backend the shared suites run on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -72,7 +80,8 @@ impl Backend {
     /// Points `config` at this backend.
     pub fn configure(self, config: &mut Config) {
         if self == Backend::ClickHouse {
-            let options = clickhouse_support::test_options();
+            let options = clickhouse_support::test_options()
+                .expect("tests on ClickHouse check clickhouse_available() first");
             config.storage.backend = StorageBackend::Clickhouse;
             config.storage.url = options.url;
             config.storage.database = options.database;
@@ -101,7 +110,9 @@ macro_rules! on_every_backend {
 
                 #[tokio::test]
                 async fn clickhouse() {
-                    super::$name(Backend::ClickHouse).await;
+                    if $crate::helpers::clickhouse_available() {
+                        super::$name(Backend::ClickHouse).await;
+                    }
                 }
             }
         )*
@@ -120,6 +131,21 @@ pub async fn spawn_app_in(dir: &Path, tweak: impl FnOnce(&mut Config)) -> TestAp
     let mut config = test_config(dir);
     tweak(&mut config);
     let application = Application::build(config).await.expect("app builds");
+    serve(application)
+}
+
+/// Starts a service over an open repository (storage in `dir` unused).
+pub async fn spawn_app_over(
+    dir: &Path,
+    repository: std::sync::Arc<dyn analytics::storage::Repository>,
+) -> TestApp {
+    let application = Application::build_on(test_config(dir), repository)
+        .await
+        .expect("app builds");
+    serve(application)
+}
+
+fn serve(application: Application) -> TestApp {
     let address = format!("http://{}", application.local_addr());
     let (shutdown, signal) = oneshot::channel::<()>();
     let server = tokio::spawn(application.run_until(async {
@@ -241,6 +267,18 @@ impl TestApp {
             .expect("server task")
             .expect("clean stop");
         self._temp.take()
+    }
+
+    /// Waits (at most `timeout`) for the service to stop by itself; its result.
+    pub async fn stopped_by_itself(
+        mut self,
+        timeout: std::time::Duration,
+    ) -> Result<(), StartupError> {
+        let server = self.server.take().unwrap();
+        tokio::time::timeout(timeout, server)
+            .await
+            .expect("the service stops by itself")
+            .expect("server task")
     }
 }
 

@@ -41,8 +41,8 @@ impl TcpProxy {
 
     /// A proxy in front of the test ClickHouse server's HTTP port.
     pub async fn in_front_of_clickhouse() -> Self {
-        let upstream: SocketAddr = crate::helpers::clickhouse_support::test_options()
-            .url
+        let upstream: SocketAddr = crate::helpers::clickhouse_support::test_url()
+            .expect("tests on ClickHouse check clickhouse_available() first")
             .trim_start_matches("http://")
             .parse()
             .expect("CLICKHOUSE_TEST_URL is http://HOST:PORT");

@@ -25,7 +25,10 @@ macro_rules! conformance_test {
     ($name:ident) => {
         #[tokio::test]
         async fn $name() {
-            conformance::$name(open(&support::test_options()).await).await;
+            let Some(options) = support::test_options() else {
+                return;
+            };
+            conformance::$name(open(&options).await).await;
         }
     };
 }
@@ -36,10 +39,15 @@ conformance_test!(export_is_ordered_and_bounded);
 conformance_test!(settings_keep_their_first_value);
 conformance_test!(the_newest_receipt_is_read_within_the_event_time_bound);
 conformance_test!(a_closed_repository_refuses_work);
+conformance_test!(queries_count_group_and_filter_one_project);
+conformance_test!(timelines_stream_each_person_in_time_order);
+conformance_test!(time_bounds_and_property_keys_read_one_project);
 
 #[tokio::test]
 async fn migrations_create_the_database_once_and_a_second_run_changes_nothing() {
-    let options = support::test_options();
+    let Some(options) = support::test_options() else {
+        return;
+    };
     let version = server_version(&options).await.unwrap();
     let client = server_client(&options, version);
     let layout = Layout::single(&options.database);
@@ -88,14 +96,18 @@ async fn migrations_create_the_database_once_and_a_second_run_changes_nothing() 
 
 #[tokio::test]
 async fn a_database_name_that_is_not_an_identifier_is_refused() {
-    let mut options = support::test_options();
+    let Some(mut options) = support::test_options() else {
+        return;
+    };
     options.database = "x; DROP TABLE y".into();
     assert!(ClickHouseRepository::open(&options).await.is_err());
 }
 
 #[tokio::test]
 async fn a_write_that_landed_without_an_answer_is_not_stored_again() {
-    let options = support::test_options();
+    let Some(options) = support::test_options() else {
+        return;
+    };
     let repository = open(&options).await;
     let batch = conformance::events(
         "p1",

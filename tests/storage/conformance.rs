@@ -2,9 +2,15 @@
 
 use std::sync::Arc;
 
+use analytics::api::query::QueryRequest;
+use analytics::domain::analysis::{TimelineEvent, TimelineRequest};
+use analytics::domain::query::{
+    plan, DimensionValue, EventDimension, EventQuery, Filter, MetricValue, PlanContext, QueryRows,
+    QuerySpec, RowSource, Test, TimeRange,
+};
 use analytics::domain::segment::{parse_time, IngestContext, Limits, Payload};
 use analytics::domain::{Event, EventType};
-use analytics::storage::{ExportRequest, Repository};
+use analytics::storage::{ExportRequest, ReadBudget, Repository};
 use futures::StreamExt;
 use serde_json::json;
 
@@ -185,7 +191,12 @@ pub async fn the_newest_receipt_is_read_within_the_event_time_bound(
     let newest = |since: &str| {
         let repository = repository.clone();
         let since = at(since);
-        async move { repository.newest_received_at("p1", since).await.unwrap() }
+        async move {
+            repository
+                .newest_received_at("p1", since, ReadBudget::UNLIMITED)
+                .await
+                .unwrap()
+        }
     };
     assert_eq!(
         newest("2026-02-15T00:00:00Z").await,
@@ -207,7 +218,7 @@ pub async fn the_newest_receipt_is_read_within_the_event_time_bound(
     );
     assert_eq!(
         repository
-            .newest_received_at("nobody", at("2026-01-01T00:00:00Z"))
+            .newest_received_at("nobody", at("2026-01-01T00:00:00Z"), ReadBudget::UNLIMITED)
             .await
             .unwrap(),
         None
@@ -223,4 +234,298 @@ pub async fn a_closed_repository_refuses_work(repository: Arc<dyn Repository>) {
         json!([{"type": "track", "userId": "u", "event": "late"}]),
     );
     assert!(repository.insert_batch(batch.into()).await.is_err());
+}
+
+/// The event query a `/v1/query` body plans into, for project `p1` in Berlin.
+fn event_query(body: serde_json::Value) -> EventQuery {
+    let request: QueryRequest = serde_json::from_value(body).unwrap();
+    let context = PlanContext {
+        project_id: "p1".into(),
+        default_timezone: chrono_tz::Europe::Berlin,
+        now: at("2026-04-01T00:00:00Z"),
+        data_bounds: None,
+        session_timeout: chrono::Duration::minutes(30),
+    };
+    match plan(&QuerySpec::try_from(request).unwrap(), &context)
+        .unwrap()
+        .rows
+    {
+        RowSource::Events(query) => query,
+        RowSource::Sessions(_) => panic!("storage runs event queries only"),
+    }
+}
+
+/// Events of three persons in March 2026 (`anon-1` becomes `u1`), and one of
+/// another project.
+async fn read_fixture(repository: &dyn Repository) {
+    let batch = events(
+        "p1",
+        json!([
+            {"type": "page", "anonymousId": "anon-1", "name": "Home", "messageId": "e1", "timestamp": "2026-03-01T09:00:00Z",
+             "context": {"page": {"path": "/"}}},
+            {"type": "track", "anonymousId": "anon-1", "event": "signup", "messageId": "e2", "timestamp": "2026-03-01T09:05:00Z",
+             "properties": {"plan": "pro", "price": 10}},
+            {"type": "identify", "userId": "u1", "anonymousId": "anon-1", "messageId": "e3", "timestamp": "2026-03-01T09:06:00Z",
+             "traits": {"email": "u1@example.com"}},
+            {"type": "track", "userId": "u1", "event": "purchase", "messageId": "e4", "timestamp": "2026-03-02T23:30:00Z",
+             "properties": {"plan": "pro", "price": 25.5}},
+            {"type": "track", "userId": "u2", "event": "signup", "messageId": "e6", "timestamp": "2026-03-02T10:00:00Z",
+             "properties": {"plan": "team"}},
+            {"type": "track", "userId": "u2", "event": "purchase", "messageId": "e5", "timestamp": "2026-03-02T10:00:00Z",
+             "properties": {"plan": "team", "price": "4.5"}},
+            {"type": "page", "userId": "u3", "name": "Pricing", "messageId": "e7", "timestamp": "2026-03-09T12:00:00Z",
+             "context": {"page": {"path": "/pricing"}}}
+        ]),
+    );
+    repository.insert_batch(batch.into()).await.unwrap();
+    let other = events(
+        "p2",
+        json!([{"type": "track", "userId": "u1", "event": "signup", "timestamp": "2026-03-01T09:00:00Z"}]),
+    );
+    repository.insert_batch(other.into()).await.unwrap();
+}
+
+fn counts(rows: &QueryRows) -> Vec<(Vec<DimensionValue>, Vec<MetricValue>)> {
+    rows.rows
+        .iter()
+        .map(|row| (row.dimensions.clone(), row.metrics.clone()))
+        .collect()
+}
+
+fn text(value: &str) -> DimensionValue {
+    DimensionValue::Text(Some(value.to_owned()))
+}
+
+pub async fn queries_count_group_and_filter_one_project(repository: Arc<dyn Repository>) {
+    read_fixture(repository.as_ref()).await;
+    let budget = ReadBudget::UNLIMITED;
+    let march = json!(["2026-03-01", "2026-03-31"]);
+    let by_name = event_query(json!({
+        "metrics": ["events", "users", "sum:props.price"], "date_range": march,
+        "dimensions": ["event:name"], "include": {"total_rows": true}
+    }));
+    let rows = repository.query(&by_name, budget).await.unwrap();
+    assert_eq!(rows.total_rows, 4);
+    assert_eq!(
+        counts(&rows),
+        vec![
+            (
+                vec![text("page")],
+                vec![
+                    MetricValue::Count(2),
+                    MetricValue::Count(2),
+                    MetricValue::Number(None)
+                ]
+            ),
+            (
+                vec![text("purchase")],
+                vec![
+                    MetricValue::Count(2),
+                    MetricValue::Count(2),
+                    MetricValue::Number(Some(30.0))
+                ]
+            ),
+            (
+                vec![text("signup")],
+                vec![
+                    MetricValue::Count(2),
+                    MetricValue::Count(2),
+                    MetricValue::Number(Some(10.0))
+                ]
+            ),
+            (
+                vec![text("identify")],
+                vec![
+                    MetricValue::Count(1),
+                    MetricValue::Count(1),
+                    MetricValue::Number(None)
+                ]
+            ),
+        ],
+        "ordered by events, then by name; the anonymous visitor and u1 are one person"
+    );
+
+    let by_day = event_query(json!({
+        "metrics": ["users"], "date_range": ["2026-03-01", "2026-03-03"], "dimensions": ["time:day"],
+        "filters": ["is", "event:name", ["purchase", "signup"]]
+    }));
+    let rows = repository.query(&by_day, budget).await.unwrap();
+    let day = |date: &str| {
+        DimensionValue::LocalBucket(
+            chrono::NaiveDate::parse_from_str(date, "%Y-%m-%d")
+                .unwrap()
+                .and_hms_opt(0, 0, 0)
+                .unwrap(),
+        )
+    };
+    // 23:30 UTC on 2 March is 3 March in Berlin.
+    assert_eq!(
+        counts(&rows),
+        vec![
+            (vec![day("2026-03-01")], vec![MetricValue::Count(1)]),
+            (vec![day("2026-03-02")], vec![MetricValue::Count(1)]),
+            (vec![day("2026-03-03")], vec![MetricValue::Count(1)]),
+        ]
+    );
+
+    let paged = event_query(json!({
+        "metrics": ["events"], "date_range": march, "dimensions": ["event:props:plan"],
+        "filters": ["gt", "event:props:price", [5]], "pagination": {"limit": 1, "offset": 0}
+    }));
+    let rows = repository.query(&paged, budget).await.unwrap();
+    assert_eq!(
+        counts(&rows),
+        vec![(vec![text("pro")], vec![MetricValue::Count(2)])]
+    );
+    assert_eq!(rows.total_rows, 1);
+
+    let totals = repository
+        .query(&by_name.total_users(), budget)
+        .await
+        .unwrap();
+    assert_eq!(counts(&totals), vec![(vec![], vec![MetricValue::Count(3)])]);
+}
+
+/// Collects a timeline stream, checking that chunks are never empty.
+async fn collect_timeline(
+    repository: &dyn Repository,
+    request: TimelineRequest,
+) -> Vec<TimelineEvent> {
+    let mut stream = repository.timelines(request, ReadBudget::UNLIMITED);
+    let mut events = Vec::new();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.unwrap();
+        assert!(!chunk.is_empty(), "a chunk holds events");
+        events.extend(chunk);
+    }
+    events
+}
+
+pub async fn timelines_stream_each_person_in_time_order(repository: Arc<dyn Repository>) {
+    read_fixture(repository.as_ref()).await;
+    let name = |names: &[&str]| {
+        Filter::is(
+            EventDimension::Name,
+            names.iter().map(|n| (*n).to_owned()).collect(),
+        )
+    };
+    let request = TimelineRequest {
+        project_id: "p1".into(),
+        range: TimeRange {
+            from: at("2026-03-01T00:00:00Z"),
+            to: at("2026-04-01T00:00:00Z"),
+        },
+        filter: None,
+        matchers: vec![name(&["signup"]), name(&["purchase"])],
+        all_events: false,
+        ordered_ties: true,
+        labels: vec![
+            EventDimension::Property("plan".into()),
+            EventDimension::Name,
+        ],
+    };
+    let events = collect_timeline(repository.as_ref(), request.clone()).await;
+    // Persons are numbers stable within one answer: compare their order only.
+    let persons: Vec<u64> = events.iter().map(|e| e.person).collect();
+    assert_eq!(persons.len(), 4);
+    assert_eq!(
+        persons[0], persons[1],
+        "anon-1's signup and u1's purchase are one person"
+    );
+    assert_eq!(persons[2], persons[3]);
+    assert_ne!(persons[0], persons[2]);
+    let shape: Vec<(i64, u64, Vec<Option<String>>)> = events
+        .iter()
+        .map(|e| (e.timestamp_us, e.matches, e.labels.clone()))
+        .collect();
+    let micros = |t: &str| at(t).timestamp_micros();
+    let labels = |plan: &str, name: &str| vec![Some(plan.to_owned()), Some(name.to_owned())];
+    let mut by_person = vec![
+        vec![
+            (micros("2026-03-01T09:05:00Z"), 1, labels("pro", "signup")),
+            (micros("2026-03-02T23:30:00Z"), 2, labels("pro", "purchase")),
+        ],
+        // Same instant: messageId order (e5 before e6).
+        vec![
+            (
+                micros("2026-03-02T10:00:00Z"),
+                2,
+                labels("team", "purchase"),
+            ),
+            (micros("2026-03-02T10:00:00Z"), 1, labels("team", "signup")),
+        ],
+    ];
+    let mut seen = vec![shape[..2].to_vec(), shape[2..].to_vec()];
+    by_person.sort();
+    seen.sort();
+    assert_eq!(seen, by_person);
+
+    let every = collect_timeline(
+        repository.as_ref(),
+        TimelineRequest {
+            all_events: true,
+            matchers: vec![Filter::is(EventDimension::Type, vec!["page".into()])],
+            labels: Vec::new(),
+            ordered_ties: false,
+            filter: Some(Filter::Condition {
+                dimension: EventDimension::Name,
+                test: Test::Equals(vec!["identify".into()]),
+                negated: true,
+            }),
+            ..request
+        },
+    )
+    .await;
+    assert_eq!(every.len(), 6, "every event but the identify call");
+    assert_eq!(every.iter().filter(|e| e.matches == 1).count(), 2);
+    assert!(every.iter().all(|e| e.labels.is_empty()));
+    assert!(
+        every
+            .windows(2)
+            .all(|w| w[0].person != w[1].person || w[0].timestamp_us <= w[1].timestamp_us),
+        "each person's events in time order"
+    );
+    let mut runs = every.clone();
+    runs.dedup_by_key(|e| e.person);
+    assert_eq!(runs.len(), 3, "each person's events are contiguous");
+}
+
+pub async fn time_bounds_and_property_keys_read_one_project(repository: Arc<dyn Repository>) {
+    let budget = ReadBudget::UNLIMITED;
+    assert_eq!(repository.time_bounds("p1", budget).await.unwrap(), None);
+    read_fixture(repository.as_ref()).await;
+    assert_eq!(
+        repository.time_bounds("p1", budget).await.unwrap(),
+        Some(TimeRange {
+            from: at("2026-03-01T09:00:00Z"),
+            to: at("2026-03-09T12:00:00Z"),
+        })
+    );
+    let march = TimeRange {
+        from: at("2026-03-01T00:00:00Z"),
+        to: at("2026-04-01T00:00:00Z"),
+    };
+    assert_eq!(
+        repository
+            .property_keys("p1", march, None, 10, budget)
+            .await
+            .unwrap(),
+        vec![
+            ("plan".to_owned(), 4),
+            ("price".to_owned(), 3),
+            ("email".to_owned(), 1)
+        ]
+    );
+    assert_eq!(
+        repository
+            .property_keys("p1", march, Some("signup"), 1, budget)
+            .await
+            .unwrap(),
+        vec![("plan".to_owned(), 2)]
+    );
+    assert!(repository
+        .property_keys("p2", march, None, 10, budget)
+        .await
+        .unwrap()
+        .is_empty());
 }

@@ -30,6 +30,9 @@ conformance_test!(export_is_ordered_and_bounded);
 conformance_test!(settings_keep_their_first_value);
 conformance_test!(the_newest_receipt_is_read_within_the_event_time_bound);
 conformance_test!(a_closed_repository_refuses_work);
+conformance_test!(queries_count_group_and_filter_one_project);
+conformance_test!(timelines_stream_each_person_in_time_order);
+conformance_test!(time_bounds_and_property_keys_read_one_project);
 
 fn schema_of(path: &std::path::Path) -> Vec<(String, String, String)> {
     let conn = DuckDbRepository::connect(path, &DuckDbOptions::default()).unwrap();
@@ -178,4 +181,80 @@ async fn a_key_moved_twice_in_one_batch_is_stored_with_its_last_person() {
             ("visitor".into(), "bob".into())
         ]
     );
+}
+
+/// A file holding `count` events of 1,000 users of project `p1`, a
+/// millisecond apart from 2026-03-01, written straight in SQL.
+fn file_with_events(dir: &tempfile::TempDir, count: u64) -> std::path::PathBuf {
+    let path = dir.path().join("many.duckdb");
+    drop(DuckDbRepository::open(&path, &DuckDbOptions::default()).unwrap());
+    let conn = DuckDbRepository::connect(&path, &DuckDbOptions::default()).unwrap();
+    conn.execute_batch(&format!(
+        "INSERT INTO users SELECT 'p1', 'u' || u, u + 1 FROM range(1000) AS r(u);
+         INSERT INTO events (project_id, message_id, type, event, user_id, timestamp, received_at, user_index)
+         SELECT 'p1', 'm' || i, 'track', 'e' || (i % 7), 'u' || (i % 1000),
+                TIMESTAMP '2026-03-01 00:00:00' + to_microseconds(i * 1000),
+                TIMESTAMP '2026-03-01 00:00:00' + to_microseconds(i * 1000), i % 1000 + 1
+         FROM range({count}) AS r(i);"
+    ))
+    .unwrap();
+    path
+}
+
+#[tokio::test]
+async fn reads_past_their_time_are_interrupted_and_the_database_goes_on() {
+    use analytics::domain::analysis::TimelineRequest;
+    use analytics::domain::query::TimeRange;
+    use analytics::storage::{ReadBudget, StorageError};
+    use futures::StreamExt;
+    use std::time::Duration;
+
+    let dir = tempfile::tempdir().unwrap();
+    let repository = open_at(&file_with_events(&dir, 2_000_000));
+    let tight = ReadBudget {
+        timeout: Duration::from_millis(1),
+        max_rows: u64::MAX,
+    };
+    let request = TimelineRequest {
+        project_id: "p1".into(),
+        range: TimeRange {
+            from: "2026-02-01T00:00:00Z".parse().unwrap(),
+            to: "2026-04-01T00:00:00Z".parse().unwrap(),
+        },
+        filter: None,
+        matchers: Vec::new(),
+        all_events: true,
+        ordered_ties: true,
+        labels: Vec::new(),
+    };
+    let mut stream = repository.timelines(request.clone(), tight);
+    let mut outcome = None;
+    while let Some(item) = stream.next().await {
+        if let Err(error) = item {
+            outcome = Some(error);
+            break;
+        }
+    }
+    assert!(
+        matches!(outcome, Some(StorageError::TimedOut(t)) if t == Duration::from_millis(1)),
+        "{outcome:?}"
+    );
+    assert!(
+        stream.next().await.is_none(),
+        "the stream ends with its error"
+    );
+    drop(stream);
+    // Interrupted, not left running: the database goes on answering.
+    repository.ping().await.unwrap();
+    let bounds = repository.time_bounds("p1", tight).await;
+    assert!(
+        matches!(bounds, Ok(Some(_)) | Err(StorageError::TimedOut(_))),
+        "{bounds:?}"
+    );
+    let mut events = 0;
+    let mut all = repository.timelines(request, ReadBudget::UNLIMITED);
+    while let Some(chunk) = all.next().await {
+        events += chunk.unwrap().len();
+    }
+    assert_eq!(events, 2_000_000);
 }

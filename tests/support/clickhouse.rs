@@ -4,10 +4,20 @@
 
 use analytics::storage::clickhouse::ClickHouseOptions;
 
-/// Options for a fresh, uniquely named database on the test server.
-pub fn test_options() -> ClickHouseOptions {
-    let url = std::env::var("CLICKHOUSE_TEST_URL").expect(
-        "CLICKHOUSE_TEST_URL names the test ClickHouse server; run the suite with scripts/test.sh",
-    );
-    ClickHouseOptions::new(url, format!("test_{}", uuid::Uuid::new_v4().simple()))
+#[path = "requirements.rs"]
+pub mod requirements;
+
+/// The test server's URL; `None` (the test is skipped) without one.
+pub fn test_url() -> Option<String> {
+    requirements::server("CLICKHOUSE_TEST_URL", "the test ClickHouse server")
+}
+
+/// Options for a fresh, uniquely named database on the test server; `None`
+/// (the test is skipped) without one.
+pub fn test_options() -> Option<ClickHouseOptions> {
+    let url = test_url()?;
+    Some(ClickHouseOptions::new(
+        url,
+        format!("test_{}", uuid::Uuid::new_v4().simple()),
+    ))
 }

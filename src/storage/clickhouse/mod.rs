@@ -2,6 +2,8 @@
 //! server-version detection, the schema, the writer, the query executor and
 //! the [`ClickHouseRepository`] built on them.
 
+mod errors;
+mod flatten;
 mod persons;
 mod query;
 mod repository;
@@ -10,7 +12,7 @@ pub mod schema;
 mod tsv;
 pub mod writer;
 
-use crate::domain::query::{QueryPlan, TimeRange};
+use crate::domain::query::{EventQuery, TimeRange};
 pub use repository::ClickHouseRepository;
 
 use clickhouse::Client;
@@ -72,16 +74,10 @@ impl ServerVersion {
     }
 }
 
-/// Maps a client error: network failures and timeouts are
-/// [`StorageError::Unavailable`] (worth retrying), the rest
-/// [`StorageError::Backend`].
+/// Maps a client error by its kind (see [`errors`]), for an operation
+/// without read limits.
 pub(crate) fn storage_error(context: &str, error: clickhouse::error::Error) -> StorageError {
-    match error {
-        clickhouse::error::Error::Network(_) | clickhouse::error::Error::TimedOut => {
-            StorageError::Unavailable(format!("ClickHouse {context}: {error}"))
-        }
-        other => StorageError::Backend(format!("ClickHouse {context}: {other}")),
-    }
+    errors::classify(context, error, errors::Limits::default())
 }
 
 fn base_client(options: &ClickHouseOptions) -> Client {
@@ -100,8 +96,9 @@ pub async fn server_version(options: &ClickHouseOptions) -> Result<ServerVersion
         .fetch_one()
         .await
         .map_err(|e| storage_error("reading the version", e))?;
-    ServerVersion::parse(&text)
-        .ok_or_else(|| StorageError::Backend(format!("unrecognised ClickHouse version {text:?}")))
+    ServerVersion::parse(&text).ok_or_else(|| {
+        StorageError::Unavailable(format!("unrecognised ClickHouse version {text:?}"))
+    })
 }
 
 /// A client for the server (no database selected), with the settings its version needs.
@@ -114,19 +111,19 @@ pub fn server_client(options: &ClickHouseOptions, version: ServerVersion) -> Cli
     }
 }
 
-/// The final SQL text of every read this backend sends (each plan's page and
+/// The final SQL text of every read this backend sends (each query's page and
 /// row count, discovery, timelines, the dedup lookup, export, settings), values filled in, for
 /// running the same statements on other server versions.
 pub fn read_statement_texts(
     options: &ClickHouseOptions,
     project_id: &str,
     range: TimeRange,
-    plans: &[QueryPlan],
+    queries: &[EventQuery],
 ) -> Vec<String> {
     let client = base_client(options).with_database(&options.database);
-    let mut texts: Vec<String> = plans
+    let mut texts: Vec<String> = queries
         .iter()
-        .flat_map(|plan| query::compiled_query(&client, plan))
+        .flat_map(|query| query::compiled_query(&client, query))
         .collect();
     texts.extend(query::discovery_texts(&client, project_id, range));
     texts.extend(query::timeline_texts(&client, project_id, range));

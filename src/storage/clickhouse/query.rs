@@ -16,20 +16,49 @@
 use chrono::DateTime;
 use clickhouse::query::Query;
 use clickhouse::Client;
+use futures::stream::{self, StreamExt};
 
+use super::errors::{classify, Limits};
 use super::persons::{PERSON_EXPRESSION, PERSON_JOIN};
-use super::storage_error;
 use super::tsv::{self, Field};
 use crate::domain::analysis::{TimelineEvent, TimelineRequest};
 use crate::domain::query::{
-    Dimension, DimensionValue, Filter, FilterOp, Granularity, Metric, MetricValue, QueryPlan,
-    QueryRow, QueryRows, TimeRange, NUMERIC_TEXT_PATTERN,
+    DimensionValue, EventDimension, EventMetric, EventQuery, Filter, Granularity, GroupDimension,
+    MetricValue, QueryRow, QueryRows, Test, TimeRange, NUMERIC_TEXT_PATTERN,
 };
 use crate::storage::sql::{
-    comparison, dimension_columns, events_source, grouped_select, stored_column, timeline_sql,
-    QuerySql, TimelineCasts,
+    dimension_columns, dimension_source, events_source, grouped_select, timeline_sql,
+    DimensionSource, QuerySql, TimelineCasts,
 };
-use crate::storage::StorageError;
+use crate::storage::{ReadBudget, StorageError, TimelineChunks};
+
+/// Timeline rows per chunk handed to the analysis.
+const TIMELINE_CHUNK: usize = 16_384;
+
+/// A read's query with its budget as server settings: the server stops a
+/// read past `max_execution_time` (whole seconds, at least one) or
+/// `max_rows_to_read` rows scanned.
+fn budgeted(query: Query, budget: ReadBudget) -> Query {
+    let seconds = budget.timeout.as_secs_f64().ceil().max(1.0) as u64;
+    query
+        .with_setting("max_execution_time", seconds.to_string())
+        .with_setting("max_rows_to_read", budget.max_rows.to_string())
+}
+
+fn limits(budget: ReadBudget) -> Limits {
+    Limits {
+        timeout: Some(budget.timeout),
+        max_rows: Some(budget.max_rows),
+    }
+}
+
+/// The error of a read made under `budget`.
+fn read_error(
+    context: &str,
+    budget: ReadBudget,
+) -> impl Fn(clickhouse::error::Error) -> StorageError + '_ {
+    move |error| classify(context, error, limits(budget))
+}
 
 /// A value bound to a `?` of the SQL text.
 #[derive(Debug, Clone)]
@@ -79,19 +108,16 @@ fn lookup(statement: &mut Statement, keys: &str, values: &str, key: &str) -> Str
     format!("if(indexOf({keys}, {first}) = 0, NULL, {values}[indexOf({keys}, {second})])")
 }
 
-fn metric_sql(index: usize, metric: &Metric) -> String {
+fn metric_sql(index: usize, metric: &EventMetric) -> String {
     match metric {
-        Metric::Events => "count()".into(),
+        EventMetric::Events => "count()".into(),
         // The person's hash: see `QuerySql::person`.
-        Metric::Users | Metric::Percentage => "uniqExact(person)".into(),
-        Metric::Numeric(aggregate, _) => {
+        EventMetric::Users => "uniqExact(person)".into(),
+        EventMetric::Numeric(aggregate, _) => {
             // The aggregates' names are SQL's.
             let function = aggregate.as_str();
             format!("{function}(if(ifNull(isFinite(n{index}), 0) = 1, n{index}, NULL))")
         }
-        _ => unreachable!(
-            "session metrics are computed from timelines (see QueryPlan::is_session_query)"
-        ),
     }
 }
 
@@ -104,18 +130,12 @@ impl QuerySql for Statement {
         PERSON_EXPRESSION.into()
     }
 
-    fn text_expression(&mut self, dimension: &Dimension) -> String {
-        if let Some(column) = stored_column(dimension) {
-            return column.into();
-        }
-        match dimension {
-            Dimension::EventName => "event_name".into(),
-            Dimension::Property(key) => lookup(self, "prop_keys", "prop_values", key),
-            Dimension::Context(key) => lookup(self, "context_keys", "context_values", key),
-            _ => unreachable!(
-                "time is bucketed and session dimensions come from timelines, not read; \
-                 other dimensions are stored columns"
-            ),
+    fn text_expression(&mut self, dimension: &EventDimension) -> String {
+        match dimension_source(dimension) {
+            DimensionSource::Column(column) => column.into(),
+            DimensionSource::Name => "event_name".into(),
+            DimensionSource::Property(key) => lookup(self, "prop_keys", "prop_values", key),
+            DimensionSource::Context(key) => lookup(self, "context_keys", "context_values", key),
         }
     }
 
@@ -153,42 +173,35 @@ impl QuerySql for Statement {
         )
     }
 
-    fn condition(&mut self, op: FilterOp, dimension: &Dimension, values: &[String]) -> String {
+    fn condition(&mut self, dimension: &EventDimension, test: &Test) -> String {
         let expression = self.text_expression(dimension);
-        let placeholders = |statement: &mut Statement| {
-            values
-                .iter()
-                .map(|v| statement.text(v.clone()))
-                .collect::<Vec<_>>()
-                .join(", ")
-        };
-        let any = |statement: &mut Statement, template: &dyn Fn(&str) -> String| {
-            let parts: Vec<String> = values
-                .iter()
-                .map(|v| template(statement.text(v.clone())))
-                .collect();
-            format!("coalesce({}, 0)", parts.join(" OR "))
-        };
-        match op {
-            FilterOp::IsSet => format!("({expression} IS NOT NULL)"),
-            FilterOp::IsNotSet => format!("({expression} IS NULL)"),
-            FilterOp::Gt | FilterOp::Gte | FilterOp::Lt | FilterOp::Lte => {
-                let symbol = comparison(op).expect("a comparison");
-                let number: f64 = values[0].parse().expect("validated number");
+        let any =
+            |statement: &mut Statement, values: &[String], template: &dyn Fn(&str) -> String| {
+                let parts: Vec<String> = values
+                    .iter()
+                    .map(|v| template(statement.text(v.clone())))
+                    .collect();
+                format!("coalesce({}, 0)", parts.join(" OR "))
+            };
+        match test {
+            Test::IsSet => format!("({expression} IS NOT NULL)"),
+            Test::Compare(comparison, number) => {
                 let value = self.numeric(&expression);
                 format!(
-                    "coalesce({value} {symbol} toFloat64({}), 0)",
-                    self.float(number)
+                    "coalesce({value} {} toFloat64({}), 0)",
+                    comparison.symbol(),
+                    self.float(*number)
                 )
             }
-            FilterOp::Is | FilterOp::IsNot => {
-                format!("coalesce({expression} IN ({}), 0)", placeholders(self))
+            Test::Equals(values) => {
+                let placeholders: Vec<&str> = values.iter().map(|v| self.text(v.clone())).collect();
+                format!("coalesce({expression} IN ({}), 0)", placeholders.join(", "))
             }
-            FilterOp::Contains | FilterOp::ContainsNot => {
-                any(self, &|p| format!("position({expression}, {p}) > 0"))
-            }
-            FilterOp::Matches | FilterOp::MatchesNot => {
-                any(self, &|p| format!("match({expression}, {p})"))
+            Test::Contains(values) => any(self, values, &|p| {
+                format!("position({expression}, {p}) > 0")
+            }),
+            Test::Matches(patterns) => {
+                any(self, patterns, &|p| format!("match({expression}, {p})"))
             }
         }
     }
@@ -211,40 +224,40 @@ impl QuerySql for Statement {
     }
 }
 
-/// The page of the plan's rows.
-fn rows_statement(plan: &QueryPlan) -> (String, Statement) {
+/// The page of the query's rows.
+fn rows_statement(query: &EventQuery) -> (String, Statement) {
     let mut statement = Statement::default();
-    let source = events_source(&mut statement, plan);
-    let metrics = plan
+    let source = events_source(&mut statement, query);
+    let metrics = query
         .metrics
         .iter()
         .enumerate()
         .map(|(i, m)| format!("{} AS m{i}", metric_sql(i, m)));
-    let mut sql = grouped_select(plan, &source, metrics);
-    if !plan.fills_time_buckets() {
-        let offset = statement.int(i64::try_from(plan.offset).unwrap_or(i64::MAX));
-        let limit = statement.int(i64::try_from(plan.limit).unwrap_or(i64::MAX));
+    let mut sql = grouped_select(query, &source, metrics);
+    if !query.all_rows {
+        let offset = statement.int(i64::try_from(query.offset).unwrap_or(i64::MAX));
+        let limit = statement.int(i64::try_from(query.limit).unwrap_or(i64::MAX));
         sql.push_str(&format!(" LIMIT {offset}, {limit}"));
     }
     (sql, statement)
 }
 
-/// How many rows the plan has before pagination (groups, or one without dimensions).
-fn count_statement(plan: &QueryPlan) -> (String, Statement) {
+/// How many rows the query has before pagination (groups, or one without dimensions).
+fn count_statement(query: &EventQuery) -> (String, Statement) {
     let mut statement = Statement::default();
-    let source = events_source(&mut statement, plan);
-    let groups = dimension_columns(plan).join(", ");
+    let source = events_source(&mut statement, query);
+    let groups = dimension_columns(query).join(", ");
     let sql = format!("SELECT count() FROM (SELECT {groups} FROM ({source}) GROUP BY {groups})");
     (sql, statement)
 }
 
-/// The plan's statements as the server receives them, values filled in: the
+/// The query's statements as the server receives them, values filled in: the
 /// page of rows, then (with dimensions) the row count. For logs and for
 /// running the same text on other servers.
-pub(super) fn compiled_query(client: &Client, plan: &QueryPlan) -> Vec<String> {
-    let mut statements = vec![rows_statement(plan)];
-    if !plan.dimensions.is_empty() {
-        statements.push(count_statement(plan));
+pub(super) fn compiled_query(client: &Client, query: &EventQuery) -> Vec<String> {
+    let mut statements = vec![rows_statement(query)];
+    if !query.dimensions.is_empty() {
+        statements.push(count_statement(query));
     }
     statements
         .into_iter()
@@ -260,41 +273,43 @@ fn number<T: std::str::FromStr>(field: &Field, what: &str) -> Result<T, String> 
         .map_err(|_| format!("{what} {field:?} is not a number"))
 }
 
-/// Reads the `TabSeparated` result of the plan's rows query.
-fn parse_rows(plan: &QueryPlan, body: &[u8]) -> Result<Vec<QueryRow>, String> {
+/// Reads the `TabSeparated` result of the query's rows statement.
+fn parse_rows(query: &EventQuery, body: &[u8]) -> Result<Vec<QueryRow>, String> {
     tsv::parse(body)?
         .into_iter()
         .map(|fields| {
-            let expected = plan.dimensions.len() + plan.metrics.len();
+            let expected = query.dimensions.len() + query.metrics.len();
             if fields.len() != expected {
                 return Err(format!(
                     "a row has {} fields instead of {expected}",
                     fields.len()
                 ));
             }
-            let (dimension_fields, metric_fields) = fields.split_at(plan.dimensions.len());
-            let dimensions = plan
+            let (dimension_fields, metric_fields) = fields.split_at(query.dimensions.len());
+            let dimensions = query
                 .dimensions
                 .iter()
                 .zip(dimension_fields)
                 .map(|(dimension, field)| match dimension {
-                    Dimension::Time(granularity) => Ok(DimensionValue::time_bucket(
+                    GroupDimension::Time(granularity) => Ok(DimensionValue::time_bucket(
                         *granularity,
                         number(field, "a time bucket")?,
                     )),
-                    _ => Ok(DimensionValue::Text(field.clone())),
+                    GroupDimension::Event(_) => Ok(DimensionValue::Text(field.clone())),
                 })
                 .collect::<Result<_, String>>()?;
-            let metrics = plan
+            let metrics = query
                 .metrics
                 .iter()
                 .zip(metric_fields)
                 .map(|(metric, field)| match metric {
-                    Metric::Numeric(..) => Ok(MetricValue::Number(match field {
+                    EventMetric::Numeric(..) => Ok(MetricValue::Number(match field {
                         None => None,
                         Some(_) => Some(number(field, "an aggregate")?),
                     })),
-                    _ => Ok(MetricValue::Count(number(field, "a count")?)),
+                    EventMetric::Events | EventMetric::Users => {
+                        Ok(MetricValue::Count(number(field, "a count")?))
+                    }
                 })
                 .collect::<Result<_, String>>()?;
             Ok(QueryRow {
@@ -309,40 +324,45 @@ async fn fetch_text(
     client: &Client,
     sql: &str,
     statement: Statement,
+    budget: ReadBudget,
 ) -> Result<Vec<u8>, StorageError> {
-    let mut cursor = statement
-        .into_query(client, sql)
+    let failed = read_error("querying", budget);
+    let mut cursor = budgeted(statement.into_query(client, sql), budget)
         .fetch_bytes("TabSeparated")
-        .map_err(|e| storage_error("querying", e))?;
+        .map_err(&failed)?;
     cursor
         .collect()
         .await
         .map(|bytes| bytes.to_vec())
-        .map_err(|e| storage_error("querying", e))
+        .map_err(&failed)
 }
 
-/// Runs a plan; `client` selects the database.
-pub async fn run(client: &Client, plan: &QueryPlan) -> Result<QueryRows, StorageError> {
-    let (sql, statement) = rows_statement(plan);
+/// Runs a query; `client` selects the database.
+pub async fn run(
+    client: &Client,
+    query: &EventQuery,
+    budget: ReadBudget,
+) -> Result<QueryRows, StorageError> {
+    let (sql, statement) = rows_statement(query);
     tracing::debug!(%sql, parameters = statement.params.len(), "query");
-    let body = fetch_text(client, &sql, statement).await?;
-    let rows = parse_rows(plan, &body).map_err(StorageError::Backend)?;
+    let body = fetch_text(client, &sql, statement, budget).await?;
+    let rows = parse_rows(query, &body).map_err(StorageError::Internal)?;
     let returned = rows.len() as u64;
-    let page_is_full = !plan.fills_time_buckets() && returned >= plan.limit;
-    let total_rows = if plan.dimensions.is_empty() {
+    let page_is_full = !query.all_rows && returned >= query.limit;
+    let total_rows = if query.dimensions.is_empty() {
         1
-    } else if page_is_full || (returned == 0 && plan.offset > 0) {
-        let (sql, statement) = count_statement(plan);
-        let body = fetch_text(client, &sql, statement).await?;
-        let fields = tsv::parse(&body).map_err(StorageError::Backend)?;
+    } else if page_is_full || (returned == 0 && query.offset > 0) {
+        let (sql, statement) = count_statement(query);
+        let body = fetch_text(client, &sql, statement, budget).await?;
+        let fields = tsv::parse(&body).map_err(StorageError::Internal)?;
         let first = fields
             .first()
             .and_then(|row| row.first())
             .cloned()
             .flatten();
-        number(&first, "the row count").map_err(StorageError::Backend)?
+        number(&first, "the row count").map_err(StorageError::Internal)?
     } else {
-        plan.offset + returned
+        query.offset.saturating_add(returned)
     };
     Ok(QueryRows { rows, total_rows })
 }
@@ -373,23 +393,22 @@ fn timeline_query(client: &Client, request: &TimelineRequest) -> Query {
 /// The final text of timeline statements of the shapes analyses send: with
 /// labels and filters (funnels), and every event (strict funnels, paths).
 pub(super) fn timeline_texts(client: &Client, project_id: &str, range: TimeRange) -> Vec<String> {
-    let name = |name: &str| Filter::Condition {
-        op: FilterOp::Is,
-        dimension: Dimension::EventName,
-        values: vec![name.to_owned()],
-    };
+    let name = |name: &str| Filter::is(EventDimension::Name, vec![name.to_owned()]);
     let funnel = TimelineRequest {
         project_id: project_id.to_owned(),
         range,
-        filter: Some(Filter::Not(Box::new(Filter::Condition {
-            op: FilterOp::Contains,
-            dimension: Dimension::Page,
-            values: vec!["/docs".to_owned()],
-        }))),
+        filter: Some(Filter::Condition {
+            dimension: EventDimension::Page,
+            test: Test::Contains(vec!["/docs".to_owned()]),
+            negated: true,
+        }),
         matchers: vec![name("signup"), name("purchase")],
         all_events: false,
         ordered_ties: true,
-        labels: vec![Dimension::Property("plan".to_owned()), Dimension::EventName],
+        labels: vec![
+            EventDimension::Property("plan".to_owned()),
+            EventDimension::Name,
+        ],
     };
     let every_event = TimelineRequest {
         filter: None,
@@ -404,35 +423,60 @@ pub(super) fn timeline_texts(client: &Client, project_id: &str, range: TimeRange
         .collect()
 }
 
-/// The events of a timeline request.
-pub async fn timelines(
-    client: &Client,
-    request: &TimelineRequest,
-) -> Result<Vec<TimelineEvent>, StorageError> {
-    let failed = |e| storage_error("reading timelines", e);
-    let query = timeline_query(client, request);
-    if request.labels.is_empty() {
-        let rows: Vec<(u64, i64, u64)> = query.fetch_all().await.map_err(failed)?;
-        return Ok(rows
-            .into_iter()
-            .map(|(person, timestamp_us, matches)| TimelineEvent {
-                person,
-                timestamp_us,
-                matches,
-                labels: Vec::new(),
-            })
-            .collect());
+/// Streams the events of a timeline request, a chunk at a time.
+pub fn timelines(client: &Client, request: &TimelineRequest, budget: ReadBudget) -> TimelineChunks {
+    let query = budgeted(timeline_query(client, request), budget);
+    let labelled = !request.labels.is_empty();
+    let failed = move |error| classify("reading timelines", error, limits(budget));
+    if labelled {
+        match query.fetch::<LabelledRow>() {
+            Ok(cursor) => chunked(cursor, failed, |row| TimelineEvent {
+                person: row.person,
+                timestamp_us: row.timestamp_us,
+                matches: row.matches,
+                labels: row.labels,
+            }),
+            Err(error) => stream::once(async move { Err(failed(error)) }).boxed(),
+        }
+    } else {
+        match query.fetch::<(u64, i64, u64)>() {
+            Ok(cursor) => chunked(cursor, failed, |(person, timestamp_us, matches)| {
+                TimelineEvent {
+                    person,
+                    timestamp_us,
+                    matches,
+                    labels: Vec::new(),
+                }
+            }),
+            Err(error) => stream::once(async move { Err(failed(error)) }).boxed(),
+        }
     }
-    let rows: Vec<LabelledRow> = query.fetch_all().await.map_err(failed)?;
-    Ok(rows
-        .into_iter()
-        .map(|row| TimelineEvent {
-            person: row.person,
-            timestamp_us: row.timestamp_us,
-            matches: row.matches,
-            labels: row.labels,
-        })
-        .collect())
+}
+
+/// Chunks of a row cursor, each row turned into an event.
+fn chunked<R>(
+    cursor: clickhouse::query::RowCursor<R>,
+    failed: impl Fn(clickhouse::error::Error) -> StorageError + Send + Copy + 'static,
+    event: impl Fn(R) -> TimelineEvent + Send + Copy + 'static,
+) -> TimelineChunks
+where
+    R: clickhouse::RowOwned + clickhouse::RowRead + Send + 'static,
+{
+    stream::try_unfold(Some(cursor), move |state| async move {
+        let Some(mut cursor) = state else {
+            return Ok(None);
+        };
+        let mut chunk = Vec::with_capacity(TIMELINE_CHUNK);
+        while chunk.len() < TIMELINE_CHUNK {
+            match cursor.next().await.map_err(failed)? {
+                Some(row) => chunk.push(event(row)),
+                None if chunk.is_empty() => return Ok(None),
+                None => return Ok(Some((chunk, None))),
+            }
+        }
+        Ok(Some((chunk, Some(cursor))))
+    })
+    .boxed()
 }
 
 fn time_bounds_query(client: &Client, project_id: &str) -> Query {
@@ -447,11 +491,13 @@ fn time_bounds_query(client: &Client, project_id: &str) -> Query {
 pub async fn time_bounds(
     client: &Client,
     project_id: &str,
+    budget: ReadBudget,
 ) -> Result<Option<TimeRange>, StorageError> {
-    let (events, first, last): (u64, i64, i64) = time_bounds_query(client, project_id)
-        .fetch_one()
-        .await
-        .map_err(|e| storage_error("reading time bounds", e))?;
+    let (events, first, last): (u64, i64, i64) =
+        budgeted(time_bounds_query(client, project_id), budget)
+            .fetch_one()
+            .await
+            .map_err(read_error("reading time bounds", budget))?;
     Ok((events > 0).then(|| TimeRange {
         from: DateTime::from_timestamp_micros(first).unwrap_or_default(),
         to: DateTime::from_timestamp_micros(last).unwrap_or_default(),
@@ -464,18 +510,20 @@ pub async fn newest_received_at(
     client: &Client,
     project_id: &str,
     since: DateTime<chrono::Utc>,
+    budget: ReadBudget,
 ) -> Result<Option<DateTime<chrono::Utc>>, StorageError> {
-    let (events, newest): (u64, i64) = client
+    let query = client
         .query(
             "SELECT count(), max(received_at_us) FROM events
              WHERE project_id = ? AND timestamp >= toDateTime(?) AND timestamp_us >= ?",
         )
         .bind(project_id)
         .bind(since.timestamp())
-        .bind(since.timestamp_micros())
+        .bind(since.timestamp_micros());
+    let (events, newest): (u64, i64) = budgeted(query, budget)
         .fetch_one()
         .await
-        .map_err(|e| storage_error("reading the newest receipt time", e))?;
+        .map_err(read_error("reading the newest receipt time", budget))?;
     Ok((events > 0)
         .then(|| DateTime::from_timestamp_micros(newest))
         .flatten())
@@ -515,11 +563,15 @@ pub async fn property_keys(
     range: TimeRange,
     event: Option<&str>,
     limit: usize,
+    budget: ReadBudget,
 ) -> Result<Vec<(String, u64)>, StorageError> {
-    property_keys_query(client, project_id, range, event, limit)
-        .fetch_all::<(String, u64)>()
-        .await
-        .map_err(|e| storage_error("listing property keys", e))
+    budgeted(
+        property_keys_query(client, project_id, range, event, limit),
+        budget,
+    )
+    .fetch_all::<(String, u64)>()
+    .await
+    .map_err(read_error("listing property keys", budget))
 }
 
 /// The final text of the discovery statements for a project and range.

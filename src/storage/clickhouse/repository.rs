@@ -13,10 +13,12 @@ use serde::{Deserialize, Serialize};
 use super::schema::{applied_versions, latest_version, migrate_to, Layout, PERSON_LINKS_VERSION};
 use super::writer::EventTables;
 use super::{query, server_client, server_version, storage_error, ClickHouseOptions};
-use crate::domain::analysis::{TimelineEvent, TimelineRequest};
-use crate::domain::query::{QueryPlan, QueryRows, TimeRange};
+use crate::domain::analysis::TimelineRequest;
+use crate::domain::query::{EventQuery, QueryRows, TimeRange};
 use crate::domain::Event;
-use crate::storage::{EventChunks, ExportRequest, InsertOutcome, Repository, StorageError};
+use crate::storage::{
+    EventChunks, ExportRequest, InsertOutcome, ReadBudget, Repository, StorageError, TimelineChunks,
+};
 
 /// Events stored in ClickHouse.
 pub struct ClickHouseRepository {
@@ -144,31 +146,39 @@ impl Repository for ClickHouseRepository {
         Ok(self.setting(name).await?.unwrap_or(row.value))
     }
 
-    async fn query(&self, plan: &QueryPlan) -> Result<QueryRows, StorageError> {
-        self.check_open()?;
-        query::run(&self.client, plan).await
-    }
-
-    async fn timelines(
+    async fn query(
         &self,
-        request: &TimelineRequest,
-    ) -> Result<Vec<TimelineEvent>, StorageError> {
+        query: &EventQuery,
+        budget: ReadBudget,
+    ) -> Result<QueryRows, StorageError> {
         self.check_open()?;
-        query::timelines(&self.client, request).await
+        query::run(&self.client, query, budget).await
     }
 
-    async fn time_bounds(&self, project_id: &str) -> Result<Option<TimeRange>, StorageError> {
+    fn timelines(&self, request: TimelineRequest, budget: ReadBudget) -> TimelineChunks {
+        if let Err(error) = self.check_open() {
+            return stream::once(async move { Err(error) }).boxed();
+        }
+        query::timelines(&self.client, &request, budget)
+    }
+
+    async fn time_bounds(
+        &self,
+        project_id: &str,
+        budget: ReadBudget,
+    ) -> Result<Option<TimeRange>, StorageError> {
         self.check_open()?;
-        query::time_bounds(&self.client, project_id).await
+        query::time_bounds(&self.client, project_id, budget).await
     }
 
     async fn newest_received_at(
         &self,
         project_id: &str,
         since: DateTime<Utc>,
+        budget: ReadBudget,
     ) -> Result<Option<DateTime<Utc>>, StorageError> {
         self.check_open()?;
-        query::newest_received_at(&self.client, project_id, since).await
+        query::newest_received_at(&self.client, project_id, since, budget).await
     }
 
     async fn property_keys(
@@ -177,9 +187,10 @@ impl Repository for ClickHouseRepository {
         range: TimeRange,
         event: Option<&str>,
         limit: usize,
+        budget: ReadBudget,
     ) -> Result<Vec<(String, u64)>, StorageError> {
         self.check_open()?;
-        query::property_keys(&self.client, project_id, range, event, limit).await
+        query::property_keys(&self.client, project_id, range, event, limit, budget).await
     }
 
     async fn close(&self) -> Result<(), StorageError> {

@@ -4,7 +4,7 @@ use chrono::DateTime;
 use clickhouse::Row;
 use serde::{Deserialize, Serialize};
 
-use crate::domain::flatten::Flattened;
+use super::flatten::Flattened;
 use crate::domain::{ContextFields, Event, EventType};
 
 /// One row of `events`, column for column (the fields are the columns; see

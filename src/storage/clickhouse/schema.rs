@@ -58,14 +58,14 @@ impl Layout {
 
     fn check(&self) -> Result<(), StorageError> {
         if !is_identifier(&self.database) {
-            return Err(StorageError::Backend(format!(
+            return Err(StorageError::Rejected(format!(
                 "database name {:?}: use letters, digits and underscores",
                 self.database
             )));
         }
         if let Some(cluster) = &self.cluster {
             if !is_identifier(cluster) {
-                return Err(StorageError::Backend(format!(
+                return Err(StorageError::Rejected(format!(
                     "cluster name {cluster:?}: use letters, digits and underscores"
                 )));
             }

@@ -168,9 +168,7 @@ impl EventTables {
             stored.entry(project).or_default().extend(ids);
         }
         let looked_up = started.elapsed();
-        let rows = rows
-            .await
-            .map_err(|e| StorageError::Backend(format!("building rows: {e}")))?;
+        let rows = rows.await.map_err(StorageError::from_join)?;
         // The first copy of each message that is not stored yet.
         let fresh: Vec<usize> = unique
             .iter()
@@ -273,7 +271,7 @@ impl EventTables {
                     .await
                     .map_err(|e| storage_error("exporting", e))?
                 {
-                    Some(row) => chunk.push(Event::try_from(row).map_err(StorageError::Backend)?),
+                    Some(row) => chunk.push(Event::try_from(row).map_err(StorageError::Internal)?),
                     None if chunk.is_empty() => return Ok(None),
                     None => return Ok(Some((chunk, None))),
                 }

@@ -26,16 +26,13 @@ pub fn stream_events(
     request: &ExportRequest,
     sender: &mpsc::Sender<Result<Vec<Event>, StorageError>>,
 ) -> Result<(), StorageError> {
-    let backend = |e: duckdb::Error| StorageError::Backend(e.to_string());
     let from = request.from.map_or(i64::MIN / 2, |t| t.timestamp_micros());
     let to = request.to.map_or(i64::MAX / 2, |t| t.timestamp_micros());
-    let mut statement = conn.prepare(SELECT_EVENTS).map_err(backend)?;
-    let mut rows = statement
-        .query(params![request.project_id, from, to])
-        .map_err(backend)?;
+    let mut statement = conn.prepare(SELECT_EVENTS)?;
+    let mut rows = statement.query(params![request.project_id, from, to])?;
     let mut chunk = Vec::with_capacity(CHUNK_EVENTS);
-    while let Some(row) = rows.next().map_err(backend)? {
-        chunk.push(row_to_event(row).map_err(backend)?);
+    while let Some(row) = rows.next()? {
+        chunk.push(row_to_event(row)?);
         if chunk.len() == CHUNK_EVENTS {
             let full = std::mem::replace(&mut chunk, Vec::with_capacity(CHUNK_EVENTS));
             if sender.blocking_send(Ok(full)).is_err() {

@@ -1,33 +1,38 @@
 //! The embedded DuckDB backend: one file, no server.
 //!
 //! Writes go through one connection, serialised by a mutex: each batch is
-//! appended (Arrow, columnar) straight into `events` in one transaction. When
-//! the primary key on `(project_id, message_id)` refuses it because it repeats a
-//! stored `messageId`, the batch goes through a temporary staging table and
-//! `INSERT OR IGNORE` instead, which drops the duplicates. Reads use their own
-//! connections to the same database and never wait for writes.
+//! appended (Arrow, columnar) straight into `events` in one transaction (see
+//! [`write`]). Reads use their own connections to the same database, never
+//! wait for writes, and run under a budget: interrupted past their time
+//! ([`reading`]). Exports stream from threads of their own, so that a slow
+//! client holds none of the threads that writes run on.
 
 mod batch;
+mod errors;
 mod export;
 mod query;
+mod reading;
 pub mod schema;
 mod users;
+mod write;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use duckdb::arrow::record_batch::RecordBatch;
 use duckdb::Connection;
+use futures::stream::{self, StreamExt};
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 
-use crate::domain::analysis::{TimelineEvent, TimelineRequest};
-use crate::domain::query::{QueryPlan, QueryRows, TimeRange};
+use crate::domain::analysis::TimelineRequest;
+use crate::domain::query::{EventQuery, QueryRows, TimeRange};
 use crate::domain::Event;
 use crate::storage::{
-    first_occurrences, EventChunks, ExportRequest, InsertOutcome, Repository, StorageError,
+    first_occurrences, EventChunks, ExportRequest, InsertOutcome, ReadBudget, Repository,
+    StorageError, TimelineChunks,
 };
 
 /// Tuning of the DuckDB database.
@@ -44,13 +49,8 @@ pub struct DuckDbRepository {
     readers: Arc<Mutex<Option<Connection>>>,
 }
 
-fn backend(error: duckdb::Error) -> StorageError {
-    StorageError::Backend(error.to_string())
-}
-
-fn join_error(error: tokio::task::JoinError) -> StorageError {
-    StorageError::Backend(format!("storage task failed: {error}"))
-}
+/// Longest a readiness probe waits for `SELECT 1`.
+const PING_TIMEOUT: Duration = Duration::from_secs(2);
 
 fn closed() -> StorageError {
     StorageError::Unavailable("the database is closed".into())
@@ -73,17 +73,15 @@ impl DuckDbRepository {
     pub fn open(path: &Path, options: &DuckDbOptions) -> Result<Self, StorageError> {
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
             std::fs::create_dir_all(parent).map_err(|e| {
-                StorageError::Backend(format!("creating directory {}: {e}", parent.display()))
+                StorageError::Unavailable(format!("creating directory {}: {e}", parent.display()))
             })?;
         }
         let writer = Self::connect(path, options)?;
         let had_person_links = schema::applied_versions(&writer)
             .is_ok_and(|versions| versions.contains(&schema::PERSON_LINKS_VERSION));
         schema::migrate_to(&writer, schema::latest_version())?;
-        writer
-            .execute_batch("CREATE TEMP TABLE staging AS SELECT * FROM events LIMIT 0;")
-            .map_err(backend)?;
-        let readers = writer.try_clone().map_err(backend)?;
+        writer.execute_batch("CREATE TEMP TABLE staging AS SELECT * FROM events LIMIT 0;")?;
+        let readers = writer.try_clone()?;
         let mut users = users::UserDirectory::load(&writer)?;
         if !had_person_links {
             let links = users.links_of_stored_events(&writer)?;
@@ -104,10 +102,9 @@ impl DuckDbRepository {
         // No extension is ever downloaded: the service must work offline.
         let mut config = duckdb::Config::default()
             .enable_autoload_extension(false)
-            .and_then(|c| c.with("autoinstall_known_extensions", "false"))
-            .map_err(backend)?;
+            .and_then(|c| c.with("autoinstall_known_extensions", "false"))?;
         if let Some(limit) = &options.memory_limit {
-            config = config.max_memory(limit).map_err(backend)?;
+            config = config.max_memory(limit)?;
         }
         Connection::open_with_flags(path, config)
             .map_err(|e| StorageError::Unavailable(format!("opening {}: {e}", path.display())))
@@ -119,17 +116,19 @@ impl DuckDbRepository {
     }
 
     fn reader(&self) -> Result<Connection, StorageError> {
-        lock(&self.readers)
+        Ok(lock(&self.readers)
             .as_ref()
             .ok_or_else(closed)?
-            .try_clone()
-            .map_err(backend)
+            .try_clone()?)
     }
-}
 
-impl From<duckdb::Error> for StorageError {
-    fn from(error: duckdb::Error) -> Self {
-        backend(error)
+    /// Runs `read` on a fresh reader connection under `budget`.
+    async fn read<T: Send + 'static>(
+        &self,
+        budget: ReadBudget,
+        read: impl FnOnce(&Connection) -> Result<T, StorageError> + Send + 'static,
+    ) -> Result<T, StorageError> {
+        reading::bounded(self.reader()?, budget, read).await
     }
 }
 
@@ -151,72 +150,6 @@ fn in_transaction<T, E: From<duckdb::Error>>(
     }
 }
 
-/// Where a batch is appended.
-enum Target {
-    /// The `events` table itself.
-    Events,
-    /// The connection's temporary staging table.
-    Staging,
-}
-
-fn append(conn: &Connection, target: Target, batch: RecordBatch) -> Result<(), StorageError> {
-    let mut appender = match target {
-        Target::Events => conn.appender("events"),
-        Target::Staging => conn.appender_to_catalog_and_db("staging", "temp", "main"),
-    }
-    .map_err(backend)?;
-    appender.append_record_batch(batch).map_err(backend)?;
-    appender.flush().map_err(backend)
-}
-
-/// Writes a batch whose events have distinct `(project, messageId)`; returns how many were new.
-///
-/// The common case, no event stored before, appends straight into `events`:
-/// one write. When the primary key refuses the append (a retried event), the
-/// transaction is rolled back and the batch goes through the staging table
-/// with `INSERT OR IGNORE`, which skips the stored ones.
-fn write_batch(writer: &mut Writer, events: &[Event]) -> Result<usize, StorageError> {
-    let assignment = writer.users.assign(events);
-    let written = write_numbered(&writer.conn, events, &assignment);
-    if written.is_err() {
-        writer.users.forget(&assignment);
-    }
-    written
-}
-
-fn write_numbered(
-    conn: &Connection,
-    events: &[Event],
-    assignment: &users::Assignment,
-) -> Result<usize, StorageError> {
-    let record_batch = batch::events_to_record_batch(events, &assignment.numbers)
-        .map_err(|e| StorageError::Backend(format!("building the batch: {e}")))?;
-    let direct = in_transaction(conn, || {
-        users::store(conn, assignment)?;
-        append(conn, Target::Events, record_batch.clone())?;
-        Ok(events.len())
-    });
-    match direct {
-        Ok(inserted) => Ok(inserted),
-        Err(StorageError::Backend(message)) if is_duplicate_key(&message) => {
-            in_transaction(conn, || {
-                users::store(conn, assignment)?;
-                append(conn, Target::Staging, record_batch)?;
-                let inserted = conn
-                    .execute("INSERT OR IGNORE INTO events SELECT * FROM staging", [])
-                    .map_err(backend)?;
-                conn.execute("DELETE FROM staging", []).map_err(backend)?;
-                Ok(inserted)
-            })
-        }
-        Err(error) => Err(error),
-    }
-}
-
-fn is_duplicate_key(message: &str) -> bool {
-    message.contains("Duplicate key") || message.contains("PRIMARY KEY or UNIQUE constraint")
-}
-
 #[async_trait]
 impl Repository for DuckDbRepository {
     async fn insert_batch(&self, events: Arc<[Event]>) -> Result<InsertOutcome, StorageError> {
@@ -226,42 +159,47 @@ impl Repository for DuckDbRepository {
             let unique = deduplicated.as_deref().unwrap_or(&events);
             let mut guard = lock(&writer);
             let writer = guard.as_mut().ok_or_else(closed)?;
-            let inserted = write_batch(writer, unique)?;
+            let inserted = write::write_batch(writer, unique)?;
             Ok(InsertOutcome {
                 inserted,
                 duplicates: events.len() - inserted,
             })
         })
         .await
-        .map_err(join_error)?
+        .map_err(StorageError::from_join)?
     }
 
     fn export(&self, request: ExportRequest) -> EventChunks {
+        let conn = match self.reader() {
+            Ok(conn) => conn,
+            Err(error) => return stream::once(async move { Err(error) }).boxed(),
+        };
         let (sender, receiver) = mpsc::channel(2);
-        match self.reader() {
-            Ok(conn) => {
-                tokio::task::spawn_blocking(move || {
-                    if let Err(error) = export::stream_events(&conn, &request, &sender) {
-                        let _ = sender.blocking_send(Err(error));
-                    }
-                });
-            }
-            Err(error) => {
-                let _ = sender.try_send(Err(error));
-            }
+        let spawned = std::thread::Builder::new()
+            .name("duckdb-export".into())
+            .spawn(move || {
+                if let Err(error) = export::stream_events(&conn, &request, &sender) {
+                    let _ = sender.blocking_send(Err(error));
+                }
+            });
+        if let Err(error) = spawned {
+            let error = StorageError::Unavailable(format!("starting an export thread: {error}"));
+            return stream::once(async move { Err(error) }).boxed();
         }
-        Box::pin(ReceiverStream::new(receiver))
+        ReceiverStream::new(receiver).boxed()
     }
 
     async fn ping(&self) -> Result<(), StorageError> {
-        let conn = self.reader()?;
-        tokio::task::spawn_blocking(move || {
-            conn.query_row("SELECT 1", [], |row| row.get::<_, i32>(0))
-                .map(drop)
-                .map_err(backend)
+        let budget = ReadBudget {
+            timeout: PING_TIMEOUT,
+            max_rows: 1,
+        };
+        self.read(budget, |conn| {
+            Ok(conn
+                .query_row("SELECT 1", [], |row| row.get::<_, i32>(0))
+                .map(drop)?)
         })
         .await
-        .map_err(join_error)?
     }
 
     async fn setting_or_init(&self, name: &str, value: &str) -> Result<String, StorageError> {
@@ -273,56 +211,55 @@ impl Repository for DuckDbRepository {
             conn.execute(
                 "INSERT OR IGNORE INTO settings (name, value) VALUES (?, ?)",
                 duckdb::params![name, value],
-            )
-            .map_err(backend)?;
-            conn.query_row(
+            )?;
+            Ok(conn.query_row(
                 "SELECT value FROM settings WHERE name = ?",
                 duckdb::params![name],
                 |row| row.get::<_, String>(0),
-            )
-            .map_err(backend)
+            )?)
         })
         .await
-        .map_err(join_error)?
+        .map_err(StorageError::from_join)?
     }
 
-    async fn query(&self, plan: &QueryPlan) -> Result<QueryRows, StorageError> {
-        let conn = self.reader()?;
-        let plan = plan.clone();
-        tokio::task::spawn_blocking(move || query::run(&conn, &plan))
-            .await
-            .map_err(join_error)?
-    }
-
-    async fn timelines(
+    async fn query(
         &self,
-        request: &TimelineRequest,
-    ) -> Result<Vec<TimelineEvent>, StorageError> {
-        let conn = self.reader()?;
-        let request = request.clone();
-        tokio::task::spawn_blocking(move || query::timelines(&conn, &request))
+        query: &EventQuery,
+        budget: ReadBudget,
+    ) -> Result<QueryRows, StorageError> {
+        let query = query.clone();
+        self.read(budget, move |conn| query::run(conn, &query))
             .await
-            .map_err(join_error)?
     }
 
-    async fn time_bounds(&self, project_id: &str) -> Result<Option<TimeRange>, StorageError> {
-        let conn = self.reader()?;
+    fn timelines(&self, request: TimelineRequest, budget: ReadBudget) -> TimelineChunks {
+        match self.reader() {
+            Ok(conn) => reading::timelines(conn, request, budget),
+            Err(error) => stream::once(async move { Err(error) }).boxed(),
+        }
+    }
+
+    async fn time_bounds(
+        &self,
+        project_id: &str,
+        budget: ReadBudget,
+    ) -> Result<Option<TimeRange>, StorageError> {
         let project_id = project_id.to_owned();
-        tokio::task::spawn_blocking(move || query::time_bounds(&conn, &project_id))
+        self.read(budget, move |conn| query::time_bounds(conn, &project_id))
             .await
-            .map_err(join_error)?
     }
 
     async fn newest_received_at(
         &self,
         project_id: &str,
         since: DateTime<Utc>,
+        budget: ReadBudget,
     ) -> Result<Option<DateTime<Utc>>, StorageError> {
-        let conn = self.reader()?;
         let project_id = project_id.to_owned();
-        tokio::task::spawn_blocking(move || query::newest_received_at(&conn, &project_id, since))
-            .await
-            .map_err(join_error)?
+        self.read(budget, move |conn| {
+            query::newest_received_at(conn, &project_id, since)
+        })
+        .await
     }
 
     async fn property_keys(
@@ -331,14 +268,13 @@ impl Repository for DuckDbRepository {
         range: TimeRange,
         event: Option<&str>,
         limit: usize,
+        budget: ReadBudget,
     ) -> Result<Vec<(String, u64)>, StorageError> {
-        let conn = self.reader()?;
         let (project_id, event) = (project_id.to_owned(), event.map(str::to_owned));
-        tokio::task::spawn_blocking(move || {
-            query::property_keys(&conn, &project_id, range, event.as_deref(), limit)
+        self.read(budget, move |conn| {
+            query::property_keys(conn, &project_id, range, event.as_deref(), limit)
         })
         .await
-        .map_err(join_error)?
     }
 
     async fn close(&self) -> Result<(), StorageError> {
@@ -349,10 +285,10 @@ impl Repository for DuckDbRepository {
             let Some(Writer { conn, .. }) = lock(&writer).take() else {
                 return Ok(());
             };
-            conn.execute_batch("CHECKPOINT;").map_err(backend)?;
-            conn.close().map_err(|(_, e)| backend(e))
+            conn.execute_batch("CHECKPOINT;")?;
+            conn.close().map_err(|(_, e)| StorageError::from(e))
         })
         .await
-        .map_err(join_error)?
+        .map_err(StorageError::from_join)?
     }
 }

@@ -13,15 +13,17 @@ use duckdb::arrow::array::{Array, Int64Array, StringArray};
 use duckdb::arrow::record_batch::RecordBatch;
 use duckdb::types::{TimeUnit, Value};
 use duckdb::{params_from_iter, Connection, Row};
+use tokio::sync::mpsc;
 
 use crate::domain::analysis::{TimelineEvent, TimelineRequest};
 use crate::domain::query::time_buckets::estimated_buckets;
 use crate::domain::query::{
-    Dimension, DimensionValue, FilterOp, Granularity, Metric, MetricValue, QueryPlan, QueryRow,
-    QueryRows, TimeRange, NUMERIC_TEXT_PATTERN,
+    DimensionValue, EventDimension, EventMetric, EventQuery, Granularity, GroupDimension,
+    MetricValue, QueryRow, QueryRows, Test, TimeRange, NUMERIC_TEXT_PATTERN,
 };
 use crate::storage::sql::{
-    comparison, events_source, grouped_select, stored_column, timeline_sql, QuerySql, TimelineCasts,
+    dimension_source, events_source, grouped_select, timeline_sql, DimensionSource, QuerySql,
+    TimelineCasts,
 };
 use crate::storage::StorageError;
 
@@ -89,24 +91,21 @@ enum UserCount {
 /// Largest total size of the per-group user bitmaps of one query.
 const BITMAP_BUDGET_BYTES: i64 = 64 << 20;
 
-fn metric_sql(index: usize, metric: &Metric, users: UserCount) -> String {
+fn metric_sql(index: usize, metric: &EventMetric, users: UserCount) -> String {
     match metric {
-        Metric::Events => "count(*)".into(),
-        Metric::Users | Metric::Percentage => match users {
+        EventMetric::Events => "count(*)".into(),
+        EventMetric::Users => match users {
             UserCount::Distinct => "count(DISTINCT person)".into(),
             // Numbers come from storage, not from the request.
             UserCount::Bitmap { first, last } => format!(
                 "coalesce(bit_count(bitstring_agg(person, {first}::UINTEGER, {last}::UINTEGER)), 0)"
             ),
         },
-        Metric::Numeric(aggregate, _) => {
+        EventMetric::Numeric(aggregate, _) => {
             // The aggregates' names are SQL's.
             let function = aggregate.as_str();
             format!("{function}(CASE WHEN isfinite(n{index}) THEN n{index} END)")
         }
-        _ => unreachable!(
-            "session metrics are computed from timelines (see QueryPlan::is_session_query)"
-        ),
     }
 }
 
@@ -121,18 +120,12 @@ impl QuerySql for Statement {
         }
     }
 
-    fn text_expression(&mut self, dimension: &Dimension) -> String {
-        if let Some(column) = stored_column(dimension) {
-            return column.into();
-        }
-        match dimension {
-            Dimension::EventName => "coalesce(event, type)".into(),
-            Dimension::Property(key) => json_lookup(self, PROPERTIES_DOCUMENT, key),
-            Dimension::Context(key) => json_lookup(self, "context", key),
-            _ => unreachable!(
-                "time is bucketed and session dimensions come from timelines, not read; \
-                 other dimensions are stored columns"
-            ),
+    fn text_expression(&mut self, dimension: &EventDimension) -> String {
+        match dimension_source(dimension) {
+            DimensionSource::Column(column) => column.into(),
+            DimensionSource::Name => "coalesce(event, type)".into(),
+            DimensionSource::Property(key) => json_lookup(self, PROPERTIES_DOCUMENT, key),
+            DimensionSource::Context(key) => json_lookup(self, "context", key),
         }
     }
 
@@ -167,25 +160,27 @@ impl QuerySql for Statement {
         )
     }
 
-    fn condition(&mut self, op: FilterOp, dimension: &Dimension, values: &[String]) -> String {
+    fn condition(&mut self, dimension: &EventDimension, test: &Test) -> String {
         let expression = self.text_expression(dimension);
-        let any = |statement: &mut Statement, template: &dyn Fn(&str) -> String| {
-            let parts: Vec<String> = values
-                .iter()
-                .map(|v| template(statement.bind(v.clone())))
-                .collect();
-            format!("coalesce({}, false)", parts.join(" OR "))
-        };
-        match op {
-            FilterOp::IsSet => format!("({expression} IS NOT NULL)"),
-            FilterOp::IsNotSet => format!("({expression} IS NULL)"),
-            FilterOp::Gt | FilterOp::Gte | FilterOp::Lt | FilterOp::Lte => {
-                let symbol = comparison(op).expect("a comparison");
-                let number: f64 = values[0].parse().expect("validated number");
+        let any =
+            |statement: &mut Statement, values: &[String], template: &dyn Fn(&str) -> String| {
+                let parts: Vec<String> = values
+                    .iter()
+                    .map(|v| template(statement.bind(v.clone())))
+                    .collect();
+                format!("coalesce({}, false)", parts.join(" OR "))
+            };
+        match test {
+            Test::IsSet => format!("({expression} IS NOT NULL)"),
+            Test::Compare(comparison, number) => {
                 let value = self.numeric(&expression);
-                format!("coalesce({value} {symbol} {}, false)", self.bind(number))
+                format!(
+                    "coalesce({value} {} {}, false)",
+                    comparison.symbol(),
+                    self.bind(*number)
+                )
             }
-            FilterOp::Is | FilterOp::IsNot if *dimension == Dimension::EventName => {
+            Test::Equals(values) if *dimension == EventDimension::Name => {
                 // `event` alone lets DuckDB skip row groups; the call type stands in
                 // for the name of non-track calls.
                 let names: Vec<&str> = values.iter().map(|v| self.bind(v.clone())).collect();
@@ -196,19 +191,19 @@ impl QuerySql for Statement {
                     types.join(", ")
                 )
             }
-            FilterOp::Is | FilterOp::IsNot => {
+            Test::Equals(values) => {
                 let placeholders: Vec<&str> = values.iter().map(|v| self.bind(v.clone())).collect();
                 format!(
                     "coalesce({expression} IN ({}), false)",
                     placeholders.join(", ")
                 )
             }
-            FilterOp::Contains | FilterOp::ContainsNot => {
-                any(self, &|p| format!("contains({expression}, {p})"))
+            Test::Contains(values) => {
+                any(self, values, &|p| format!("contains({expression}, {p})"))
             }
-            FilterOp::Matches | FilterOp::MatchesNot => {
-                any(self, &|p| format!("regexp_matches({expression}, {p})"))
-            }
+            Test::Matches(patterns) => any(self, patterns, &|p| {
+                format!("regexp_matches({expression}, {p})")
+            }),
         }
     }
 
@@ -231,46 +226,50 @@ impl QuerySql for Statement {
     }
 }
 
-fn build(plan: &QueryPlan, users: UserCount, linked: bool) -> (String, Vec<Value>) {
+fn build(query: &EventQuery, users: UserCount, linked: bool) -> (String, Vec<Value>) {
     let mut statement = Statement {
         linked,
         ..Statement::default()
     };
-    let source = events_source(&mut statement, plan);
+    let source = events_source(&mut statement, query);
 
-    let metrics = plan
+    let metrics = query
         .metrics
         .iter()
         .enumerate()
         .map(|(i, m)| format!("{} AS m{i}", metric_sql(i, m, users)));
     let outputs = metrics.chain(["count(*) OVER () AS total_rows".to_owned()]);
-    let mut sql = grouped_select(plan, &source, outputs);
-    if !plan.fills_time_buckets() {
-        let limit = statement.bind(i64::try_from(plan.limit).unwrap_or(i64::MAX));
-        let offset = statement.bind(i64::try_from(plan.offset).unwrap_or(i64::MAX));
+    let mut sql = grouped_select(query, &source, outputs);
+    if !query.all_rows {
+        let limit = statement.bind(i64::try_from(query.limit).unwrap_or(i64::MAX));
+        let offset = statement.bind(i64::try_from(query.offset).unwrap_or(i64::MAX));
         sql.push_str(&format!(" LIMIT {limit} OFFSET {offset}"));
     }
     (sql, statement.params)
 }
 
-fn read_row(plan: &QueryPlan, row: &Row<'_>) -> duckdb::Result<(QueryRow, i64)> {
-    let mut dimensions = Vec::with_capacity(plan.dimensions.len());
-    for (i, dimension) in plan.dimensions.iter().enumerate() {
+fn read_row(query: &EventQuery, row: &Row<'_>) -> duckdb::Result<(QueryRow, i64)> {
+    let mut dimensions = Vec::with_capacity(query.dimensions.len());
+    for (i, dimension) in query.dimensions.iter().enumerate() {
         dimensions.push(match dimension {
-            Dimension::Time(granularity) => DimensionValue::time_bucket(*granularity, row.get(i)?),
-            _ => DimensionValue::Text(row.get(i)?),
+            GroupDimension::Time(granularity) => {
+                DimensionValue::time_bucket(*granularity, row.get(i)?)
+            }
+            GroupDimension::Event(_) => DimensionValue::Text(row.get(i)?),
         });
     }
-    let first_metric = plan.dimensions.len();
-    let mut metrics = Vec::with_capacity(plan.metrics.len());
-    for (i, metric) in plan.metrics.iter().enumerate() {
+    let first_metric = query.dimensions.len();
+    let mut metrics = Vec::with_capacity(query.metrics.len());
+    for (i, metric) in query.metrics.iter().enumerate() {
         let index = first_metric + i;
         metrics.push(match metric {
-            Metric::Numeric(..) => MetricValue::Number(row.get(index)?),
-            _ => MetricValue::Count(u64::try_from(row.get::<_, i64>(index)?).unwrap_or(0)),
+            EventMetric::Numeric(..) => MetricValue::Number(row.get(index)?),
+            EventMetric::Events | EventMetric::Users => {
+                MetricValue::Count(u64::try_from(row.get::<_, i64>(index)?).unwrap_or(0))
+            }
         });
     }
-    let total: i64 = row.get(first_metric + plan.metrics.len())?;
+    let total: i64 = row.get(first_metric + query.metrics.len())?;
     Ok((
         QueryRow {
             dimensions,
@@ -280,36 +279,34 @@ fn read_row(plan: &QueryPlan, row: &Row<'_>) -> duckdb::Result<(QueryRow, i64)> 
     ))
 }
 
-fn counts_users(plan: &QueryPlan) -> bool {
-    plan.metrics
-        .iter()
-        .any(|m| matches!(m, Metric::Users | Metric::Percentage))
+fn counts_users(query: &EventQuery) -> bool {
+    query.metrics.contains(&EventMetric::Users)
 }
 
 /// Bitmaps when the groups are few (time buckets at most) and small enough.
-fn user_count(conn: &Connection, plan: &QueryPlan) -> Result<UserCount, StorageError> {
-    if !counts_users(plan)
-        || plan
+fn user_count(conn: &Connection, query: &EventQuery) -> Result<UserCount, StorageError> {
+    if !counts_users(query)
+        || query
             .dimensions
             .iter()
-            .any(|d| !matches!(d, Dimension::Time(_)))
+            .any(|d| matches!(d, GroupDimension::Event(_)))
     {
         return Ok(UserCount::Distinct);
     }
     // Every number the project has handed out, in this snapshot.
     let last: Option<u32> = conn.query_row(
         "SELECT max(user_index) FROM users WHERE project_id = ?",
-        [&plan.project_id],
+        [&query.project_id],
         |row| row.get(0),
     )?;
     let Some(last) = last else {
         return Ok(UserCount::Distinct);
     };
     let first = 1;
-    let groups = plan
+    let groups = query
         .time_granularity()
-        .map_or(1, |granularity| estimated_buckets(plan.range, granularity));
-    let bytes = groups * (i64::from(last - first) / 8 + 1);
+        .map_or(1, |granularity| estimated_buckets(query.range, granularity));
+    let bytes = groups.saturating_mul(i64::from(last - first) / 8 + 1);
     Ok(if bytes <= BITMAP_BUDGET_BYTES {
         UserCount::Bitmap { first, last }
     } else {
@@ -326,25 +323,30 @@ fn has_links(conn: &Connection, project_id: &str) -> Result<bool, StorageError> 
     )?)
 }
 
-/// Runs a plan, in one snapshot.
-pub fn run(conn: &Connection, plan: &QueryPlan) -> Result<QueryRows, StorageError> {
-    super::in_transaction(conn, || run_in_snapshot(conn, plan))
+/// Runs a query, in one snapshot.
+pub fn run(conn: &Connection, query: &EventQuery) -> Result<QueryRows, StorageError> {
+    super::in_transaction(conn, || run_in_snapshot(conn, query))
 }
 
-fn run_in_snapshot(conn: &Connection, plan: &QueryPlan) -> Result<QueryRows, StorageError> {
-    let users = user_count(conn, plan)?;
-    let (sql, params) = build(plan, users, has_links(conn, &plan.project_id)?);
+fn run_in_snapshot(conn: &Connection, query: &EventQuery) -> Result<QueryRows, StorageError> {
+    let users = user_count(conn, query)?;
+    let (sql, params) = build(query, users, has_links(conn, &query.project_id)?);
     tracing::debug!(%sql, parameters = params.len(), ?users, "query");
     let mut prepared = conn.prepare(&sql)?;
     let mut rows = prepared.query(params_from_iter(params))?;
     let mut result = QueryRows::default();
     while let Some(row) = rows.next()? {
-        let (row, total) = read_row(plan, row)?;
+        let (row, total) = read_row(query, row)?;
         result.total_rows = u64::try_from(total).unwrap_or(0);
         result.rows.push(row);
     }
     Ok(result)
 }
+
+/// Timeline events per chunk handed to the analysis (DuckDB reads Arrow
+/// batches of 2,048 rows; fewer, larger chunks cost the analysis fewer hops
+/// off the async runtime).
+const TIMELINE_CHUNK: usize = 16_384;
 
 const TIMELINE_CASTS: TimelineCasts = TimelineCasts {
     person: |column| format!("CAST({column} AS BIGINT)"),
@@ -354,11 +356,13 @@ const TIMELINE_CASTS: TimelineCasts = TimelineCasts {
     labels: |columns| columns.join(", "),
 };
 
-/// The events of a timeline request, in one snapshot.
-pub fn timelines(
+/// Streams the events of a timeline request, in one snapshot, a batch at a
+/// time into `sender`, until done or until its receiver is gone.
+pub fn stream_timelines(
     conn: &Connection,
     request: &TimelineRequest,
-) -> Result<Vec<TimelineEvent>, StorageError> {
+    sender: &mpsc::Sender<Result<Vec<TimelineEvent>, StorageError>>,
+) -> Result<(), StorageError> {
     super::in_transaction(conn, || {
         let mut statement = Statement {
             linked: has_links(conn, &request.project_id)?,
@@ -369,11 +373,21 @@ pub fn timelines(
         let mut prepared = conn.prepare(&sql)?;
         // Columnar reads: millions of rows cost milliseconds, not seconds.
         let batches = prepared.stream_arrow(params_from_iter(statement.params))?;
-        let mut events = Vec::new();
+        let mut chunk = Vec::with_capacity(TIMELINE_CHUNK);
         for batch in batches {
-            append_timeline_batch(&batch?, request.labels.len(), &mut events)?;
+            append_timeline_batch(&batch?, request.labels.len(), &mut chunk)?;
+            if chunk.len() >= TIMELINE_CHUNK {
+                let full = std::mem::replace(&mut chunk, Vec::with_capacity(TIMELINE_CHUNK));
+                if sender.blocking_send(Ok(full)).is_err() {
+                    // The reader is gone: nothing more is wanted.
+                    return Ok(());
+                }
+            }
         }
-        Ok(events)
+        if !chunk.is_empty() {
+            let _ = sender.blocking_send(Ok(chunk));
+        }
+        Ok(())
     })
 }
 
@@ -382,7 +396,7 @@ fn column<T: 'static>(batch: &RecordBatch, index: usize) -> Result<&T, StorageEr
         .column(index)
         .as_any()
         .downcast_ref::<T>()
-        .ok_or_else(|| StorageError::Backend(format!("timeline column {index} has another type")))
+        .ok_or_else(|| StorageError::Internal(format!("timeline column {index} has another type")))
 }
 
 /// Appends the events of one Arrow batch of a timeline result.

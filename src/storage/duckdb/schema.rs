@@ -218,7 +218,11 @@ pub fn migrate_to(conn: &Connection, target: u32) -> Result<usize, StorageError>
             applied_at TIMESTAMP NOT NULL DEFAULT current_timestamp
         );",
     )
-    .map_err(|e| StorageError::Backend(format!("creating schema_migrations: {e}")))?;
+    .map_err(|e| StorageError::Migration {
+        version: 0,
+        name: "schema_migrations",
+        message: e.to_string(),
+    })?;
     let applied = applied_versions(conn)?;
     let mut ran = 0;
     for migration in MIGRATIONS.iter().filter(|m| m.version <= target) {
@@ -248,12 +252,9 @@ fn apply(conn: &Connection, migration: &Migration) -> duckdb::Result<()> {
 
 /// Versions recorded as applied.
 pub fn applied_versions(conn: &Connection) -> Result<Vec<u32>, StorageError> {
-    let mut statement = conn
-        .prepare("SELECT version FROM schema_migrations ORDER BY version")
-        .map_err(|e| StorageError::Backend(e.to_string()))?;
+    let mut statement = conn.prepare("SELECT version FROM schema_migrations ORDER BY version")?;
     let versions = statement
         .query_map([], |row| row.get::<_, u32>(0))
-        .and_then(Iterator::collect)
-        .map_err(|e| StorageError::Backend(e.to_string()))?;
+        .and_then(Iterator::collect)?;
     Ok(versions)
 }

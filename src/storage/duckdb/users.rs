@@ -245,7 +245,7 @@ fn store_users(conn: &Connection, new_users: &[NewUser]) -> Result<(), StorageEr
         ("user_key", Arc::new(keys) as ArrayRef),
         ("user_index", Arc::new(numbers) as ArrayRef),
     ])
-    .map_err(|e| StorageError::Backend(format!("building the users batch: {e}")))?;
+    .map_err(|e| super::errors::building("the users batch", e))?;
     let mut appender = conn.appender("users")?;
     appender.append_record_batch(batch)?;
     appender.flush()?;

@@ -151,7 +151,7 @@ mod tests {
     use crate::config::{ProjectConfig, Secret};
 
     fn decoder(default_project: Option<&str>) -> RecordDecoder {
-        let projects = Arc::new(ProjectRegistry::from_config(&[ProjectConfig {
+        let projects = Arc::new(crate::config::registry(&[ProjectConfig {
             id: "shop".into(),
             timezone: "UTC".into(),
             write_keys: vec![Secret::new("wk_shop_key")],

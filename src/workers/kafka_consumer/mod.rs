@@ -9,8 +9,10 @@
 //! outstanding (storage is slow or down) the consumer pauses its partitions
 //! and keeps polling, so it stays in the group while memory stays bounded.
 //! A batch whose write fails is retried with backoff until it succeeds or the
-//! service stops; dead letters are produced before the batch's offsets are
-//! stored, so no record is ever skipped silently.
+//! service stops; an event that storage refuses goes to the dead-letter topic
+//! (reason `storage_rejected`) and the partition moves on. Dead letters are
+//! produced before the batch's offsets are stored, so no record is ever
+//! skipped silently.
 
 pub mod batch;
 pub mod decode;
@@ -32,7 +34,7 @@ use crate::kafka::consumer::EventConsumer;
 use crate::kafka::dead_letters::DeadLetterSink;
 use crate::kafka::PROJECT_HEADER;
 use crate::telemetry::Metrics;
-use batch::PendingBatch;
+use batch::{Origin, PendingBatch};
 use decode::{Decoded, Record, RecordDecoder};
 use pipeline::BatchWriter;
 
@@ -163,7 +165,13 @@ impl KafkaConsumerWorker {
                 if clamped {
                     self.metrics.events_clamped.inc();
                 }
-                pending.push_event(record.partition, record.offset, *event);
+                let origin = Origin {
+                    partition: record.partition,
+                    offset: record.offset,
+                    key: record.key.map(<[u8]>::to_vec),
+                    payload: record.payload.map(<[u8]>::to_vec),
+                };
+                pending.push_event(origin, *event);
             }
             Decoded::DeadLetter(letter) => {
                 tracing::warn!(

@@ -1,6 +1,7 @@
 //! Writing one consumed batch: dead letters to their topic, events to the
 //! processor, each retried with backoff until it succeeds or the worker
-//! abandons it at shutdown.
+//! abandons it at shutdown; events that storage refuses become dead letters
+//! of their own (reason `storage_rejected`).
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -12,13 +13,15 @@ use tokio_util::sync::CancellationToken;
 
 use super::batch::PendingBatch;
 use crate::domain::{EventSink, SinkError};
-use crate::kafka::dead_letters::DeadLetterSink;
+use crate::kafka::dead_letters::{DeadLetter, DeadLetterSink};
 use crate::telemetry::kafka_metrics::KafkaMetrics;
 
 /// First pause after a failed attempt; doubled up to [`MAX_BACKOFF`].
 const FIRST_BACKOFF: Duration = Duration::from_millis(100);
 /// Longest pause between attempts.
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
+/// Dead-letter reason of an event that storage refused.
+pub const STORAGE_REJECTED: &str = "storage_rejected";
 
 /// A batch being written: resolves to the offsets to store, or `None` when
 /// abandoned (nothing may be stored then).
@@ -50,20 +53,16 @@ impl BatchWriter {
         Box::pin(async move {
             let started = Instant::now();
             for letter in &batch.dead_letters {
-                let mut backoff = FIRST_BACKOFF;
-                while let Err(error) = self.dead_letters.send(letter).await {
-                    tracing::warn!(%error, partition = letter.partition, offset = letter.offset, "dead letter not delivered; retrying");
-                    if !pause(&mut backoff, &abandon).await {
-                        return None;
-                    }
+                if !self.send_dead_letter(letter, &abandon).await {
+                    return None;
                 }
             }
             let events = batch.events.len();
             if events > 0 {
                 let mut backoff = FIRST_BACKOFF;
-                loop {
+                let submitted = loop {
                     match self.sink.submit(batch.events.clone()).await {
-                        Ok(()) => break,
+                        Ok(submitted) => break submitted,
                         Err(SinkError::ShuttingDown) => return None,
                         Err(error) => {
                             self.metrics.write_retries.inc();
@@ -75,14 +74,45 @@ impl BatchWriter {
                             }
                         }
                     }
+                };
+                for &position in &submitted.refused {
+                    let Some(origin) = batch.origins.get(position) else {
+                        continue;
+                    };
+                    let letter = origin.dead_letter(
+                        STORAGE_REJECTED,
+                        "storage refused the event; it was not stored".to_owned(),
+                    );
+                    tracing::warn!(
+                        partition = letter.partition,
+                        offset = letter.offset,
+                        "storage refused a kafka record; it goes to the dead-letter topic"
+                    );
+                    if !self.send_dead_letter(&letter, &abandon).await {
+                        return None;
+                    }
                 }
-                self.metrics.messages_stored.inc_by(events as u64);
+                let stored = events - submitted.refused.len();
+                self.metrics.messages_stored.inc_by(stored as u64);
                 self.metrics
                     .batch_write_duration
                     .observe(started.elapsed().as_secs_f64());
             }
             Some(batch.next_offsets)
         })
+    }
+
+    /// Sends one dead letter, retrying until it is durable; `false` if
+    /// abandoned meanwhile.
+    async fn send_dead_letter(&self, letter: &DeadLetter, abandon: &CancellationToken) -> bool {
+        let mut backoff = FIRST_BACKOFF;
+        while let Err(error) = self.dead_letters.send(letter).await {
+            tracing::warn!(%error, partition = letter.partition, offset = letter.offset, "dead letter not delivered; retrying");
+            if !pause(&mut backoff, abandon).await {
+                return false;
+            }
+        }
+        true
     }
 }
 
@@ -105,22 +135,23 @@ mod tests {
     use async_trait::async_trait;
 
     use super::*;
-    use crate::domain::Event;
-    use crate::kafka::dead_letters::DeadLetter;
+    use crate::domain::{Event, Submitted};
     use crate::storage::testing::track_event;
     use crate::telemetry::Metrics;
-    use crate::workers::kafka_consumer::batch::malformed_record;
+    use crate::workers::kafka_consumer::batch::{malformed_record, origin};
 
-    /// A sink failing its first `failures` submissions.
+    /// A sink failing its first `failures` submissions, and refusing the
+    /// events whose `messageId` is in `refused`.
     #[derive(Default)]
     struct FlakySink {
         failures: AtomicU32,
+        refused: Vec<&'static str>,
         stored: Mutex<Vec<String>>,
     }
 
     #[async_trait]
     impl EventSink for FlakySink {
-        async fn submit(&self, events: Vec<Event>) -> Result<(), SinkError> {
+        async fn submit(&self, events: Vec<Event>) -> Result<Submitted, SinkError> {
             if self
                 .failures
                 .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
@@ -128,16 +159,23 @@ mod tests {
             {
                 return Err(SinkError::StorageUnavailable("connection refused".into()));
             }
+            let mut submitted = Submitted::default();
             let mut stored = self.stored.lock().unwrap();
-            stored.extend(events.into_iter().map(|e| e.message_id));
-            Ok(())
+            for (position, event) in events.into_iter().enumerate() {
+                if self.refused.contains(&event.message_id.as_str()) {
+                    submitted.refused.push(position);
+                } else {
+                    stored.push(event.message_id);
+                }
+            }
+            Ok(submitted)
         }
     }
 
     #[derive(Default)]
     struct RecordingLetters {
         failures: AtomicU32,
-        sent: Mutex<Vec<i64>>,
+        sent: Mutex<Vec<(i64, &'static str)>>,
     }
 
     #[async_trait]
@@ -150,16 +188,19 @@ mod tests {
             {
                 return Err("broker down".into());
             }
-            self.sent.lock().unwrap().push(letter.offset);
+            self.sent
+                .lock()
+                .unwrap()
+                .push((letter.offset, letter.reason));
             Ok(())
         }
     }
 
     fn batch() -> PendingBatch {
         let mut batch = PendingBatch::default();
-        batch.push_event(0, 5, track_event("p", "m5", "u"));
+        batch.push_event(origin(0, 5), track_event("p", "m5", "u"));
         batch.push_dead_letter(malformed_record(0, 6));
-        batch.push_event(0, 7, track_event("p", "m7", "u"));
+        batch.push_event(origin(0, 7), track_event("p", "m7", "u"));
         batch
     }
 
@@ -182,7 +223,7 @@ mod tests {
         let offsets = writer.write(batch(), CancellationToken::new()).await;
         assert_eq!(offsets, Some(BTreeMap::from([(0, 8)])));
         assert_eq!(*sink.stored.lock().unwrap(), ["m5", "m7"]);
-        assert_eq!(*letters.sent.lock().unwrap(), [6]);
+        assert_eq!(*letters.sent.lock().unwrap(), [(6, "malformed_json")]);
         assert_eq!(metrics.kafka.write_retries.get(), 3);
         assert_eq!(metrics.kafka.messages_stored.get(), 2);
     }
@@ -206,5 +247,29 @@ mod tests {
         assert_eq!(write.await.unwrap(), None);
         assert!(sink.stored.lock().unwrap().is_empty());
         assert!(metrics.kafka.write_retries.get() >= 5);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_refused_event_goes_to_the_dead_letter_topic_and_the_batch_moves_on() {
+        let sink = Arc::new(FlakySink {
+            refused: vec!["m7"],
+            ..FlakySink::default()
+        });
+        let letters = Arc::new(RecordingLetters::default());
+        let metrics = Metrics::new();
+        let writer = Arc::new(BatchWriter::new(
+            sink.clone(),
+            letters.clone(),
+            metrics.kafka.clone(),
+        ));
+        let offsets = writer.write(batch(), CancellationToken::new()).await;
+        assert_eq!(offsets, Some(BTreeMap::from([(0, 8)])));
+        assert_eq!(*sink.stored.lock().unwrap(), ["m5"]);
+        assert_eq!(
+            *letters.sent.lock().unwrap(),
+            [(6, "malformed_json"), (7, STORAGE_REJECTED)]
+        );
+        assert_eq!(metrics.kafka.messages_stored.get(), 1);
+        assert_eq!(metrics.kafka.write_retries.get(), 0);
     }
 }

@@ -18,11 +18,9 @@ use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::util::Timeout;
 use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
 
-/// The shared test broker.
-pub fn brokers() -> String {
-    std::env::var("KAFKA_TEST_BROKERS").expect(
-        "KAFKA_TEST_BROKERS names the test Kafka broker; run the suite with scripts/test.sh",
-    )
+/// The shared test broker; `None` (the test is skipped) without one.
+pub fn brokers() -> Option<String> {
+    crate::helpers::requirements::server("KAFKA_TEST_BROKERS", "the test Kafka broker")
 }
 
 /// A topic name no other test uses.
@@ -98,6 +96,22 @@ pub async fn produce_with_header(
     }
 }
 
+/// Produces one record to one partition, waiting for its acknowledgement.
+pub async fn produce_to_partition(
+    producer: &FutureProducer,
+    topic: &str,
+    partition: i32,
+    value: &[u8],
+) {
+    let record = FutureRecord::<str, [u8]>::to(topic)
+        .partition(partition)
+        .payload(value);
+    producer
+        .send(record, Timeout::After(Duration::from_secs(30)))
+        .await
+        .expect("record acknowledged");
+}
+
 /// Reads every partition of `topic` from the start, without a group, until
 /// `count` records arrived (or the timeout passed).
 pub async fn read_topic(
@@ -162,16 +176,23 @@ fn free_port() -> u16 {
         .port()
 }
 
-fn tansu() -> PathBuf {
+fn tansu() -> Option<PathBuf> {
     let on_path = Command::new("sh")
         .args(["-c", "command -v tansu"])
         .output()
         .ok()
         .filter(|o| o.status.success())
         .map(|o| PathBuf::from(String::from_utf8_lossy(&o.stdout).trim()));
-    on_path.unwrap_or_else(|| {
-        PathBuf::from(std::env::var("HOME").expect("HOME")).join(".cargo/bin/tansu")
-    })
+    let in_cargo = || {
+        std::env::var_os("HOME")
+            .map(|home| PathBuf::from(home).join(".cargo/bin/tansu"))
+            .filter(|path| path.is_file())
+    };
+    let found = on_path.or_else(in_cargo);
+    if found.is_none() {
+        crate::helpers::requirements::missing("the Kafka-protocol broker tansu");
+    }
+    found
 }
 
 /// A broker of the test's own, storing in SQLite so that it keeps its
@@ -179,18 +200,22 @@ fn tansu() -> PathBuf {
 pub struct OwnBroker {
     pub port: u16,
     dir: tempfile::TempDir,
+    program: PathBuf,
     child: Option<Child>,
 }
 
 impl OwnBroker {
-    pub fn start() -> Self {
+    /// Starts a broker; `None` (the test is skipped) without tansu.
+    pub fn start() -> Option<Self> {
+        let program = tansu()?;
         let mut broker = OwnBroker {
             port: free_port(),
             dir: tempfile::tempdir().unwrap(),
+            program,
             child: None,
         };
         broker.launch();
-        broker
+        Some(broker)
     }
 
     pub fn brokers(&self) -> String {
@@ -199,7 +224,7 @@ impl OwnBroker {
 
     fn launch(&mut self) {
         let listener = format!("tcp://127.0.0.1:{}", self.port);
-        let child = Command::new(tansu())
+        let child = Command::new(&self.program)
             .current_dir(self.dir.path())
             .args(["broker", "--listener-url", &listener])
             .args(["--advertised-listener-url", &listener])

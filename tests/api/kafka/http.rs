@@ -12,7 +12,9 @@ use crate::helpers::{metric_value, spawn_app_with};
 
 #[tokio::test]
 async fn http_events_travel_through_the_topic_keyed_by_project_and_user() {
-    let brokers = brokers();
+    let Some(brokers) = brokers() else {
+        return;
+    };
     let (topic, dead_letters) = create_topics(&brokers).await;
     let app = spawn_app_with(|config| {
         let mut section = kafka_section(&brokers, &topic, &dead_letters);

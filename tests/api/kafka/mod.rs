@@ -1,7 +1,7 @@
 //! The Kafka paths against a real Kafka-protocol broker: the consumer worker,
 //! dead letters, HTTP ingest through the topic, and faults.
 
-mod broker;
+pub mod broker;
 mod consumer;
 mod crash;
 mod faults;

@@ -1,0 +1,16 @@
+//! The application layer: one function per use case (ingest a request,
+//! answer a query, run an analysis, discover names and keys, export), taking
+//! typed specs and answering with [`AppError`] when it cannot. The HTTP
+//! handlers and the exporter call it; it calls the domain to plan and
+//! compute and storage to read and write, under the read side's limits
+//! ([`ReadLimits`]), applied here and nowhere else.
+
+mod error;
+mod ingest;
+mod limits;
+mod reads;
+
+pub use error::{AppError, Limit};
+pub use ingest::{IngestOutcome, IngestService};
+pub use limits::{ReadLimits, Slot};
+pub use reads::{Discovered, DiscoverySpec, ExportSpec, QueryService, DISCOVERY_LIMIT};

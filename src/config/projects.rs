@@ -1,0 +1,180 @@
+//! The `[[projects]]` tables, and the registry built from them.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use super::{ConfigError, Secret};
+use crate::domain::project::DEFAULT_SESSION_TIMEOUT;
+use crate::domain::{KeyKind, Project, ProjectRegistry};
+
+/// One project: a tenant with its own keys and reporting timezone.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProjectConfig {
+    /// Stable identifier, stored with every event.
+    pub id: String,
+    /// IANA timezone in which reports are cut by default.
+    #[serde(default = "default_timezone")]
+    pub timezone: String,
+    /// Keys that may send events.
+    #[serde(default)]
+    pub write_keys: Vec<Secret>,
+    /// Keys that may read (query, export).
+    #[serde(default)]
+    pub read_keys: Vec<Secret>,
+    /// A session ends after this long without an event (default `30m`).
+    #[serde(default = "default_session_timeout", with = "humantime_serde")]
+    pub session_timeout: Duration,
+}
+
+fn default_session_timeout() -> Duration {
+    DEFAULT_SESSION_TIMEOUT
+}
+
+fn default_timezone() -> String {
+    "UTC".to_owned()
+}
+
+impl ProjectConfig {
+    /// The project this configuration describes; `None` when its timezone
+    /// does not parse (which validation refuses).
+    pub fn project(&self) -> Option<Project> {
+        Some(Project {
+            id: self.id.clone(),
+            timezone: self.timezone.parse().ok()?,
+            session_timeout: chrono::Duration::from_std(self.session_timeout)
+                .unwrap_or(chrono::Duration::MAX),
+        })
+    }
+}
+
+/// The registry of validated project configurations, each reachable by its keys.
+pub fn registry(projects: &[ProjectConfig]) -> ProjectRegistry {
+    let mut registry = ProjectRegistry::default();
+    for config in projects {
+        let Some(project) = config.project() else {
+            continue;
+        };
+        let keys = config
+            .write_keys
+            .iter()
+            .map(|key| (KeyKind::Write, key.expose()))
+            .chain(
+                config
+                    .read_keys
+                    .iter()
+                    .map(|key| (KeyKind::Read, key.expose())),
+            );
+        registry.add(project, keys);
+    }
+    registry
+}
+
+/// Project ids are short and safe to use in paths, metrics and SQL literals.
+pub fn is_valid_project_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 64
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+}
+
+/// Checks every project: ids, timezones, session timeouts and keys (unique
+/// across projects and kinds).
+pub(super) fn validate(projects: &[ProjectConfig]) -> Result<(), ConfigError> {
+    let mut ids = HashSet::new();
+    let mut keys = HashSet::new();
+    for (index, project) in projects.iter().enumerate() {
+        let at = |field: &str| format!("projects[{index}].{field}");
+        if !is_valid_project_id(&project.id) {
+            return Err(ConfigError::invalid(
+                at("id"),
+                format!(
+                    "{:?} is not a valid project id (1 to 64 characters: letters, digits, '-', '_')",
+                    project.id
+                ),
+            ));
+        }
+        if !ids.insert(project.id.as_str()) {
+            return Err(ConfigError::invalid(
+                at("id"),
+                format!("project id {:?} is used twice", project.id),
+            ));
+        }
+        if project.timezone.parse::<chrono_tz::Tz>().is_err() {
+            return Err(ConfigError::invalid(
+                at("timezone"),
+                format!("{:?} is not an IANA timezone name", project.timezone),
+            ));
+        }
+        if project.session_timeout.is_zero() {
+            return Err(ConfigError::invalid(
+                at("session_timeout"),
+                "must be longer than zero, e.g. \"30m\"",
+            ));
+        }
+        if project.write_keys.is_empty() {
+            return Err(ConfigError::invalid(
+                at("write_keys"),
+                "at least one write key is required",
+            ));
+        }
+        for (field, list) in [
+            ("write_keys", &project.write_keys),
+            ("read_keys", &project.read_keys),
+        ] {
+            for (key_index, key) in list.iter().enumerate() {
+                let name = format!("projects[{index}].{field}[{key_index}]");
+                if key.expose().len() < 8 || key.expose().chars().any(char::is_whitespace) {
+                    return Err(ConfigError::invalid(
+                        name,
+                        "a key must be at least 8 characters with no whitespace",
+                    ));
+                }
+                if !keys.insert(key.expose()) {
+                    return Err(ConfigError::invalid(
+                        name,
+                        "this key is already used (keys are unique across projects and kinds)",
+                    ));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_are_masked_in_debug_output() {
+        let project = ProjectConfig {
+            id: "shop".into(),
+            timezone: "UTC".into(),
+            write_keys: vec![Secret::new("wk_supersecret")],
+            read_keys: vec![],
+            session_timeout: Duration::from_secs(1800),
+        };
+        let printed = format!("{project:?}");
+        assert!(!printed.contains("supersecret"), "{printed}");
+    }
+
+    #[test]
+    fn the_registry_reaches_each_project_by_its_keys() {
+        let shop = ProjectConfig {
+            id: "shop".into(),
+            timezone: "Europe/Berlin".into(),
+            write_keys: vec![Secret::new("wk_shop_0001")],
+            read_keys: vec![Secret::new("rk_shop_0001")],
+            session_timeout: Duration::from_secs(600),
+        };
+        let registry = registry(&[shop]);
+        let project = registry.authorize("rk_shop_0001", KeyKind::Read).unwrap();
+        assert_eq!(project.timezone, chrono_tz::Europe::Berlin);
+        assert_eq!(project.session_timeout, chrono::Duration::minutes(10));
+        assert!(registry.authorize("rk_shop_0001", KeyKind::Write).is_none());
+    }
+}

@@ -1,0 +1,68 @@
+//! The write path: a batch appended (Arrow, columnar) straight into `events`
+//! in one transaction with its new users and person links.
+
+use duckdb::arrow::record_batch::RecordBatch;
+use duckdb::Connection;
+
+use super::errors::building;
+use super::{batch, in_transaction, users, Writer};
+use crate::domain::Event;
+use crate::storage::StorageError;
+
+/// Where a batch is appended.
+enum Target {
+    /// The `events` table itself.
+    Events,
+    /// The connection's temporary staging table.
+    Staging,
+}
+
+fn append(conn: &Connection, target: Target, batch: RecordBatch) -> Result<(), StorageError> {
+    let mut appender = match target {
+        Target::Events => conn.appender("events"),
+        Target::Staging => conn.appender_to_catalog_and_db("staging", "temp", "main"),
+    }?;
+    appender.append_record_batch(batch)?;
+    appender.flush()?;
+    Ok(())
+}
+
+/// Writes a batch whose events have distinct `(project, messageId)`; returns how many were new.
+pub(super) fn write_batch(writer: &mut Writer, events: &[Event]) -> Result<usize, StorageError> {
+    let assignment = writer.users.assign(events);
+    let written = write_numbered(&writer.conn, events, &assignment);
+    if written.is_err() {
+        writer.users.forget(&assignment);
+    }
+    written
+}
+
+/// The common case, no event stored before, appends straight into `events`:
+/// one write. The primary key on `(project_id, message_id)` refuses an append
+/// that repeats a stored `messageId` (a retried event), so when the direct
+/// append fails, for that or any reason, the transaction is rolled back and
+/// the batch goes through the staging table with `INSERT OR IGNORE`, which
+/// skips the stored ones by their key. A failure there is the batch's error.
+fn write_numbered(
+    conn: &Connection,
+    events: &[Event],
+    assignment: &users::Assignment,
+) -> Result<usize, StorageError> {
+    let record_batch = batch::events_to_record_batch(events, &assignment.numbers)
+        .map_err(|e| building("the batch", e))?;
+    let direct: Result<usize, StorageError> = in_transaction(conn, || {
+        users::store(conn, assignment)?;
+        append(conn, Target::Events, record_batch.clone())?;
+        Ok(events.len())
+    });
+    if let Ok(inserted) = direct {
+        return Ok(inserted);
+    }
+    in_transaction(conn, || {
+        users::store(conn, assignment)?;
+        append(conn, Target::Staging, record_batch)?;
+        let inserted = conn.execute("INSERT OR IGNORE INTO events SELECT * FROM staging", [])?;
+        conn.execute("DELETE FROM staging", [])?;
+        Ok(inserted)
+    })
+}

@@ -1,0 +1,107 @@
+//! A worker that dies takes the service down with it, cleanly: readiness
+//! fails, the service drains, and it stops with an error naming the worker,
+//! so that its supervisor restarts it.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use analytics::domain::analysis::TimelineRequest;
+use analytics::domain::query::{EventQuery, QueryRows, TimeRange};
+use analytics::domain::Event;
+use analytics::startup::StartupError;
+use analytics::storage::duckdb::{DuckDbOptions, DuckDbRepository};
+use analytics::storage::{
+    EventChunks, ExportRequest, InsertOutcome, ReadBudget, Repository, StorageError, TimelineChunks,
+};
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde_json::json;
+
+use crate::helpers::*;
+
+/// A real DuckDB repository whose writes hit a defect: they panic.
+struct DefectiveWrites(DuckDbRepository);
+
+#[async_trait]
+impl Repository for DefectiveWrites {
+    async fn insert_batch(&self, _: Arc<[Event]>) -> Result<InsertOutcome, StorageError> {
+        panic!("a defect in the write path");
+    }
+    fn export(&self, request: ExportRequest) -> EventChunks {
+        self.0.export(request)
+    }
+    async fn ping(&self) -> Result<(), StorageError> {
+        self.0.ping().await
+    }
+    async fn setting_or_init(&self, name: &str, value: &str) -> Result<String, StorageError> {
+        self.0.setting_or_init(name, value).await
+    }
+    async fn query(
+        &self,
+        query: &EventQuery,
+        budget: ReadBudget,
+    ) -> Result<QueryRows, StorageError> {
+        self.0.query(query, budget).await
+    }
+    fn timelines(&self, request: TimelineRequest, budget: ReadBudget) -> TimelineChunks {
+        self.0.timelines(request, budget)
+    }
+    async fn time_bounds(
+        &self,
+        project: &str,
+        budget: ReadBudget,
+    ) -> Result<Option<TimeRange>, StorageError> {
+        self.0.time_bounds(project, budget).await
+    }
+    async fn newest_received_at(
+        &self,
+        project: &str,
+        since: DateTime<Utc>,
+        budget: ReadBudget,
+    ) -> Result<Option<DateTime<Utc>>, StorageError> {
+        self.0.newest_received_at(project, since, budget).await
+    }
+    async fn property_keys(
+        &self,
+        project: &str,
+        range: TimeRange,
+        event: Option<&str>,
+        limit: usize,
+        budget: ReadBudget,
+    ) -> Result<Vec<(String, u64)>, StorageError> {
+        self.0
+            .property_keys(project, range, event, limit, budget)
+            .await
+    }
+    async fn close(&self) -> Result<(), StorageError> {
+        self.0.close().await
+    }
+}
+
+#[tokio::test]
+async fn a_processor_that_dies_makes_the_service_drain_and_stop_with_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let storage =
+        DuckDbRepository::open(&dir.path().join("a.duckdb"), &DuckDbOptions::default()).unwrap();
+    let app = spawn_app_over(dir.path(), Arc::new(DefectiveWrites(storage))).await;
+    let (status, _) = crate::kafka::readiness(&app).await;
+    assert_eq!(status, 200);
+
+    let response = app
+        .post("/v1/track", &json!({"userId": "u", "event": "e"}))
+        .await;
+    assert_eq!(
+        response.status(),
+        503,
+        "the event was not stored, and the client is told so"
+    );
+
+    let stopped = app.stopped_by_itself(Duration::from_secs(30)).await;
+    match stopped {
+        Err(StartupError::WorkerStopped { worker, how }) => {
+            assert_eq!(worker, "processor");
+            assert!(how.contains("panicked"), "{how}");
+        }
+        other => panic!("expected the processor's failure, got {other:?}"),
+    }
+}
