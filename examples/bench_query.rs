@@ -3,7 +3,7 @@
 //! ```text
 //! bench_query generate --path FILE [--events 10000000] [--linked]
 //! bench_query copy-to-clickhouse --path FILE --url http://127.0.0.1:8123 --database bench
-//! bench_query run --url http://127.0.0.1:18082 --read-key rk_... [--runs 20] [--server-pid PID]
+//! bench_query run --url http://127.0.0.1:18082 --read-key rk_... [--runs 20] [--server-pid PID] [--only TEXT]
 //! ```
 //!
 //! `generate` fills a fresh DuckDB file (project `bench`) with events spread over
@@ -16,9 +16,10 @@
 //! their parts, as background merges would. `run` sends each benchmark query `--runs` times after two warm-ups
 //! and prints p50 and p99 of the answer time. The requests cover `/v1/query`,
 //! sessions per day over 30 and 90 days, a 4-step funnel, weekly retention and
-//! 5-step paths. With `--server-pid`, the service's peak resident memory is
-//! reset before each query (`/proc/PID/clear_refs`) and read after its runs,
-//! so each query reports the memory it needed.
+//! 5-step paths (`--only TEXT` keeps the queries whose label contains TEXT).
+//! With `--server-pid`, the service's peak resident memory is reset before
+//! each query (`/proc/PID/clear_refs`) and read after its runs, so each query
+//! reports the memory it needed.
 
 use std::time::Instant;
 
@@ -260,8 +261,12 @@ async fn run(args: &[String]) {
     let runs: usize = option(args, "--runs").map_or(20, |v| v.parse().expect("--runs N"));
     let server: Option<u32> =
         option(args, "--server-pid").map(|v| v.parse().expect("--server-pid PID"));
+    let only = option(args, "--only");
     let client = reqwest::Client::new();
-    for (label, path, query) in queries() {
+    let selected = queries()
+        .into_iter()
+        .filter(|(label, _, _)| only.as_deref().is_none_or(|text| label.contains(text)));
+    for (label, path, query) in selected {
         if let Some(pid) = server {
             reset_peak_rss(pid);
         }
@@ -308,6 +313,6 @@ async fn main() {
         Some("generate") => generate(&args),
         Some("copy-to-clickhouse") => copy_to_clickhouse(&args).await,
         Some("run") => run(&args).await,
-        _ => eprintln!("usage: bench_query generate --path FILE [--events N] | copy-to-clickhouse --path FILE --url URL [--database DB] | run --url URL --read-key KEY [--runs N] [--server-pid PID]"),
+        _ => eprintln!("usage: bench_query generate --path FILE [--events N] | copy-to-clickhouse --path FILE --url URL [--database DB] | run --url URL --read-key KEY [--runs N] [--server-pid PID] [--only TEXT]"),
     }
 }

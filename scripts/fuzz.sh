@@ -6,8 +6,8 @@
 #   scripts/fuzz.sh [--seconds N] [TARGET ...]     (default: 60 s each, every target)
 #
 # Each target starts from its seeds (fuzz/seeds/TARGET, read only) and a
-# fresh working corpus; a crashing input is kept in fuzz/artifacts/TARGET and
-# fails the script.
+# fresh working corpus, with the tokens of fuzz/seeds/TARGET.dict; a crashing
+# input is kept in fuzz/artifacts/TARGET and fails the script.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -36,10 +36,12 @@ trap 'rm -rf "$WORK"' EXIT
 for target in "${TARGETS[@]}"; do
   mkdir -p "$WORK/$target"
   echo "== fuzzing $target for ${SECONDS_EACH} s"
+  dict=()
+  if [[ -f "fuzz/seeds/$target.dict" ]]; then dict=("-dict=fuzz/seeds/$target.dict"); fi
   status=0
   cargo fuzz run --fuzz-dir fuzz --target-dir "$FUZZ_TARGET_DIR" --sanitizer none \
     "$target" "$WORK/$target" "fuzz/seeds/$target" -- \
-    -max_total_time="$SECONDS_EACH" -max_len=8192 -timeout=10 -print_final_stats=1 \
+    -max_total_time="$SECONDS_EACH" -max_len=8192 -timeout=10 -print_final_stats=1 "${dict[@]}" \
     > "$WORK/$target.log" 2>&1 || status=$?
   grep -E '^(#[0-9]+ +DONE|stat::number_of_executed_units|stat::peak_rss_mb|Done [0-9]+ runs)' \
     "$WORK/$target.log" || true

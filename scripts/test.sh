@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# The whole test suite, as CI runs it: formatting, lints, then every test
-# (unit, HTTP integration, storage conformance on DuckDB and on a real
-# ClickHouse server started here, Kafka end to end against a real broker
-# started here, binary) in the release profile,
-# the same profile as the service binary, so DuckDB's C++ is compiled once.
+# The whole test suite, as CI runs it: formatting, lints, then every test of
+# the workspace (unit, HTTP integration, storage conformance on DuckDB and on
+# a real ClickHouse server started here, Kafka end to end against a real
+# broker started here, schemathesis against the live API, binary) in the
+# release profile, the same profile as the service binary, so DuckDB's C++
+# is compiled once; then each fuzz target briefly.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -21,7 +22,8 @@ cargo fmt --all --check
 echo "== cargo clippy"
 cargo clippy --release --workspace --all-targets --locked -- -D warnings
 # Throw-away servers: ClickHouse for the ClickHouse backend's tests, a
-# Kafka-protocol broker (Tansu, in memory) for the Kafka tests.
+# Kafka-protocol broker (Tansu, on SQLite in a temporary directory) for the
+# Kafka tests.
 stop_servers() {
   if [[ -n "${CLICKHOUSE_TEST_PID:-}" ]]; then
     scripts/clickhouse-server.sh stop "$CLICKHOUSE_TEST_PID" "$CLICKHOUSE_TEST_DIR"

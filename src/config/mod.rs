@@ -7,6 +7,7 @@
 
 mod exporter;
 mod ingest;
+mod kafka;
 mod layers;
 mod log;
 mod processor;
@@ -23,9 +24,9 @@ use figment::providers::{Format, Serialized, Toml};
 use figment::Figment;
 use serde::{Deserialize, Serialize};
 
-pub use crate::kafka::KafkaConfig;
 pub use exporter::{ExporterConfig, MAX_EXPORTER_TOP_EVENTS};
 pub use ingest::IngestConfig;
+pub use kafka::KafkaConfig;
 pub use layers::{data_file_in, process_env, CliOverrides};
 pub use log::{LogConfig, LogFormat};
 pub use processor::{Batching, ProcessorConfig};

@@ -2,13 +2,12 @@
 //! ingest, the dead-letter producer, the consumer of the consumer worker, and
 //! the broker readiness check.
 
-pub mod config;
 pub mod consumer;
 pub mod dead_letters;
 pub mod health;
 pub mod producer;
 
-pub use config::KafkaConfig;
+pub use crate::config::KafkaConfig;
 
 use rdkafka::ClientConfig;
 

@@ -5,18 +5,25 @@
 
 #![allow(dead_code)]
 
+use std::io::Write;
 use std::process::Command;
 
 /// Set by `scripts/test.sh`: every requirement must be met.
 const REQUIRE_ALL: &str = "ANALYTICS_TEST_REQUIRE_ALL";
 
 /// Reports that `what` is missing: a failure under `scripts/test.sh`, a
-/// printed skip otherwise.
+/// printed skip otherwise (written to the terminal itself, so that the test
+/// harness, which keeps a passing test's output to itself, shows it).
 pub fn missing(what: &str) {
     if std::env::var_os(REQUIRE_ALL).is_some() {
         panic!("{what} is missing; scripts/setup-dev.sh installs it and scripts/test.sh starts it");
     }
-    eprintln!("skipped: {what} is missing (scripts/test.sh provides it)");
+    let thread = std::thread::current();
+    let test = thread.name().unwrap_or("a test");
+    let _ = writeln!(
+        std::io::stderr().lock(),
+        "skipped: {test}: {what} is missing (scripts/test.sh provides it)"
+    );
 }
 
 /// The value of the environment variable that names a test server, if set.

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::{ConfigError, Secret};
+use super::{ConfigError, Secret};
 
 /// Kafka settings. Without a `[kafka]` section nothing about Kafka starts.
 #[derive(Debug, Clone, Serialize, Deserialize)]
