@@ -4,9 +4,20 @@ use std::sync::Arc;
 
 use axum::http::{header, HeaderMap};
 use base64::Engine;
+use serde::Deserialize;
+use utoipa::IntoParams;
 
 use super::error::ApiError;
 use crate::domain::{KeyKind, Project, ProjectRegistry};
+
+/// A write key in the query string, for clients that can set no header
+/// (`navigator.sendBeacon`) and SDKs that put it there.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[serde(rename_all = "camelCase")]
+pub struct WriteKeyQuery {
+    /// The write key, when not sent in the `Authorization` header.
+    pub write_key: Option<String>,
+}
 
 /// The key carried by the `Authorization` header, if any.
 pub fn header_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {

@@ -29,6 +29,9 @@ pub enum ApiError {
     /// A valid key that does not allow this request (a write key reading).
     #[error("{0}")]
     Forbidden(String),
+    /// A browser page whose origin the project does not accept.
+    #[error("{0}")]
+    OriginNotAllowed(String),
     /// The request body exceeds a size limit.
     #[error("{0}")]
     PayloadTooLarge(String),
@@ -84,7 +87,8 @@ pub struct ErrorDetail {
     /// The field or parameter at fault, when one is.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub field: Option<String>,
-    /// The configuration setting of the limit reached, when one was.
+    /// The configuration setting behind the refusal (a limit reached, an
+    /// origin not allowed), when one is.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub setting: Option<&'static str>,
     /// For ingest: every rejected event, by index.
@@ -100,7 +104,7 @@ impl ApiError {
     fn status(&self) -> StatusCode {
         match self {
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
-            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::Forbidden(_) | ApiError::OriginNotAllowed(_) => StatusCode::FORBIDDEN,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedEncoding(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Payload(
@@ -131,6 +135,7 @@ impl ApiError {
         match self {
             ApiError::Unauthorized(_) => "unauthorized",
             ApiError::Forbidden(_) => "forbidden",
+            ApiError::OriginNotAllowed(_) => "origin_not_allowed",
             ApiError::PayloadTooLarge(_) => "payload_too_large",
             ApiError::UnsupportedEncoding(_) => "unsupported_encoding",
             ApiError::Payload(PayloadError::MalformedJson { .. }) => "malformed_json",
@@ -187,6 +192,7 @@ impl ApiError {
     fn setting(&self) -> Option<&'static str> {
         match self {
             ApiError::App(AppError::Limit(limit)) => Some(limit.setting()),
+            ApiError::OriginNotAllowed(_) => Some("projects[].allowed_origins"),
             _ => None,
         }
     }

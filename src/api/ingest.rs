@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 
 use axum::body::Body;
-use axum::extract::State;
+use axum::extract::{Query, State};
 use axum::http::HeaderMap;
 use axum::Json;
 use chrono::Utc;
@@ -11,8 +11,9 @@ use serde::Serialize;
 use serde_json::Value;
 use utoipa::ToSchema;
 
+use super::auth::WriteKeyQuery;
 use super::error::{ApiError, ErrorBody};
-use super::{auth, body, AppState};
+use super::{auth, body, cors, AppState};
 use crate::domain::segment::{Payload, Rejection};
 use crate::domain::{EventType, KeyKind};
 
@@ -91,11 +92,15 @@ enum Shape {
 async fn ingest(
     state: &AppState,
     headers: &HeaderMap,
+    query_key: Option<String>,
     request_body: Body,
     shape: Shape,
 ) -> Result<Json<IngestResponse>, ApiError> {
     let received_at = Utc::now();
-    let header_key = auth::header_key(headers)?;
+    let header_key = match auth::header_key(headers)? {
+        Some(key) => Some(key),
+        None => query_key,
+    };
     let header_project = match header_key.as_deref() {
         Some(key) => Some(auth::authorize(&state.projects, Some(key), KeyKind::Write)?),
         None => None,
@@ -110,6 +115,7 @@ async fn ingest(
         Some(project) => project,
         None => auth::authorize(&state.projects, payload.write_key(), KeyKind::Write)?,
     };
+    cors::check_origin(&project, headers)?;
     let outcome = state.ingest.ingest(&project, payload, received_at).await?;
     Ok(Json(IngestResponse {
         success: true,
@@ -131,6 +137,7 @@ macro_rules! single_event_endpoint {
                 (status = 200, description = "Stored", body = IngestResponse),
                 (status = 400, description = "Malformed JSON or an invalid message", body = ErrorBody),
                 (status = 401, description = "Missing or unknown write key", body = ErrorBody),
+                (status = 403, description = "A browser page whose origin the project's allowed_origins does not list", body = ErrorBody),
                 (status = 413, description = "Over 32 KB per event or 500 KB per request", body = ErrorBody),
                 (status = 415, description = "Unsupported Content-Encoding", body = ErrorBody),
                 (status = 500, description = "An internal error; the log has it under `request_id`", body = ErrorBody),
@@ -143,7 +150,7 @@ macro_rules! single_event_endpoint {
             headers: HeaderMap,
             request_body: Body,
         ) -> Result<Json<IngestResponse>, ApiError> {
-            ingest(&state, &headers, request_body, Shape::Single($event_type)).await
+            ingest(&state, &headers, None, request_body, Shape::Single($event_type)).await
         }
     };
 }
@@ -193,6 +200,7 @@ macro_rules! batch_endpoint {
                 (status = 200, description = "Valid messages stored; rejected ones listed by index", body = IngestResponse),
                 (status = 400, description = "Malformed JSON, or no valid message (each listed by index)", body = ErrorBody),
                 (status = 401, description = "Missing or unknown write key", body = ErrorBody),
+                (status = 403, description = "A browser page whose origin the project's allowed_origins does not list", body = ErrorBody),
                 (status = 413, description = "Over 2,500 events or 500 KB", body = ErrorBody),
                 (status = 415, description = "Unsupported Content-Encoding", body = ErrorBody),
                 (status = 500, description = "An internal error; the log has it under `request_id`", body = ErrorBody),
@@ -205,7 +213,7 @@ macro_rules! batch_endpoint {
             headers: HeaderMap,
             request_body: Body,
         ) -> Result<Json<IngestResponse>, ApiError> {
-            ingest(&state, &headers, request_body, Shape::Batch).await
+            ingest(&state, &headers, None, request_body, Shape::Batch).await
         }
     };
 }
@@ -216,6 +224,86 @@ batch_endpoint!(
     "/v1/import",
     "Send several messages of any type (alias of /v1/batch)."
 );
+
+// analytics.js posts to the first letter of each type.
+single_event_endpoint!(
+    track_short,
+    "/v1/t",
+    EventType::Track,
+    "Record a user action (analytics.js' path for /v1/track)."
+);
+single_event_endpoint!(
+    identify_short,
+    "/v1/i",
+    EventType::Identify,
+    "Tie a user to their traits (analytics.js' path for /v1/identify)."
+);
+single_event_endpoint!(
+    page_short,
+    "/v1/p",
+    EventType::Page,
+    "Record a web page view (analytics.js' path for /v1/page)."
+);
+single_event_endpoint!(
+    screen_short,
+    "/v1/s",
+    EventType::Screen,
+    "Record a mobile screen view (analytics.js' path for /v1/screen)."
+);
+single_event_endpoint!(
+    group_short,
+    "/v1/g",
+    EventType::Group,
+    "Tie a user to a group (analytics.js' path for /v1/group)."
+);
+single_event_endpoint!(
+    alias_short,
+    "/v1/a",
+    EventType::Alias,
+    "Link a previous identity to a user (analytics.js' path for /v1/alias)."
+);
+batch_endpoint!(
+    batch_short,
+    "/v1/b",
+    "Send several messages of any type (analytics.js' path for /v1/batch)."
+);
+
+/// A batch sent with `navigator.sendBeacon` (RudderStack's beacon transport):
+/// the write key rides in the query string.
+#[utoipa::path(
+    post,
+    path = "/beacon/v1/batch",
+    tag = "ingest",
+    summary = "Send several messages from navigator.sendBeacon (RudderStack).",
+    params(WriteKeyQuery),
+    request_body(content = BatchRequest, description = "Up to 2,500 messages, 500 KB, usually sent as text/plain."),
+    responses(
+        (status = 200, description = "Valid messages stored; rejected ones listed by index", body = IngestResponse),
+        (status = 400, description = "Malformed JSON, or no valid message (each listed by index)", body = ErrorBody),
+        (status = 401, description = "Missing or unknown write key", body = ErrorBody),
+        (status = 403, description = "A browser page whose origin the project's allowed_origins does not list", body = ErrorBody),
+        (status = 413, description = "Over 2,500 events or 500 KB", body = ErrorBody),
+        (status = 415, description = "Unsupported Content-Encoding", body = ErrorBody),
+        (status = 500, description = "An internal error; the log has it under `request_id`", body = ErrorBody),
+        (status = 503, description = "Queue full, storage unavailable, or the Kafka broker did not acknowledge; see Retry-After", body = ErrorBody),
+    ),
+    security(("write_key_basic" = []), ("bearer" = []), ())
+)]
+pub async fn beacon_batch(
+    State(state): State<AppState>,
+    Query(query): Query<WriteKeyQuery>,
+    headers: HeaderMap,
+    request_body: Body,
+) -> Result<Json<IngestResponse>, ApiError> {
+    ingest(
+        &state,
+        &headers,
+        query.write_key,
+        request_body,
+        Shape::Batch,
+    )
+    .await
+}
 
 #[cfg(test)]
 mod tests {

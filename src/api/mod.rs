@@ -4,6 +4,7 @@
 pub mod analysis;
 pub mod auth;
 pub mod body;
+pub mod cors;
 pub mod error;
 pub mod export;
 pub mod health;
@@ -11,6 +12,7 @@ pub mod ingest;
 pub mod middleware;
 pub mod openapi;
 pub mod query;
+pub mod sdk_settings;
 #[cfg(test)]
 pub(crate) mod testing;
 
@@ -28,6 +30,7 @@ use utoipa_swagger_ui::SwaggerUi;
 
 use crate::app::{IngestService, QueryService};
 use crate::domain::dependency::DependencyCheck;
+use crate::domain::origin::OriginPattern;
 use crate::domain::segment::Limits;
 use crate::domain::ProjectRegistry;
 use crate::telemetry::Metrics;
@@ -50,6 +53,19 @@ pub struct AppState {
     pub shutting_down: CancellationToken,
     /// What readiness checks besides storage: the Kafka broker, the workers.
     pub dependencies: Vec<Arc<dyn DependencyCheck>>,
+    /// How browsers reach the service.
+    pub web: WebAccess,
+}
+
+/// How browsers reach the service.
+#[derive(Debug, Clone, Default)]
+pub struct WebAccess {
+    /// The service's address as browsers see it, for the settings documents
+    /// SDKs fetch (`ingest.public_url`); `None`: the request's `Host`.
+    pub public_url: Option<url::Url>,
+    /// Origins whose pages may call the read API (`read.allowed_origins`);
+    /// empty: none.
+    pub read_origins: Vec<OriginPattern>,
 }
 
 async fn not_found(uri: Uri) -> ApiError {
@@ -61,7 +77,7 @@ pub fn router(state: AppState) -> Router {
     let request_id = HeaderName::from_static(middleware::REQUEST_ID_HEADER);
     let metrics = state.metrics.clone();
     let panics = state.metrics.http_panics.clone();
-    let api = Router::new()
+    let ingest = Router::new()
         .route("/v1/track", post(ingest::track))
         .route("/v1/identify", post(ingest::identify))
         .route("/v1/page", post(ingest::page))
@@ -70,6 +86,32 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/alias", post(ingest::alias))
         .route("/v1/batch", post(ingest::batch))
         .route("/v1/import", post(ingest::import))
+        .route("/v1/t", post(ingest::track_short))
+        .route("/v1/i", post(ingest::identify_short))
+        .route("/v1/p", post(ingest::page_short))
+        .route("/v1/s", post(ingest::screen_short))
+        .route("/v1/g", post(ingest::group_short))
+        .route("/v1/a", post(ingest::alias_short))
+        .route("/v1/b", post(ingest::batch_short))
+        .route("/v1/m", post(sdk_settings::analytics_js_telemetry))
+        .route("/beacon/v1/batch", post(ingest::beacon_batch))
+        .route(
+            "/v1/projects/{write_key}/settings",
+            get(sdk_settings::analytics_js_settings),
+        )
+        .route(
+            "/sourceConfig",
+            get(sdk_settings::rudderstack_source_config),
+        )
+        .route(
+            "/sourceConfig/",
+            get(sdk_settings::rudderstack_source_config),
+        )
+        .layer(axum::middleware::from_fn_with_state(
+            state.projects.clone(),
+            cors::ingest_cors,
+        ));
+    let mut read = Router::new()
         .route("/v1/export", get(export::export))
         .route("/v1/query", post(query::query))
         .route("/v1/funnel", post(analysis::funnel))
@@ -78,7 +120,13 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/lifecycle", post(analysis::lifecycle))
         .route("/v1/paths", post(analysis::paths))
         .route("/v1/events/names", get(query::event_names))
-        .route("/v1/properties", get(query::properties))
+        .route("/v1/properties", get(query::properties));
+    if let Some(cors) = cors::read_cors(&state.web.read_origins) {
+        read = read.layer(cors);
+    }
+    let api = Router::new()
+        .merge(ingest)
+        .merge(read)
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics))

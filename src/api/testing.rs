@@ -19,11 +19,9 @@ pub const READ_KEY: &str = "rk_unit_test_1";
 /// One project, `p`, with [`WRITE_KEY`] and [`READ_KEY`].
 pub fn projects() -> ProjectRegistry {
     crate::config::registry(&[ProjectConfig {
-        id: "p".into(),
-        timezone: "UTC".into(),
         write_keys: vec![Secret::new(WRITE_KEY)],
         read_keys: vec![Secret::new(READ_KEY)],
-        session_timeout: std::time::Duration::from_secs(1800),
+        ..ProjectConfig::new("p")
     }])
 }
 
@@ -60,6 +58,7 @@ pub fn state_with(
         limits: Limits::SEGMENT,
         shutting_down: tokio_util::sync::CancellationToken::new(),
         dependencies: Vec::new(),
+        web: crate::api::WebAccess::default(),
     };
     (state, worker)
 }

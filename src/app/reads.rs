@@ -287,11 +287,7 @@ mod tests {
     use crate::telemetry::Metrics;
 
     fn project() -> Project {
-        Project {
-            id: "p".into(),
-            timezone: chrono_tz::UTC,
-            session_timeout: chrono::Duration::minutes(30),
-        }
+        Project::new("p", chrono_tz::UTC)
     }
 
     fn service(repository: FakeRepository, read: ReadConfig) -> (Arc<QueryService>, Metrics) {

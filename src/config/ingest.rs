@@ -4,6 +4,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use super::ConfigError;
+
 /// Ingest limits and time policy.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -15,6 +17,10 @@ pub struct IngestConfig {
     /// At least the largest batch a request (2,500 events) or the Kafka
     /// consumer (`kafka.batch_max_messages`) hands over at once.
     pub queue_capacity: usize,
+    /// The service's address as browsers reach it (`https://analytics.example`),
+    /// written into the settings documents that browser SDKs fetch before
+    /// sending. Absent: the request's `Host`, over plain HTTP.
+    pub public_url: Option<String>,
 }
 
 impl IngestConfig {
@@ -22,6 +28,33 @@ impl IngestConfig {
     pub fn future_tolerance(&self) -> chrono::Duration {
         chrono::Duration::from_std(self.max_future).unwrap_or(chrono::Duration::MAX)
     }
+
+    /// `public_url`, parsed; validation has refused what does not parse.
+    pub fn public_url(&self) -> Option<url::Url> {
+        self.public_url
+            .as_deref()
+            .and_then(|text| parse_public_url(text).ok())
+    }
+
+    pub(super) fn validate(&self) -> Result<(), ConfigError> {
+        if let Some(text) = &self.public_url {
+            parse_public_url(text)
+                .map_err(|message| ConfigError::invalid("ingest.public_url", message))?;
+        }
+        Ok(())
+    }
+}
+
+fn parse_public_url(text: &str) -> Result<url::Url, String> {
+    let url = url::Url::parse(text)
+        .map_err(|e| format!("{text:?} is not a URL ({e}), e.g. \"https://analytics.example\""))?;
+    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+        return Err(format!("{text:?} must be an http or https URL with a host"));
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(format!("{text:?} must have no query or fragment"));
+    }
+    Ok(url)
 }
 
 impl Default for IngestConfig {
@@ -29,6 +62,7 @@ impl Default for IngestConfig {
         Self {
             max_future: Duration::from_secs(24 * 3600),
             queue_capacity: 200_000,
+            public_url: None,
         }
     }
 }

@@ -167,6 +167,7 @@ impl Config {
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.storage.validate()?;
         self.validate_queue()?;
+        self.ingest.validate()?;
         self.processor.validate()?;
         self.read.validate()?;
         self.log.validate()?;
@@ -471,5 +472,67 @@ mod tests {
         let mut http_only = kafka.to_vec();
         http_only.push(("ANALYTICS_KAFKA__CONSUME", "false"));
         assert!(Config::load(&CliOverrides::default(), env(&http_only)).is_ok());
+    }
+
+    #[test]
+    fn origins_and_the_public_url_that_do_not_parse_are_refused_by_key() {
+        let file = write_toml(
+            r#"
+            [[projects]]
+            id = "shop"
+            write_keys = ["wk_shop_12345"]
+            allowed_origins = ["https://shop.example", "shop.example/checkout"]
+            "#,
+        );
+        let cli = CliOverrides {
+            config_file: Some(file.path().to_owned()),
+            ..CliOverrides::default()
+        };
+        let error = Config::load(&cli, env(&[])).unwrap_err().to_string();
+        assert!(
+            error.starts_with("projects[0].allowed_origins[1]: \"shop.example/checkout\""),
+            "{error}"
+        );
+        for (variable, value, key) in [
+            (
+                "ANALYTICS_READ__ALLOWED_ORIGINS",
+                "[\"https://x.example/path\"]",
+                "read.allowed_origins[0]",
+            ),
+            (
+                "ANALYTICS_INGEST__PUBLIC_URL",
+                "ftp://files.example",
+                "ingest.public_url",
+            ),
+            (
+                "ANALYTICS_INGEST__PUBLIC_URL",
+                "not a url",
+                "ingest.public_url",
+            ),
+        ] {
+            let error = Config::load(&CliOverrides::default(), env(&[(variable, value)]))
+                .unwrap_err()
+                .to_string();
+            assert!(error.starts_with(key), "{value}: {error}");
+        }
+        let config = Config::load(
+            &CliOverrides::default(),
+            env(&[
+                (
+                    "ANALYTICS_READ__ALLOWED_ORIGINS",
+                    "[\"https://*.example.com\"]",
+                ),
+                (
+                    "ANALYTICS_INGEST__PUBLIC_URL",
+                    "https://analytics.example/collect",
+                ),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(config.read.origins().len(), 1);
+        assert_eq!(
+            config.ingest.public_url().unwrap().as_str(),
+            "https://analytics.example/collect"
+        );
     }
 }

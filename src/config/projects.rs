@@ -6,6 +6,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::{ConfigError, Secret};
+use crate::domain::origin::{OriginPattern, OriginPolicy};
 use crate::domain::project::DEFAULT_SESSION_TIMEOUT;
 use crate::domain::{KeyKind, Project, ProjectRegistry};
 
@@ -27,6 +28,10 @@ pub struct ProjectConfig {
     /// A session ends after this long without an event (default `30m`).
     #[serde(default = "default_session_timeout", with = "humantime_serde")]
     pub session_timeout: Duration,
+    /// Web origins that may send events from a browser (`https://shop.example`,
+    /// `https://*.example.com`). Empty (the default): any origin.
+    #[serde(default)]
+    pub allowed_origins: Vec<String>,
 }
 
 fn default_session_timeout() -> Duration {
@@ -38,14 +43,33 @@ fn default_timezone() -> String {
 }
 
 impl ProjectConfig {
-    /// The project this configuration describes; `None` when its timezone
-    /// does not parse (which validation refuses).
+    /// A project named `id` with every other setting at its default: UTC,
+    /// no keys, 30-minute sessions, any origin.
+    pub fn new(id: impl Into<String>) -> Self {
+        Self {
+            id: id.into(),
+            timezone: default_timezone(),
+            write_keys: Vec::new(),
+            read_keys: Vec::new(),
+            session_timeout: DEFAULT_SESSION_TIMEOUT,
+            allowed_origins: Vec::new(),
+        }
+    }
+
+    /// The project this configuration describes; `None` when a value does
+    /// not parse (which validation refuses).
     pub fn project(&self) -> Option<Project> {
+        let origins = self
+            .allowed_origins
+            .iter()
+            .map(|origin| OriginPattern::parse(origin).ok())
+            .collect::<Option<Vec<_>>>()?;
         Some(Project {
             id: self.id.clone(),
             timezone: self.timezone.parse().ok()?,
             session_timeout: chrono::Duration::from_std(self.session_timeout)
                 .unwrap_or(chrono::Duration::MAX),
+            allowed_origins: OriginPolicy::from_patterns(origins),
         })
     }
 }
@@ -115,6 +139,14 @@ pub(super) fn validate(projects: &[ProjectConfig]) -> Result<(), ConfigError> {
                 "must be longer than zero, e.g. \"30m\"",
             ));
         }
+        for (origin_index, origin) in project.allowed_origins.iter().enumerate() {
+            if let Err(error) = OriginPattern::parse(origin) {
+                return Err(ConfigError::invalid(
+                    at(&format!("allowed_origins[{origin_index}]")),
+                    error.to_string(),
+                ));
+            }
+        }
         if project.write_keys.is_empty() {
             return Err(ConfigError::invalid(
                 at("write_keys"),
@@ -152,11 +184,8 @@ mod tests {
     #[test]
     fn secrets_are_masked_in_debug_output() {
         let project = ProjectConfig {
-            id: "shop".into(),
-            timezone: "UTC".into(),
             write_keys: vec![Secret::new("wk_supersecret")],
-            read_keys: vec![],
-            session_timeout: Duration::from_secs(1800),
+            ..ProjectConfig::new("shop")
         };
         let printed = format!("{project:?}");
         assert!(!printed.contains("supersecret"), "{printed}");
@@ -165,16 +194,19 @@ mod tests {
     #[test]
     fn the_registry_reaches_each_project_by_its_keys() {
         let shop = ProjectConfig {
-            id: "shop".into(),
             timezone: "Europe/Berlin".into(),
             write_keys: vec![Secret::new("wk_shop_0001")],
             read_keys: vec![Secret::new("rk_shop_0001")],
             session_timeout: Duration::from_secs(600),
+            allowed_origins: vec!["https://*.shop.example".into()],
+            ..ProjectConfig::new("shop")
         };
         let registry = registry(&[shop]);
         let project = registry.authorize("rk_shop_0001", KeyKind::Read).unwrap();
         assert_eq!(project.timezone, chrono_tz::Europe::Berlin);
         assert_eq!(project.session_timeout, chrono::Duration::minutes(10));
         assert!(registry.authorize("rk_shop_0001", KeyKind::Write).is_none());
+        assert!(project.allowed_origins.allows("https://www.shop.example"));
+        assert!(!project.allowed_origins.allows("https://elsewhere.example"));
     }
 }

@@ -5,6 +5,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::ConfigError;
+use crate::domain::origin::OriginPattern;
 
 /// Limits of the read side, so that no client can exhaust the service.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -30,6 +31,9 @@ pub struct ReadConfig {
     /// An export whose client takes nothing for this long is ended.
     #[serde(with = "humantime_serde")]
     pub export_stall_timeout: Duration,
+    /// Web origins whose pages may call the read API from a browser (a
+    /// dashboard on another host). Empty (the default): none.
+    pub allowed_origins: Vec<String>,
 }
 
 impl Default for ReadConfig {
@@ -41,12 +45,26 @@ impl Default for ReadConfig {
             max_concurrent_exports: 2,
             slot_wait: Duration::from_secs(10),
             export_stall_timeout: Duration::from_secs(60),
+            allowed_origins: Vec::new(),
         }
     }
 }
 
 impl ReadConfig {
+    /// `allowed_origins`, parsed; validation has refused what does not parse.
+    pub fn origins(&self) -> Vec<OriginPattern> {
+        self.allowed_origins
+            .iter()
+            .filter_map(|origin| OriginPattern::parse(origin).ok())
+            .collect()
+    }
+
     pub(super) fn validate(&self) -> Result<(), ConfigError> {
+        for (index, origin) in self.allowed_origins.iter().enumerate() {
+            OriginPattern::parse(origin).map_err(|error| {
+                ConfigError::invalid(format!("read.allowed_origins[{index}]"), error.to_string())
+            })?;
+        }
         for (key, value) in [
             ("read.timeout", self.timeout),
             ("read.export_stall_timeout", self.export_stall_timeout),

@@ -5,7 +5,7 @@ use rand::distr::Alphanumeric;
 use rand::Rng;
 
 use crate::config::{ProjectConfig, Secret};
-use crate::domain::project::{DEFAULT_SESSION_TIMEOUT, DEVELOPMENT_PROJECT_ID};
+use crate::domain::project::DEVELOPMENT_PROJECT_ID;
 use crate::storage::{Repository, StorageError};
 
 /// Keys of the development project.
@@ -44,11 +44,9 @@ impl DevelopmentKeys {
     /// The development project's configuration.
     pub fn project_config(&self) -> ProjectConfig {
         ProjectConfig {
-            id: DEVELOPMENT_PROJECT_ID.to_owned(),
-            timezone: "UTC".to_owned(),
             write_keys: vec![self.write_key.clone()],
             read_keys: vec![self.read_key.clone()],
-            session_timeout: DEFAULT_SESSION_TIMEOUT,
+            ..ProjectConfig::new(DEVELOPMENT_PROJECT_ID)
         }
     }
 }

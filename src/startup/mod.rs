@@ -166,6 +166,10 @@ impl Application {
             limits: Limits::SEGMENT,
             shutting_down: CancellationToken::new(),
             dependencies,
+            web: api::WebAccess {
+                public_url: config.ingest.public_url(),
+                read_origins: config.read.origins(),
+            },
         };
         Ok(Self {
             listener,

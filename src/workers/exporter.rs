@@ -289,11 +289,8 @@ mod tests {
             metrics.read_limit_refusals.clone(),
         );
         let projects = crate::config::registry(&[ProjectConfig {
-            id: "shop".into(),
             timezone: "Europe/Berlin".into(),
-            write_keys: Vec::new(),
-            read_keys: Vec::new(),
-            session_timeout: std::time::Duration::from_secs(1800),
+            ..ProjectConfig::new("shop")
         }]);
         Exporter::new(
             Arc::new(QueryService::new(repository, limits)),

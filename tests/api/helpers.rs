@@ -31,18 +31,15 @@ pub fn test_config(dir: &Path) -> Config {
         shutdown_timeout: Duration::from_secs(10),
         projects: vec![
             ProjectConfig {
-                id: "shop".into(),
                 timezone: "Europe/Berlin".into(),
                 write_keys: vec![Secret::new(WRITE_KEY)],
                 read_keys: vec![Secret::new(READ_KEY)],
-                session_timeout: Duration::from_secs(1800),
+                ..ProjectConfig::new("shop")
             },
             ProjectConfig {
-                id: "other".into(),
-                timezone: "UTC".into(),
                 write_keys: vec![Secret::new(OTHER_WRITE_KEY)],
                 read_keys: vec![Secret::new(OTHER_READ_KEY)],
-                session_timeout: Duration::from_secs(1800),
+                ..ProjectConfig::new("other")
             },
         ],
         ..Config::default()

@@ -2,6 +2,7 @@
 
 mod analysis;
 mod auth;
+mod browsers;
 mod clickhouse;
 mod export;
 mod exporter;

@@ -9,6 +9,7 @@ pub mod clock;
 pub mod dependency;
 pub mod event;
 pub mod identity;
+pub mod origin;
 pub mod project;
 pub mod query;
 pub mod segment;

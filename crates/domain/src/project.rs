@@ -5,6 +5,8 @@ use std::sync::Arc;
 
 use chrono_tz::Tz;
 
+use crate::origin::OriginPolicy;
+
 /// A tenant: its events, keys and reporting timezone.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Project {
@@ -14,6 +16,21 @@ pub struct Project {
     pub timezone: Tz,
     /// The longest gap between two events of one session.
     pub session_timeout: chrono::Duration,
+    /// The web origins that may send events from a browser.
+    pub allowed_origins: OriginPolicy,
+}
+
+impl Project {
+    /// A project with the default session timeout, accepting any origin.
+    pub fn new(id: impl Into<String>, timezone: Tz) -> Self {
+        Self {
+            id: id.into(),
+            timezone,
+            session_timeout: chrono::Duration::from_std(DEFAULT_SESSION_TIMEOUT)
+                .unwrap_or(chrono::Duration::MAX),
+            allowed_origins: OriginPolicy::Any,
+        }
+    }
 }
 
 /// A session ends after this long without an event, unless the project says otherwise.
@@ -79,11 +96,7 @@ mod tests {
     #[test]
     fn keys_authorise_only_their_own_kind_and_project() {
         let mut registry = ProjectRegistry::default();
-        let project = Project {
-            id: "shop".into(),
-            timezone: chrono_tz::UTC,
-            session_timeout: chrono::Duration::minutes(30),
-        };
+        let project = Project::new("shop", chrono_tz::UTC);
         registry.add(
             project,
             [

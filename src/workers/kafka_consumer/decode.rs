@@ -152,11 +152,8 @@ mod tests {
 
     fn decoder(default_project: Option<&str>) -> RecordDecoder {
         let projects = Arc::new(crate::config::registry(&[ProjectConfig {
-            id: "shop".into(),
-            timezone: "UTC".into(),
             write_keys: vec![Secret::new("wk_shop_key")],
-            read_keys: vec![],
-            session_timeout: std::time::Duration::from_secs(1800),
+            ..ProjectConfig::new("shop")
         }]));
         RecordDecoder {
             default_project: default_project.and_then(|id| projects.project(id)),
