@@ -2,9 +2,9 @@
 # Installs, on Debian, everything building and running every test needs:
 # compilers, cargo-nextest, cargo-fuzz, ClickHouse, the Tansu Kafka-protocol
 # broker, kcat, Prometheus and promtool, the deployment checkers (hadolint,
-# check-jsonschema, kubectl, kubernetes-validate), schemathesis, chdb and
-# Segment's SDKs. Idempotent: whatever is already there is skipped, so a warm
-# run takes a second.
+# check-jsonschema, kubectl, kubernetes-validate), schemathesis, chdb,
+# Segment's SDKs, and headless Chromium with the browser SDKs. Idempotent:
+# whatever is already there is skipped, so a warm run takes a second.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -120,4 +120,15 @@ if [[ ! -d tests/sdk/node/node_modules/@segment/analytics-node ]]; then
   fi
   log "installing @segment/analytics-node"
   npm ci --silent --no-audit --no-fund --prefix tests/sdk/node
+fi
+
+# Headless Chromium and the browser SDKs (analytics.js, RudderStack's) with
+# playwright-core to drive them, for the browser tests.
+if ! command -v chromium >/dev/null 2>&1; then
+  log "installing chromium"
+  apt_install chromium chromium-driver fonts-liberation
+fi
+if [[ ! -d tests/browser/node_modules/playwright-core ]]; then
+  log "installing the browser SDKs and playwright-core"
+  npm ci --silent --no-audit --no-fund --prefix tests/browser
 fi

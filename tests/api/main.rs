@@ -2,6 +2,7 @@
 
 mod analysis;
 mod auth;
+mod browser_sdks;
 mod browsers;
 mod clickhouse;
 mod export;

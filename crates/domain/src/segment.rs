@@ -578,6 +578,17 @@ fn build_event(
         merge_missing(context.get_or_insert_with(Map::new), batch_context);
     }
 
+    // RudderStack's SDKs (and early analytics.js) send an identify's traits
+    // in `context.traits` only.
+    let traits = match (traits, event_type) {
+        (None, EventType::Identify) => context
+            .as_ref()
+            .and_then(|ctx| ctx.get("traits"))
+            .and_then(Value::as_object)
+            .cloned(),
+        (traits, _) => traits,
+    };
+
     let context_fields = context
         .as_ref()
         .map(|ctx| extract_context_fields(ctx, properties.as_ref(), event_type))
@@ -1074,6 +1085,25 @@ mod tests {
         assert_eq!(
             parsed.events[1].traits.as_deref(),
             Some(r#"{"email":"a@b.c"}"#)
+        );
+    }
+
+    #[test]
+    fn an_identify_without_traits_takes_those_of_its_context() {
+        let parsed = batch(json!({"batch": [
+            {"type": "identify", "userId": "u", "context": {"traits": {"email": "a@b.c"}}},
+            {"type": "identify", "userId": "u", "traits": {"plan": "pro"},
+             "context": {"traits": {"email": "a@b.c"}}},
+            {"type": "track", "userId": "u", "event": "e", "context": {"traits": {"email": "a@b.c"}}}
+        ]}));
+        let traits: Vec<_> = parsed.events.iter().map(|e| e.traits.as_deref()).collect();
+        assert_eq!(
+            traits,
+            [
+                Some(r#"{"email":"a@b.c"}"#),
+                Some(r#"{"plan":"pro"}"#),
+                None
+            ]
         );
     }
 

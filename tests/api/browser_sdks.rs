@@ -1,0 +1,173 @@
+//! Real browser SDKs in headless Chromium: a page on another origin loads
+//! Segment's analytics.js or RudderStack's SDK from npm, pointed at the
+//! service, and sends a page view, a click's track, a single-page-app
+//! navigation and an identify (`tests/browser/drive.mjs`).
+
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::helpers::*;
+
+const DRIVER: &str = "tests/browser/drive.mjs";
+
+/// Whether Node, Chromium and the driver's npm packages are installed.
+fn browser_available(package: &str) -> bool {
+    requirements::program("node")
+        && requirements::program("chromium")
+        && requirements::file(
+            &format!("tests/browser/node_modules/{package}"),
+            &format!("the npm package {package} (tests/browser)"),
+        )
+}
+
+/// What the driver saw the page do.
+struct PageRun {
+    report: Value,
+}
+
+impl PageRun {
+    /// Paths of the page's requests to the service, with their statuses.
+    fn requests(&self) -> Vec<(String, u16)> {
+        self.report["requests"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| {
+                (
+                    r["path"].as_str().unwrap().to_owned(),
+                    r["status"].as_u64().unwrap() as u16,
+                )
+            })
+            .collect()
+    }
+}
+
+/// Runs the driver's `scenario` against `app`, at most two minutes.
+async fn run_page(app: &TestApp, scenario: &str) -> PageRun {
+    let mut command = tokio::process::Command::new("node");
+    command
+        .arg(format!("{}/{DRIVER}", env!("CARGO_MANIFEST_DIR")))
+        .arg(&app.address)
+        .arg(WRITE_KEY)
+        .arg(scenario)
+        .kill_on_drop(true);
+    let output = tokio::time::timeout(Duration::from_secs(120), command.output())
+        .await
+        .expect("the browser finishes within two minutes")
+        .expect("node runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "the page ran its scenario: {stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let report: Value = serde_json::from_str(stdout.trim()).expect("the driver prints JSON");
+    assert_eq!(report["pageErrors"], serde_json::json!([]), "{report}");
+    assert_eq!(report["consoleErrors"], serde_json::json!([]), "{report}");
+    PageRun { report }
+}
+
+/// The stored events of one scenario, in the order the page sent them.
+async fn stored_in_order(app: &TestApp) -> Vec<Value> {
+    let mut events = app.export().await;
+    events.sort_by(|a, b| a["timestamp"].as_str().cmp(&b["timestamp"].as_str()));
+    events
+}
+
+fn kinds(events: &[Value]) -> Vec<(&str, &str)> {
+    events
+        .iter()
+        .map(|e| {
+            let label = e["event"]
+                .as_str()
+                .or(e["name"].as_str())
+                .or(e["userId"].as_str())
+                .unwrap_or("");
+            (e["type"].as_str().unwrap(), label)
+        })
+        .collect()
+}
+
+/// What both SDKs must have stored: four events, once each, from the page's
+/// browser, on the paths it was on.
+fn assert_the_visit_arrived(events: &[Value], run: &PageRun, first_path: &str) {
+    assert_eq!(
+        kinds(events),
+        [
+            ("page", "Home"),
+            ("track", "Signed Up"),
+            ("page", "Pricing"),
+            ("identify", "user-1"),
+        ],
+        "{events:#?}"
+    );
+    let user_agent = run.report["userAgent"].as_str().unwrap();
+    assert!(user_agent.contains("Chrome/"), "{user_agent}");
+    for event in events {
+        assert_eq!(event["context"]["userAgent"], user_agent, "{event}");
+    }
+    assert_eq!(events[0]["context"]["page"]["path"], first_path);
+    assert_eq!(events[1]["properties"]["plan"], "pro");
+    assert_eq!(events[2]["context"]["page"]["path"], "/pricing");
+    assert_eq!(events[3]["traits"]["email"], "ada@shop.example");
+    let visitor = &events[0]["anonymousId"];
+    assert!(visitor.as_str().is_some_and(|id| !id.is_empty()));
+    assert!(events.iter().all(|e| e["anonymousId"] == *visitor));
+}
+
+#[tokio::test]
+async fn segments_analytics_js_sends_from_a_page_on_another_origin() {
+    if !browser_available("@segment/analytics-next") {
+        return;
+    }
+    let app = spawn_app().await;
+    let run = run_page(&app, "segment").await;
+    let requests = run.requests();
+    assert_eq!(
+        requests[0],
+        (format!("/v1/projects/{WRITE_KEY}/settings"), 200),
+        "analytics.js loads its settings from the service: {requests:?}"
+    );
+    let sends: Vec<_> = requests[1..]
+        .iter()
+        .map(|(p, s)| (p.as_str(), *s))
+        .collect();
+    assert_eq!(
+        sends,
+        [
+            ("/v1/p", 200),
+            ("/v1/t", 200),
+            ("/v1/p", 200),
+            ("/v1/i", 200)
+        ]
+    );
+    let events = stored_in_order(&app).await;
+    assert_the_visit_arrived(&events, &run, "/segment.html");
+    assert_eq!(events[0]["context"]["library"]["name"], "analytics.js");
+}
+
+#[tokio::test]
+async fn rudderstacks_sdk_sends_from_a_page_on_another_origin() {
+    if !browser_available("@rudderstack/analytics-js") {
+        return;
+    }
+    let app = spawn_app().await;
+    let run = run_page(&app, "rudderstack").await;
+    let requests = run.requests();
+    assert_eq!(
+        requests[0],
+        ("/sourceConfig/".to_owned(), 200),
+        "the SDK loads its source configuration from the service: {requests:?}"
+    );
+    assert!(
+        requests[1..].iter().all(|(_, status)| *status == 200),
+        "{requests:?}"
+    );
+    let events = stored_in_order(&app).await;
+    assert_the_visit_arrived(&events, &run, "/rudderstack.html");
+    assert_eq!(
+        events[0]["context"]["library"]["name"],
+        "RudderLabs JavaScript SDK"
+    );
+}
