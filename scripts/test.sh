@@ -33,6 +33,8 @@ stop_servers() {
   fi
 }
 trap stop_servers EXIT
+# MaxMind's test database, fetched by setup-dev.sh, for the location tests.
+export ANALYTICS_TEST_GEOIP_DATABASE="$HOME/.cache/analytics/geoip-test/GeoLite2-City-Test.mmdb"
 echo "== starting ClickHouse"
 eval "$(scripts/clickhouse-server.sh start)"
 echo "== starting the Kafka broker"

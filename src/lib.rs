@@ -12,6 +12,7 @@ pub use analytics_domain as domain;
 pub mod api;
 pub mod app;
 pub mod config;
+pub mod enrich;
 pub mod kafka;
 pub mod startup;
 pub mod storage;

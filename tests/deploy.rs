@@ -53,7 +53,7 @@ fn seconds(text: &str) -> Duration {
 }
 
 #[test]
-fn the_dockerfile_passes_hadolint_and_ships_only_the_binary_as_non_root() {
+fn the_dockerfile_passes_hadolint_and_ships_only_the_binary_and_its_data_as_non_root() {
     if !available(&["hadolint"]) {
         return;
     }
@@ -70,9 +70,26 @@ fn the_dockerfile_passes_hadolint_and_ships_only_the_binary_as_non_root() {
         .filter(|line| line.starts_with("COPY"))
         .collect();
     assert!(
-        copies.iter().all(|line| line.contains("--from=build")),
+        copies
+            .iter()
+            .all(|line| line.contains("--from=build") || line.contains("--from=reference-data")),
         "the runtime stage takes only build outputs: {copies:?}"
     );
+    // The enrichment data it points the service at is what it copies in.
+    for setting in [
+        "ANALYTICS_ENRICH__USER_AGENT_REGEXES",
+        "ANALYTICS_ENRICH__REFERRERS",
+    ] {
+        let at = runtime.find(setting).unwrap_or_else(|| panic!("{setting} is set"));
+        let path = runtime[at + setting.len() + 1..]
+            .split_whitespace()
+            .next()
+            .unwrap();
+        assert!(
+            copies.iter().any(|line| line.ends_with(path)),
+            "{setting}={path} is copied in: {copies:?}"
+        );
+    }
     assert!(copies
         .iter()
         .any(|line| line.ends_with("/usr/local/bin/analytics")));

@@ -81,6 +81,8 @@ pub fn parsed_events(total: usize) -> (Vec<analytics::domain::Event>, std::time:
         project_id: "bench",
         received_at: chrono::Utc::now(),
         max_future: chrono::Duration::days(1),
+        client_ip: None,
+        keep_ip: true,
     };
     let started = std::time::Instant::now();
     let mut events = Vec::with_capacity(total);

@@ -12,6 +12,7 @@ use serde_json::Value;
 use utoipa::ToSchema;
 
 use super::auth::WriteKeyQuery;
+use super::client_address::ClientAddress;
 use super::error::{ApiError, ErrorBody};
 use super::{auth, body, cors, AppState};
 use crate::domain::segment::{Payload, Rejection};
@@ -91,6 +92,7 @@ enum Shape {
 
 async fn ingest(
     state: &AppState,
+    ClientAddress(sender): ClientAddress,
     headers: &HeaderMap,
     query_key: Option<String>,
     request_body: Body,
@@ -116,7 +118,10 @@ async fn ingest(
         None => auth::authorize(&state.projects, payload.write_key(), KeyKind::Write)?,
     };
     cors::check_origin(&project, headers)?;
-    let outcome = state.ingest.ingest(&project, payload, received_at).await?;
+    let outcome = state
+        .ingest
+        .ingest(&project, payload, sender, received_at)
+        .await?;
     Ok(Json(IngestResponse {
         success: true,
         accepted: outcome.accepted,
@@ -147,10 +152,11 @@ macro_rules! single_event_endpoint {
         )]
         pub async fn $handler(
             State(state): State<AppState>,
+            sender: ClientAddress,
             headers: HeaderMap,
             request_body: Body,
         ) -> Result<Json<IngestResponse>, ApiError> {
-            ingest(&state, &headers, None, request_body, Shape::Single($event_type)).await
+            ingest(&state, sender, &headers, None, request_body, Shape::Single($event_type)).await
         }
     };
 }
@@ -210,10 +216,11 @@ macro_rules! batch_endpoint {
         )]
         pub async fn $handler(
             State(state): State<AppState>,
+            sender: ClientAddress,
             headers: HeaderMap,
             request_body: Body,
         ) -> Result<Json<IngestResponse>, ApiError> {
-            ingest(&state, &headers, None, request_body, Shape::Batch).await
+            ingest(&state, sender, &headers, None, request_body, Shape::Batch).await
         }
     };
 }
@@ -292,11 +299,13 @@ batch_endpoint!(
 pub async fn beacon_batch(
     State(state): State<AppState>,
     Query(query): Query<WriteKeyQuery>,
+    sender: ClientAddress,
     headers: HeaderMap,
     request_body: Body,
 ) -> Result<Json<IngestResponse>, ApiError> {
     ingest(
         &state,
+        sender,
         &headers,
         query.write_key,
         request_body,

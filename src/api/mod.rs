@@ -4,6 +4,7 @@
 pub mod analysis;
 pub mod auth;
 pub mod body;
+mod client_address;
 pub mod cors;
 pub mod error;
 pub mod export;
@@ -66,6 +67,8 @@ pub struct WebAccess {
     /// Origins whose pages may call the read API (`read.allowed_origins`);
     /// empty: none.
     pub read_origins: Vec<OriginPattern>,
+    /// Peers whose forwarding headers name the client (`ingest.trusted_proxies`).
+    pub trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 async fn not_found(uri: Uri) -> ApiError {

@@ -69,7 +69,10 @@ pub struct QueryRequest {
     /// `time`, `time:minute|hour|day|week|month`, `event:name`, `event:type`,
     /// `event:page`, `event:url`, `event:referrer`, `event:utm_source|utm_medium|
     /// utm_campaign|utm_term|utm_content`, `event:library`, `event:locale`,
-    /// `event:props:KEY`, `event:context:KEY`, `user:id`.
+    /// `event:props:KEY`, `event:context:KEY`, `user:id`, `visit:browser`,
+    /// `visit:browser_version`, `visit:os`, `visit:os_version`, `visit:device`,
+    /// `visit:country`, `visit:region`, `visit:city`, `visit:utm_*`;
+    /// `session:entry_page|exit_page` (also `visit:entry_page|exit_page`).
     #[serde(default)]
     pub dimensions: Vec<String>,
     /// `[op, dimension, values]`, or `["and"|"or", [filters]]`, or `["not", filter]`;

@@ -50,6 +50,7 @@ pub fn state_with(
         projects: Arc::new(projects),
         ingest: Arc::new(IngestService::new(
             sink,
+            Some(Arc::new(crate::enrich::Enricher::minimal(true))),
             metrics.clone(),
             chrono::Duration::days(1),
         )),

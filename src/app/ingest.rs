@@ -6,8 +6,9 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 
 use super::error::AppError;
-use crate::domain::segment::{IngestContext, Payload, Rejection};
+use crate::domain::segment::{IngestContext, ParsedEvents, Payload, Rejection};
 use crate::domain::{EventSink, EventType, Project};
+use crate::enrich::Enricher;
 use crate::telemetry::Metrics;
 
 /// What became of a request's events.
@@ -22,15 +23,31 @@ pub struct IngestOutcome {
 /// Takes events in, over every door (the HTTP routes today).
 pub struct IngestService {
     sink: Arc<dyn EventSink>,
+    enricher: Option<Arc<Enricher>>,
     metrics: Metrics,
     max_future: chrono::Duration,
 }
 
+/// Who sent a request, as far as the service can tell.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Sender {
+    /// The client's address (the socket's, or a trusted proxy's word).
+    pub ip: Option<std::net::IpAddr>,
+}
+
 impl IngestService {
-    /// Events go to `sink`; times more than `max_future` ahead are clamped.
-    pub fn new(sink: Arc<dyn EventSink>, metrics: Metrics, max_future: chrono::Duration) -> Self {
+    /// Events go to `sink`, enriched first by `enricher` (`None` when the
+    /// sink hands them to a stage that enriches, as the Kafka consumer
+    /// does); times more than `max_future` ahead are clamped.
+    pub fn new(
+        sink: Arc<dyn EventSink>,
+        enricher: Option<Arc<Enricher>>,
+        metrics: Metrics,
+        max_future: chrono::Duration,
+    ) -> Self {
         IngestService {
             sink,
+            enricher,
             metrics,
             max_future,
         }
@@ -43,12 +60,16 @@ impl IngestService {
         &self,
         project: &Project,
         payload: Payload,
+        sender: Sender,
         received_at: DateTime<Utc>,
     ) -> Result<IngestOutcome, AppError> {
-        let parsed = payload.into_events(IngestContext {
+        let mut parsed = payload.into_events(IngestContext {
             project_id: &project.id,
             received_at,
             max_future: self.max_future,
+            client_ip: sender.ip,
+            // Unenriched events go on to the stage that decides.
+            keep_ip: project.store_ip || self.enricher.is_none(),
         });
         let metrics = &self.metrics;
         for rejection in &parsed.rejected {
@@ -63,6 +84,7 @@ impl IngestService {
                 rejected: parsed.rejected,
             });
         }
+        let dropped = self.enrich(project, &mut parsed);
         let types: Vec<EventType> = parsed.events.iter().map(|e| e.event_type).collect();
         let submitted = self.sink.submit(parsed.events).await?;
         let mut rejected = parsed.rejected;
@@ -83,10 +105,36 @@ impl IngestService {
             }
         }
         rejected.sort_by_key(|rejection| rejection.index);
-        let accepted = types.len() - submitted.refused.len();
+        let accepted = types.len() - submitted.refused.len() + dropped;
         if accepted == 0 && !rejected.is_empty() {
             return Err(AppError::NoValidEvents { rejected });
         }
         Ok(IngestOutcome { accepted, rejected })
+    }
+
+    /// Enriches every event and takes out those of bots (acknowledged, not
+    /// stored); answers how many were taken out.
+    fn enrich(&self, project: &Project, parsed: &mut ParsedEvents) -> usize {
+        let Some(enricher) = &self.enricher else {
+            return 0;
+        };
+        let mut dropped = 0;
+        let mut kept = 0;
+        for index in 0..parsed.events.len() {
+            if let Some(reason) = enricher.enrich(project, &mut parsed.events[index]) {
+                self.metrics
+                    .events_dropped
+                    .with_label_values(&[reason.as_str()])
+                    .inc();
+                dropped += 1;
+                continue;
+            }
+            parsed.events.swap(kept, index);
+            parsed.positions.swap(kept, index);
+            kept += 1;
+        }
+        parsed.events.truncate(kept);
+        parsed.positions.truncate(kept);
+        dropped
     }
 }

@@ -11,6 +11,6 @@ mod limits;
 mod reads;
 
 pub use error::{AppError, Limit};
-pub use ingest::{IngestOutcome, IngestService};
+pub use ingest::{IngestOutcome, IngestService, Sender};
 pub use limits::{ReadLimits, Slot};
 pub use reads::{Discovered, DiscoverySpec, ExportSpec, QueryService, DISCOVERY_LIMIT};

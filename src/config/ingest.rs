@@ -21,6 +21,13 @@ pub struct IngestConfig {
     /// written into the settings documents that browser SDKs fetch before
     /// sending. Absent: the request's `Host`, over plain HTTP.
     pub public_url: Option<String>,
+    /// Proxies (CIDRs, e.g. `10.0.0.0/8`, or addresses) whose
+    /// `X-Forwarded-For` or `Forwarded` header names the client. From any
+    /// other peer, the client is the socket's address. Empty: no proxy.
+    pub trusted_proxies: Vec<String>,
+    /// Drop events from crawlers, headless browsers and other automated
+    /// clients (counted in `analytics_events_dropped_total{reason}`).
+    pub drop_bots: bool,
 }
 
 impl IngestConfig {
@@ -36,13 +43,34 @@ impl IngestConfig {
             .and_then(|text| parse_public_url(text).ok())
     }
 
+    /// `trusted_proxies`, parsed; validation has refused what does not parse.
+    pub fn trusted_proxies(&self) -> Vec<ipnet::IpNet> {
+        self.trusted_proxies
+            .iter()
+            .filter_map(|text| parse_network(text).ok())
+            .collect()
+    }
+
     pub(super) fn validate(&self) -> Result<(), ConfigError> {
         if let Some(text) = &self.public_url {
             parse_public_url(text)
                 .map_err(|message| ConfigError::invalid("ingest.public_url", message))?;
         }
+        for (index, text) in self.trusted_proxies.iter().enumerate() {
+            parse_network(text).map_err(|message| {
+                ConfigError::invalid(format!("ingest.trusted_proxies[{index}]"), message)
+            })?;
+        }
         Ok(())
     }
+}
+
+/// A CIDR (`10.0.0.0/8`, `fd00::/8`) or one address (`127.0.0.1`).
+fn parse_network(text: &str) -> Result<ipnet::IpNet, String> {
+    let text = text.trim();
+    text.parse::<ipnet::IpNet>()
+        .or_else(|_| text.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+        .map_err(|_| format!("{text:?} is not a CIDR or an IP address, e.g. \"10.0.0.0/8\""))
 }
 
 fn parse_public_url(text: &str) -> Result<url::Url, String> {
@@ -63,6 +91,8 @@ impl Default for IngestConfig {
             max_future: Duration::from_secs(24 * 3600),
             queue_capacity: 200_000,
             public_url: None,
+            trusted_proxies: Vec::new(),
+            drop_bots: true,
         }
     }
 }

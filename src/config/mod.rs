@@ -5,6 +5,7 @@
 //! reports the key by its dotted path (`projects[0].timezone`) so that an
 //! operator knows what to fix. Each section has its own module.
 
+mod enrich;
 mod exporter;
 mod ingest;
 mod kafka;
@@ -24,6 +25,7 @@ use figment::providers::{Format, Serialized, Toml};
 use figment::Figment;
 use serde::{Deserialize, Serialize};
 
+pub use enrich::EnrichConfig;
 pub use exporter::{ExporterConfig, MAX_EXPORTER_TOP_EVENTS};
 pub use ingest::IngestConfig;
 pub use kafka::KafkaConfig;
@@ -57,6 +59,8 @@ pub struct Config {
     pub projects: Vec<ProjectConfig>,
     /// Limits and policies of HTTP ingest.
     pub ingest: IngestConfig,
+    /// The data files of enrichment (user agents, referrers, locations).
+    pub enrich: EnrichConfig,
     /// Batching of the processor worker.
     pub processor: ProcessorConfig,
     /// Limits of queries, analyses and exports.
@@ -79,6 +83,7 @@ impl Default for Config {
             storage: StorageConfig::default(),
             projects: Vec::new(),
             ingest: IngestConfig::default(),
+            enrich: EnrichConfig::default(),
             processor: ProcessorConfig::default(),
             read: ReadConfig::default(),
             kafka: None,

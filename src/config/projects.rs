@@ -32,6 +32,14 @@ pub struct ProjectConfig {
     /// `https://*.example.com`). Empty (the default): any origin.
     #[serde(default)]
     pub allowed_origins: Vec<String>,
+    /// The site's domains (`shop.example`): referrers from them or their
+    /// subdomains are the site itself, not a source.
+    #[serde(default)]
+    pub domains: Vec<String>,
+    /// Keep the client's IP address in the stored `context.ip` (default
+    /// false: it is used for location and then dropped).
+    #[serde(default)]
+    pub store_ip: bool,
 }
 
 fn default_session_timeout() -> Duration {
@@ -44,7 +52,7 @@ fn default_timezone() -> String {
 
 impl ProjectConfig {
     /// A project named `id` with every other setting at its default: UTC,
-    /// no keys, 30-minute sessions, any origin.
+    /// no keys, 30-minute sessions, any origin, no domains, IPs not kept.
     pub fn new(id: impl Into<String>) -> Self {
         Self {
             id: id.into(),
@@ -53,6 +61,8 @@ impl ProjectConfig {
             read_keys: Vec::new(),
             session_timeout: DEFAULT_SESSION_TIMEOUT,
             allowed_origins: Vec::new(),
+            domains: Vec::new(),
+            store_ip: false,
         }
     }
 
@@ -70,6 +80,12 @@ impl ProjectConfig {
             session_timeout: chrono::Duration::from_std(self.session_timeout)
                 .unwrap_or(chrono::Duration::MAX),
             allowed_origins: OriginPolicy::from_patterns(origins),
+            domains: self
+                .domains
+                .iter()
+                .map(|domain| domain.trim().to_ascii_lowercase())
+                .collect(),
+            store_ip: self.store_ip,
         })
     }
 }

@@ -6,6 +6,7 @@ use std::time::Duration;
 use crate::config::{Config, KafkaConfig};
 use crate::domain::dependency::DependencyCheck;
 use crate::domain::{EventSink, ProjectRegistry};
+use crate::enrich::Enricher;
 use crate::kafka::consumer::create_consumer;
 use crate::kafka::dead_letters::DeadLetterProducer;
 use crate::kafka::health::BrokerCheck;
@@ -35,6 +36,7 @@ pub fn build(
     kafka: &KafkaConfig,
     projects: Arc<ProjectRegistry>,
     processor: Arc<dyn EventSink>,
+    enricher: &Arc<Enricher>,
     metrics: &Metrics,
 ) -> Result<KafkaParts, KafkaClientError> {
     let mut parts = KafkaParts::default();
@@ -63,6 +65,7 @@ pub fn build(
             topic: kafka.topic.clone(),
             max_message_bytes: kafka.max_message_bytes,
             max_future: config.ingest.future_tolerance(),
+            enricher: enricher.clone(),
         };
         let limits = ConsumerLimits {
             batch_max_messages: kafka.batch_max_messages,

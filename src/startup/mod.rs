@@ -18,6 +18,7 @@ use crate::config::{Config, StorageBackend};
 use crate::domain::dependency::DependencyCheck;
 use crate::domain::segment::Limits;
 use crate::domain::EventSink;
+use crate::enrich::{EnrichError, Enricher};
 use crate::storage::clickhouse::{ClickHouseOptions, ClickHouseRepository};
 use crate::storage::duckdb::{DuckDbOptions, DuckDbRepository};
 use crate::storage::{Repository, StorageError};
@@ -45,6 +46,9 @@ pub enum StartupError {
     /// A Kafka client could not be created.
     #[error(transparent)]
     Kafka(#[from] crate::kafka::KafkaClientError),
+    /// An enrichment data file is present but does not load.
+    #[error(transparent)]
+    Enrich(#[from] EnrichError),
     /// The HTTP server failed.
     #[error("http server: {0}")]
     Serve(std::io::Error),
@@ -133,8 +137,20 @@ impl Application {
                     source,
                 })?;
         let projects = Arc::new(crate::config::registry(&config.projects));
+        let (enricher, coverage) = Enricher::load(&config.enrich, config.ingest.drop_bots)?;
+        for missing in &coverage.missing {
+            tracing::warn!("enrichment: {missing}");
+        }
+        let enricher = Arc::new(enricher);
         let kafka_parts = match &config.kafka {
-            Some(kafka) => kafka::build(&config, kafka, projects.clone(), queue.clone(), &metrics)?,
+            Some(kafka) => kafka::build(
+                &config,
+                kafka,
+                projects.clone(),
+                queue.clone(),
+                &enricher,
+                &metrics,
+            )?,
             None => kafka::KafkaParts::default(),
         };
         let limits = ReadLimits::new(&config.read, metrics.read_limit_refusals.clone());
@@ -147,9 +163,10 @@ impl Application {
                 config.exporter.clone(),
             )
         });
-        let sink: Arc<dyn EventSink> = match kafka_parts.ingest_sink {
-            Some(producer) => producer,
-            None => queue.clone(),
+        // Through Kafka, the consumer enriches what HTTP ingest produces.
+        let (sink, ingest_enricher): (Arc<dyn EventSink>, _) = match kafka_parts.ingest_sink {
+            Some(producer) => (producer, None),
+            None => (queue.clone(), Some(enricher)),
         };
         let workers = Arc::new(WorkerHealth::default());
         let mut dependencies: Vec<Arc<dyn DependencyCheck>> = vec![workers.clone()];
@@ -158,6 +175,7 @@ impl Application {
             projects,
             ingest: Arc::new(IngestService::new(
                 sink,
+                ingest_enricher,
                 metrics.clone(),
                 config.ingest.future_tolerance(),
             )),
@@ -169,6 +187,7 @@ impl Application {
             web: api::WebAccess {
                 public_url: config.ingest.public_url(),
                 read_origins: config.read.origins(),
+                trusted_proxies: config.ingest.trusted_proxies(),
             },
         };
         Ok(Self {
@@ -244,6 +263,7 @@ impl Application {
         let signalled = shutting_down.clone();
         let failures = workers.clone();
         let app = api::router(state);
+        let app = app.into_make_service_with_connect_info::<SocketAddr>();
         let server = axum::serve(listener, app).with_graceful_shutdown(async move {
             tokio::select! {
                 () = shutdown => {}

@@ -35,6 +35,7 @@ pub(crate) fn dimension_source(dimension: &EventDimension) -> DimensionSource<'_
         EventDimension::Library => "library_name",
         EventDimension::Locale => "locale",
         EventDimension::UserId => USER_KEY,
+        EventDimension::Visit(attribute) => attribute.as_str(),
         EventDimension::Name => return DimensionSource::Name,
         EventDimension::Property(key) => return DimensionSource::Property(key),
         EventDimension::Context(key) => return DimensionSource::Context(key),

@@ -180,5 +180,6 @@ pub fn track_event(project: &str, message_id: &str, user: &str) -> Event {
         context: None,
         integrations: None,
         context_fields: ContextFields::default(),
+        visit: Default::default(),
     }
 }

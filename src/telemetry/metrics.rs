@@ -27,6 +27,8 @@ pub struct Metrics {
     pub events_accepted: IntCounterVec,
     /// Events rejected by reason.
     pub events_rejected: IntCounterVec,
+    /// Valid events not stored by policy (bots), by reason.
+    pub events_dropped: IntCounterVec,
     /// Events whose future timestamp was clamped to `receivedAt`.
     pub events_clamped: IntCounter,
     /// Events written to storage.
@@ -103,6 +105,14 @@ impl Metrics {
             &["reason"],
         )
         .expect("valid metric");
+        let events_dropped = IntCounterVec::new(
+            Opts::new(
+                "analytics_events_dropped_total",
+                "Valid events acknowledged but not stored by policy (ingest.drop_bots), by reason.",
+            ),
+            &["reason"],
+        )
+        .expect("valid metric");
         let events_clamped = IntCounter::new(
             "analytics_events_clamped_total",
             "Events whose future timestamp was clamped to their receipt time.",
@@ -172,6 +182,7 @@ impl Metrics {
             read_limit_refusals,
             events_accepted,
             events_rejected,
+            events_dropped,
             events_clamped,
             events_stored,
             events_deduplicated,
@@ -196,6 +207,7 @@ impl Metrics {
             Box::new(self.read_limit_refusals.clone()),
             Box::new(self.events_accepted.clone()),
             Box::new(self.events_rejected.clone()),
+            Box::new(self.events_dropped.clone()),
             Box::new(self.events_clamped.clone()),
             Box::new(self.events_stored.clone()),
             Box::new(self.events_deduplicated.clone()),

@@ -11,10 +11,18 @@ use crate::helpers::*;
 
 const DRIVER: &str = "tests/browser/drive.mjs";
 
+/// What the page's browser calls itself: Chromium's own agent without the
+/// `Headless` marker, which would make its events a bot's.
+const USER_AGENT: &str = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/156.0.0.0 Safari/537.36";
+
 /// Whether Node, Chromium and the driver's npm packages are installed.
 fn browser_available(package: &str) -> bool {
     requirements::program("node")
         && requirements::program("chromium")
+        && requirements::file(
+            "reference-data/node_modules/uap-core/regexes.yaml",
+            "the reference data (npm ci --prefix reference-data)",
+        )
         && requirements::file(
             &format!("tests/browser/node_modules/{package}"),
             &format!("the npm package {package} (tests/browser)"),
@@ -51,6 +59,7 @@ async fn run_page(app: &TestApp, scenario: &str) -> PageRun {
         .arg(&app.address)
         .arg(WRITE_KEY)
         .arg(scenario)
+        .env("USER_AGENT", USER_AGENT)
         .kill_on_drop(true);
     let output = tokio::time::timeout(Duration::from_secs(120), command.output())
         .await
@@ -66,6 +75,20 @@ async fn run_page(app: &TestApp, scenario: &str) -> PageRun {
     assert_eq!(report["pageErrors"], serde_json::json!([]), "{report}");
     assert_eq!(report["consoleErrors"], serde_json::json!([]), "{report}");
     PageRun { report }
+}
+
+/// Browser, OS and device of the shop's events, with their counts.
+async fn devices(app: &TestApp) -> Value {
+    let (status, body) = app
+        .query_with(
+            READ_KEY,
+            &serde_json::json!({"metrics": ["events"],
+                                "dimensions": ["visit:browser", "visit:os", "visit:device"],
+                                "date_range": "7d"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    body["results"].clone()
 }
 
 /// The stored events of one scenario, in the order the page sent them.
@@ -103,7 +126,7 @@ fn assert_the_visit_arrived(events: &[Value], run: &PageRun, first_path: &str) {
         "{events:#?}"
     );
     let user_agent = run.report["userAgent"].as_str().unwrap();
-    assert!(user_agent.contains("Chrome/"), "{user_agent}");
+    assert_eq!(user_agent, USER_AGENT);
     for event in events {
         assert_eq!(event["context"]["userAgent"], user_agent, "{event}");
     }
@@ -144,6 +167,10 @@ async fn segments_analytics_js_sends_from_a_page_on_another_origin() {
     );
     let events = stored_in_order(&app).await;
     assert_the_visit_arrived(&events, &run, "/segment.html");
+    assert_eq!(
+        devices(&app).await,
+        serde_json::json!([{"dimensions": ["Chrome", "Linux", "desktop"], "metrics": [4]}])
+    );
     assert_eq!(events[0]["context"]["library"]["name"], "analytics.js");
 }
 
@@ -166,6 +193,10 @@ async fn rudderstacks_sdk_sends_from_a_page_on_another_origin() {
     );
     let events = stored_in_order(&app).await;
     assert_the_visit_arrived(&events, &run, "/rudderstack.html");
+    assert_eq!(
+        devices(&app).await,
+        serde_json::json!([{"dimensions": ["Chrome", "Linux", "desktop"], "metrics": [4]}])
+    );
     assert_eq!(
         events[0]["context"]["library"]["name"],
         "RudderLabs JavaScript SDK"

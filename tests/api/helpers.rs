@@ -45,6 +45,9 @@ pub fn test_config(dir: &Path) -> Config {
         ..Config::default()
     };
     config.storage.path = dir.join("analytics.duckdb");
+    let repository = Path::new(env!("CARGO_MANIFEST_DIR"));
+    config.enrich.user_agent_regexes = repository.join(&config.enrich.user_agent_regexes);
+    config.enrich.referrers = repository.join(&config.enrich.referrers);
     config.processor.batch_max_wait = Some(Duration::from_millis(1));
     config
 }

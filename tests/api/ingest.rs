@@ -99,13 +99,32 @@ async fn stored_events_keep_the_segment_shape() {
         "event",
         "messageId",
         "properties",
-        "context",
         "integrations",
     ] {
         assert_eq!(stored[field], sent[field], "{field}");
     }
+    // The IP serves enrichment and is not kept, unless the project says so.
+    let mut context = sent["context"].clone();
+    context.as_object_mut().unwrap().remove("ip");
+    assert_eq!(stored["context"], context);
     assert_eq!(stored["type"], "track");
     assert_eq!(stored["timestamp"], "2026-03-01T10:00:00.123Z");
+}
+
+#[tokio::test]
+async fn a_project_that_keeps_ips_stores_the_senders_or_the_one_sent() {
+    let app = spawn_app_with(|config| config.projects[0].store_ip = true).await;
+    let sent = json!({"batch": [
+        {"type": "track", "userId": "u", "event": "a", "messageId": "own",
+         "context": {"ip": "198.51.100.7"}},
+        {"type": "track", "userId": "u", "event": "b", "messageId": "socket"}
+    ]});
+    assert_eq!(app.post("/v1/batch", &sent).await.status(), 200);
+    let events = app.export().await;
+    let ip_of =
+        |id: &str| events.iter().find(|e| e["messageId"] == id).unwrap()["context"]["ip"].clone();
+    assert_eq!(ip_of("own"), "198.51.100.7");
+    assert_eq!(ip_of("socket"), "127.0.0.1");
 }
 
 #[tokio::test]

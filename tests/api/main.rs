@@ -5,6 +5,7 @@ mod auth;
 mod browser_sdks;
 mod browsers;
 mod clickhouse;
+mod enrichment;
 mod export;
 mod exporter;
 mod helpers;

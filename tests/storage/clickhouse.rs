@@ -95,6 +95,41 @@ async fn migrations_create_the_database_once_and_a_second_run_changes_nothing() 
 }
 
 #[tokio::test]
+async fn a_migration_interrupted_between_its_columns_completes_at_the_next_start() {
+    let Some(options) = support::test_options() else {
+        return;
+    };
+    let version = server_version(&options).await.unwrap();
+    let client = server_client(&options, version);
+    let layout = Layout::single(&options.database);
+    let before = latest_version() - 1;
+    migrate_to(&client, &layout, before).await.unwrap();
+    // The first column of the visit attributes landed, then the process died.
+    client
+        .query(&format!(
+            "ALTER TABLE {}.events ADD COLUMN browser Nullable(String)",
+            options.database
+        ))
+        .execute()
+        .await
+        .unwrap();
+
+    assert_eq!(
+        migrate_to(&client, &layout, latest_version())
+            .await
+            .unwrap(),
+        1
+    );
+    let columns: Vec<String> = client
+        .query("SELECT name FROM system.columns WHERE database = ? AND table = 'events' AND name IN ('browser', 'channel') ORDER BY name")
+        .bind(&options.database)
+        .fetch_all()
+        .await
+        .unwrap();
+    assert_eq!(columns, ["browser", "channel"]);
+}
+
+#[tokio::test]
 async fn a_database_name_that_is_not_an_identifier_is_refused() {
     let Some(mut options) = support::test_options() else {
         return;

@@ -9,6 +9,7 @@ use analytics::domain::query::{
     QuerySpec, RowSource, Test, TimeRange,
 };
 use analytics::domain::segment::{parse_time, IngestContext, Limits, Payload};
+use analytics::domain::visit::VisitFields;
 use analytics::domain::{Event, EventType};
 use analytics::storage::{ExportRequest, ReadBudget, Repository};
 use futures::StreamExt;
@@ -27,6 +28,8 @@ pub fn events(project: &str, batch: serde_json::Value) -> Vec<Event> {
             project_id: project,
             received_at: at("2026-03-10T12:00:00.5Z"),
             max_future: chrono::Duration::days(1),
+            client_ip: None,
+            keep_ip: true,
         });
     assert!(parsed.rejected.is_empty(), "{:?}", parsed.rejected);
     parsed.events
@@ -73,13 +76,35 @@ pub async fn stored_events_read_back_field_for_field(repository: Arc<dyn Reposit
             {"type": "screen", "anonymousId": "a2", "name": "Main", "messageId": "m6", "timestamp": "2026-03-01T15:00:00Z"}
         ]),
     );
+    let mut written = written;
+    written[0].visit = VisitFields {
+        browser: Some("Firefox".into()),
+        browser_version: Some("126.0".into()),
+        os: Some("Windows".into()),
+        os_version: Some("10".into()),
+        device: Some("desktop".into()),
+        country: Some("DE".into()),
+        region: Some("DE-BE".into()),
+        city: Some("Berlin".into()),
+        referrer_domain: Some("news.ycombinator.com".into()),
+        source: Some("Hacker News".into()),
+        channel: Some("Organic Social".into()),
+    };
     let outcome = repository
         .insert_batch(written.clone().into())
         .await
         .unwrap();
     assert_eq!(outcome.inserted, 6);
     let read = export_all(repository.as_ref(), "p1").await;
-    let mut expected = written;
+    // What enrichment read (user agent, IP) is no column of its own.
+    let mut expected: Vec<Event> = written
+        .into_iter()
+        .map(|mut event| {
+            event.context_fields.user_agent = None;
+            event.context_fields.ip = None;
+            event
+        })
+        .collect();
     expected.sort_by(|a, b| (a.timestamp, &a.message_id).cmp(&(b.timestamp, &b.message_id)));
     assert_eq!(read, expected);
     // The track call's clock was corrected with sentAt, so it sorts last.

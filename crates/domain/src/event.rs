@@ -71,7 +71,8 @@ impl FromStr for EventType {
 }
 
 /// Context fields kept as their own columns because reports filter and group on
-/// them; every other context field stays in the `context` JSON text.
+/// them (and two that enrichment reads); every other context field stays in
+/// the `context` JSON text.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ContextFields {
     /// `context.page.path` (for page calls also `properties.path`, else the URL's path).
@@ -94,6 +95,11 @@ pub struct ContextFields {
     pub library_name: Option<String>,
     /// `context.locale`.
     pub locale: Option<String>,
+    /// `context.userAgent`: read by enrichment, not a column of its own.
+    pub user_agent: Option<String>,
+    /// `context.ip`, else the client's address: read by enrichment, stored
+    /// (in `context`) only for a project that keeps IPs.
+    pub ip: Option<std::net::IpAddr>,
 }
 
 /// A validated event, ready to store; also what storage gives back on export.
@@ -135,6 +141,8 @@ pub struct Event {
     pub integrations: Option<String>,
     /// Common context fields, extracted.
     pub context_fields: ContextFields,
+    /// Device, location and source, derived at ingest.
+    pub visit: crate::visit::VisitFields,
 }
 
 #[cfg(test)]

@@ -14,6 +14,7 @@ pub mod project;
 pub mod query;
 pub mod segment;
 pub mod sink;
+pub mod visit;
 pub mod wire;
 
 pub use event::{ContextFields, Event, EventType};

@@ -18,10 +18,15 @@ pub struct Project {
     pub session_timeout: chrono::Duration,
     /// The web origins that may send events from a browser.
     pub allowed_origins: OriginPolicy,
+    /// The site's own domains, lowercase: referrers from them are no source.
+    pub domains: Vec<String>,
+    /// Whether the client's IP stays in the stored `context.ip`.
+    pub store_ip: bool,
 }
 
 impl Project {
-    /// A project with the default session timeout, accepting any origin.
+    /// A project with the default session timeout, accepting any origin,
+    /// with no domains, not keeping IPs.
     pub fn new(id: impl Into<String>, timezone: Tz) -> Self {
         Self {
             id: id.into(),
@@ -29,6 +34,8 @@ impl Project {
             session_timeout: chrono::Duration::from_std(DEFAULT_SESSION_TIMEOUT)
                 .unwrap_or(chrono::Duration::MAX),
             allowed_origins: OriginPolicy::Any,
+            domains: Vec::new(),
+            store_ip: false,
         }
     }
 }

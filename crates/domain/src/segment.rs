@@ -232,6 +232,11 @@ pub struct IngestContext<'a> {
     pub received_at: DateTime<Utc>,
     /// Future-timestamp tolerance.
     pub max_future: chrono::Duration,
+    /// The sender's address, for events that do not carry `context.ip`.
+    pub client_ip: Option<std::net::IpAddr>,
+    /// Whether `context.ip` stays in the stored context (the project keeps
+    /// IPs, or the events go on to another stage that decides).
+    pub keep_ip: bool,
 }
 
 #[derive(Deserialize)]
@@ -589,10 +594,32 @@ fn build_event(
         (traits, _) => traits,
     };
 
-    let context_fields = context
+    let ip = context
+        .as_ref()
+        .and_then(|ctx| ctx.get("ip"))
+        .and_then(Value::as_str)
+        .and_then(|ip| ip.trim().parse().ok())
+        .or(shared.context.client_ip);
+    match (shared.context.keep_ip, ip) {
+        (true, Some(ip)) => {
+            context
+                .get_or_insert_with(Map::new)
+                .entry("ip")
+                .or_insert_with(|| Value::String(ip.to_string()));
+        }
+        (false, _) => {
+            if let Some(ctx) = context.as_mut() {
+                ctx.remove("ip");
+            }
+        }
+        (true, None) => {}
+    }
+
+    let mut context_fields = context
         .as_ref()
         .map(|ctx| extract_context_fields(ctx, properties.as_ref(), event_type))
         .unwrap_or_else(|| extract_context_fields(&Map::new(), properties.as_ref(), event_type));
+    context_fields.ip = ip;
 
     let event = Event {
         project_id: shared.context.project_id.to_owned(),
@@ -613,6 +640,7 @@ fn build_event(
         context: context.map(object_text),
         integrations: integrations.map(object_text),
         context_fields,
+        visit: Default::default(),
     };
     Ok((event, resolved.clamped))
 }
@@ -786,6 +814,8 @@ fn extract_context_fields(
         campaign_content: campaign("content", &utm.content),
         library_name: scalar_text(nested(context, "library", "name")),
         locale: scalar_text(context.get("locale")),
+        user_agent: scalar_text(context.get("userAgent")),
+        ip: None,
         page_path,
         page_url,
     }
@@ -843,6 +873,8 @@ mod tests {
             project_id: "shop",
             received_at: parse_time("2026-03-01T12:00:00Z").unwrap(),
             max_future: chrono::Duration::days(1),
+            client_ip: None,
+            keep_ip: true,
         }
     }
 
@@ -912,6 +944,8 @@ mod tests {
             received_at,
             // A different reader clock must not change the event.
             max_future: chrono::Duration::seconds(1),
+            client_ip: None,
+            keep_ip: true,
             ..context()
         })
     }

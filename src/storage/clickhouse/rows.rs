@@ -5,6 +5,7 @@ use clickhouse::Row;
 use serde::{Deserialize, Serialize};
 
 use super::flatten::Flattened;
+use crate::domain::visit::VisitFields;
 use crate::domain::{ContextFields, Event, EventType};
 
 /// One row of `events`, column for column (the fields are the columns; see
@@ -48,6 +49,17 @@ pub struct EventRow {
     pub context_values: Vec<String>,
     /// `ReplacingMergeTree` keeps the largest: the copy received first.
     pub version: u64,
+    pub browser: Option<String>,
+    pub browser_version: Option<String>,
+    pub os: Option<String>,
+    pub os_version: Option<String>,
+    pub device: Option<String>,
+    pub country: Option<String>,
+    pub region: Option<String>,
+    pub city: Option<String>,
+    pub referrer_domain: Option<String>,
+    pub source: Option<String>,
+    pub channel: Option<String>,
 }
 
 impl From<&Event> for EventRow {
@@ -59,6 +71,7 @@ impl From<&Event> for EventRow {
         let properties = Flattened::from_object_text(document);
         let context = Flattened::from_object_text(event.context.as_deref());
         let fields = &event.context_fields;
+        let visit = &event.visit;
         let micros = event.timestamp.timestamp_micros();
         let received = event.received_at.timestamp_micros();
         EventRow {
@@ -95,6 +108,17 @@ impl From<&Event> for EventRow {
             context_keys: context.keys,
             context_values: context.values,
             version: u64::MAX - u64::try_from(received).unwrap_or(0),
+            browser: visit.browser.clone(),
+            browser_version: visit.browser_version.clone(),
+            os: visit.os.clone(),
+            os_version: visit.os_version.clone(),
+            device: visit.device.clone(),
+            country: visit.country.clone(),
+            region: visit.region.clone(),
+            city: visit.city.clone(),
+            referrer_domain: visit.referrer_domain.clone(),
+            source: visit.source.clone(),
+            channel: visit.channel.clone(),
         }
     }
 }
@@ -139,6 +163,21 @@ impl TryFrom<EventRow> for Event {
                 campaign_content: row.utm_content,
                 library_name: row.library_name,
                 locale: row.locale,
+                user_agent: None,
+                ip: None,
+            },
+            visit: VisitFields {
+                browser: row.browser,
+                browser_version: row.browser_version,
+                os: row.os,
+                os_version: row.os_version,
+                device: row.device,
+                country: row.country,
+                region: row.region,
+                city: row.city,
+                referrer_domain: row.referrer_domain,
+                source: row.source,
+                channel: row.channel,
             },
         })
     }

@@ -235,6 +235,50 @@ fn message_ids_view(layout: &Layout) -> Vec<String> {
     )]
 }
 
+/// The visit attributes derived at ingest (`crate::enrich`).
+pub const VISIT_COLUMNS: [&str; 11] = [
+    "browser",
+    "browser_version",
+    "os",
+    "os_version",
+    "device",
+    "country",
+    "region",
+    "city",
+    "referrer_domain",
+    "source",
+    "channel",
+];
+
+/// Device, location and source as real columns, on the table that holds
+/// the rows and (in cluster mode) the `Distributed` one in front of it: one
+/// statement per column (older servers have no `ADD COLUMN IF NOT
+/// EXISTS`), a column that exists already counting as added.
+fn visit_columns(layout: &Layout) -> Vec<String> {
+    let mut tables = vec![layout.storage_table("events")];
+    if layout.cluster.is_some() {
+        tables.push(format!("{}.events", layout.database));
+    }
+    tables
+        .iter()
+        .flat_map(|table| {
+            VISIT_COLUMNS.iter().map(move |column| {
+                format!(
+                    "ALTER TABLE {table}{} ADD COLUMN {column} Nullable(String)",
+                    layout.on_cluster()
+                )
+            })
+        })
+        .collect()
+}
+
+/// Whether a failed `ADD COLUMN` failed because the column is there (a
+/// migration interrupted after it): code 44 with the server's wording.
+fn column_exists_already(error: &clickhouse::error::Error) -> bool {
+    let text = error.to_string();
+    super::errors::server_code(&text) == Some(44) && text.contains("already exists")
+}
+
 /// One schema change.
 #[derive(Debug, Clone, Copy)]
 pub struct Migration {
@@ -262,6 +306,11 @@ pub const MIGRATIONS: &[Migration] = &[
         version: 3,
         name: "person links",
         statements: person_links_table,
+    },
+    Migration {
+        version: 4,
+        name: "visit attributes",
+        statements: visit_columns,
     },
 ];
 
@@ -339,15 +388,18 @@ pub async fn migrate_to(
         // ClickHouse has no transactions: each statement is idempotent, so a
         // migration interrupted half way is completed by the next start.
         for statement in (migration.statements)(layout) {
-            client
-                .query(&statement)
-                .execute()
-                .await
-                .map_err(|e| StorageError::Migration {
-                    version: migration.version,
-                    name: migration.name,
-                    message: e.to_string(),
-                })?;
+            match client.query(&statement).execute().await {
+                Ok(()) => {}
+                Err(error)
+                    if statement.contains(" ADD COLUMN ") && column_exists_already(&error) => {}
+                Err(error) => {
+                    return Err(StorageError::Migration {
+                        version: migration.version,
+                        name: migration.name,
+                        message: error.to_string(),
+                    })
+                }
+            }
         }
         client
             .query(&format!(
@@ -378,9 +430,12 @@ mod tests {
             .iter()
             .any(|s| s.contains("MATERIALIZED VIEW") && s.contains("TO analytics.message_ids")));
         assert!(statements
-            .last()
-            .unwrap()
-            .starts_with("CREATE TABLE IF NOT EXISTS analytics.person_links ("));
+            .iter()
+            .any(|s| s.starts_with("CREATE TABLE IF NOT EXISTS analytics.person_links (")));
+        assert_eq!(
+            statements.last().unwrap(),
+            "ALTER TABLE analytics.events ADD COLUMN channel Nullable(String)"
+        );
     }
 
     #[test]
@@ -407,6 +462,12 @@ mod tests {
             .unwrap();
         assert!(view.contains("TO analytics.message_ids_local"), "{view}");
         assert!(view.contains("FROM analytics.events_local"), "{view}");
+        // New columns reach the local tables and the distributed one.
+        for table in ["analytics.events_local", "analytics.events"] {
+            let added =
+                format!("ALTER TABLE {table} ON CLUSTER main ADD COLUMN city Nullable(String)");
+            assert!(statements.contains(&added), "{added}");
+        }
     }
 
     #[test]

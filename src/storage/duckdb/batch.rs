@@ -69,6 +69,19 @@ pub fn events_to_record_batch(
         ("library_name", |e| e.context_fields.library_name.as_deref()),
         ("locale", |e| e.context_fields.locale.as_deref()),
     ];
+    const VISIT_COLUMNS: [(&str, Text); 11] = [
+        ("browser", |e| e.visit.browser.as_deref()),
+        ("browser_version", |e| e.visit.browser_version.as_deref()),
+        ("os", |e| e.visit.os.as_deref()),
+        ("os_version", |e| e.visit.os_version.as_deref()),
+        ("device", |e| e.visit.device.as_deref()),
+        ("country", |e| e.visit.country.as_deref()),
+        ("region", |e| e.visit.region.as_deref()),
+        ("city", |e| e.visit.city.as_deref()),
+        ("referrer_domain", |e| e.visit.referrer_domain.as_deref()),
+        ("source", |e| e.visit.source.as_deref()),
+        ("channel", |e| e.visit.channel.as_deref()),
+    ];
     let mut columns: Vec<(&str, ArrayRef)> = vec![
         (
             "project_id",
@@ -103,5 +116,10 @@ pub fn events_to_record_batch(
         "user_index",
         Arc::new(UInt32Array::from(user_numbers.to_vec())),
     ));
+    columns.extend(
+        VISIT_COLUMNS
+            .iter()
+            .map(|(name, f)| (*name, strings(events, f))),
+    );
     RecordBatch::try_from_iter(columns)
 }

@@ -4,6 +4,7 @@ use chrono::{DateTime, Utc};
 use duckdb::{params, Connection, Row};
 use tokio::sync::mpsc;
 
+use crate::domain::visit::VisitFields;
 use crate::domain::{ContextFields, Event, EventType};
 use crate::storage::{ExportRequest, StorageError};
 
@@ -15,7 +16,8 @@ const SELECT_EVENTS: &str = "
            previous_id, epoch_us(timestamp), epoch_us(original_timestamp), epoch_us(sent_at),
            epoch_us(received_at), properties, traits, context, integrations, page_path,
            page_referrer, page_url, utm_campaign, utm_source, utm_medium, utm_term,
-           utm_content, library_name, locale
+           utm_content, library_name, locale, browser, browser_version, os, os_version,
+           device, country, region, city, referrer_domain, source, channel
     FROM events
     WHERE project_id = ? AND timestamp >= make_timestamp(?) AND timestamp < make_timestamp(?)
     ORDER BY timestamp, message_id";
@@ -85,6 +87,21 @@ fn row_to_event(row: &Row<'_>) -> duckdb::Result<Event> {
             campaign_content: text(24)?,
             library_name: text(25)?,
             locale: text(26)?,
+            user_agent: None,
+            ip: None,
+        },
+        visit: VisitFields {
+            browser: text(27)?,
+            browser_version: text(28)?,
+            os: text(29)?,
+            os_version: text(30)?,
+            device: text(31)?,
+            country: text(32)?,
+            region: text(33)?,
+            city: text(34)?,
+            referrer_domain: text(35)?,
+            source: text(36)?,
+            channel: text(37)?,
         },
     })
 }

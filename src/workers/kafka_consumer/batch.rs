@@ -69,6 +69,12 @@ impl PendingBatch {
         self.advance(partition, offset);
     }
 
+    /// Adds a record that is consumed without being stored (a bot's event
+    /// under `ingest.drop_bots`).
+    pub fn push_dropped(&mut self, partition: i32, offset: i64) {
+        self.advance(partition, offset);
+    }
+
     fn advance(&mut self, partition: i32, offset: i64) {
         let next = self.next_offsets.entry(partition).or_insert(offset + 1);
         *next = (*next).max(offset + 1);

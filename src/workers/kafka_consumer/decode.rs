@@ -13,6 +13,7 @@ use chrono::{DateTime, Utc};
 
 use crate::domain::segment::{IngestContext, Payload, PayloadError};
 use crate::domain::{Event, KeyKind, Project, ProjectRegistry};
+use crate::enrich::{BotReason, Enricher};
 use crate::kafka::dead_letters::DeadLetter;
 use crate::kafka::PROJECT_HEADER;
 
@@ -40,6 +41,8 @@ pub enum Decoded {
     Event(Box<Event>, bool),
     /// A record that can never be stored.
     DeadLetter(DeadLetter),
+    /// A valid event that is not stored by policy (a bot's).
+    Dropped(BotReason),
 }
 
 /// Decodes records of one topic.
@@ -54,13 +57,22 @@ pub struct RecordDecoder {
     pub max_message_bytes: usize,
     /// Future-timestamp tolerance.
     pub max_future: chrono::Duration,
+    /// Derives the visit attributes of each event.
+    pub enricher: Arc<Enricher>,
+}
+
+/// A record that decoded.
+enum Parsed {
+    Event(Box<Event>, bool),
+    Dropped(BotReason),
 }
 
 impl RecordDecoder {
     /// Decodes one record; never fails, since a bad record becomes a dead letter.
     pub fn decode(&self, record: &Record<'_>) -> Decoded {
         match self.try_decode(record) {
-            Ok((event, clamped)) => Decoded::Event(Box::new(event), clamped),
+            Ok(Parsed::Event(event, clamped)) => Decoded::Event(event, clamped),
+            Ok(Parsed::Dropped(reason)) => Decoded::Dropped(reason),
             Err((reason, message)) => Decoded::DeadLetter(DeadLetter {
                 key: record.key.map(<[u8]>::to_vec),
                 payload: record.payload.map(<[u8]>::to_vec),
@@ -72,7 +84,7 @@ impl RecordDecoder {
         }
     }
 
-    fn try_decode(&self, record: &Record<'_>) -> Result<(Event, bool), (&'static str, String)> {
+    fn try_decode(&self, record: &Record<'_>) -> Result<Parsed, (&'static str, String)> {
         let body = record
             .payload
             .filter(|p| !p.is_empty())
@@ -94,6 +106,8 @@ impl RecordDecoder {
             project_id: &project.id,
             received_at,
             max_future: self.max_future,
+            client_ip: None,
+            keep_ip: project.store_ip,
         });
         if let Some(rejection) = parsed.rejected.pop() {
             let message = match &rejection.field {
@@ -102,11 +116,14 @@ impl RecordDecoder {
             };
             return Err((rejection.code.as_str(), message));
         }
-        let event = parsed
+        let mut event = parsed
             .events
             .pop()
             .ok_or(("empty", "the record holds no event".to_owned()))?;
-        Ok((event, parsed.clamped > 0))
+        if let Some(reason) = self.enricher.enrich(&project, &mut event) {
+            return Ok(Parsed::Dropped(reason));
+        }
+        Ok(Parsed::Event(Box::new(event), parsed.clamped > 0))
     }
 
     fn project_of(
@@ -161,6 +178,7 @@ mod tests {
             topic: "events".into(),
             max_message_bytes: 200,
             max_future: chrono::Duration::days(1),
+            enricher: Arc::new(Enricher::minimal(true)),
         }
     }
 
@@ -183,6 +201,7 @@ mod tests {
                 (letter.reason, letter.message)
             }
             Decoded::Event(event, _) => panic!("expected a dead letter, got {event:?}"),
+            Decoded::Dropped(reason) => panic!("expected a dead letter, got a drop: {reason:?}"),
         }
     }
 

@@ -173,6 +173,13 @@ impl KafkaConsumerWorker {
                 };
                 pending.push_event(origin, *event);
             }
+            Decoded::Dropped(reason) => {
+                self.metrics
+                    .events_dropped
+                    .with_label_values(&[reason.as_str()])
+                    .inc();
+                pending.push_dropped(record.partition, record.offset);
+            }
             Decoded::DeadLetter(letter) => {
                 tracing::warn!(
                     reason = letter.reason,

@@ -113,6 +113,56 @@ impl UtmField {
     }
 }
 
+/// A visit attribute that enrichment derives from the device and address
+/// alone, so that every event of a visit has the same (stored per event).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum VisitAttribute {
+    /// Browser family.
+    Browser,
+    /// Browser `major.minor`.
+    BrowserVersion,
+    /// Operating system family.
+    Os,
+    /// Operating system version.
+    OsVersion,
+    /// `desktop`, `mobile`, `tablet` or `bot`.
+    Device,
+    /// ISO country code.
+    Country,
+    /// ISO 3166-2 region code.
+    Region,
+    /// City name.
+    City,
+}
+
+impl VisitAttribute {
+    /// Every attribute.
+    pub const ALL: [VisitAttribute; 8] = [
+        VisitAttribute::Browser,
+        VisitAttribute::BrowserVersion,
+        VisitAttribute::Os,
+        VisitAttribute::OsVersion,
+        VisitAttribute::Device,
+        VisitAttribute::Country,
+        VisitAttribute::Region,
+        VisitAttribute::City,
+    ];
+
+    /// The name after `visit:`, which is also the stored column's.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            VisitAttribute::Browser => "browser",
+            VisitAttribute::BrowserVersion => "browser_version",
+            VisitAttribute::Os => "os",
+            VisitAttribute::OsVersion => "os_version",
+            VisitAttribute::Device => "device",
+            VisitAttribute::Country => "country",
+            VisitAttribute::Region => "region",
+            VisitAttribute::City => "city",
+        }
+    }
+}
+
 /// A value every event has (or lacks) by itself: what storage reads,
 /// groups, filters and labels by. Neither time nor a session's.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -139,6 +189,8 @@ pub enum EventDimension {
     Context(String),
     /// `userId`, else `anonymousId`.
     UserId,
+    /// A device or location attribute (`visit:browser`, `visit:country`, ...).
+    Visit(VisitAttribute),
 }
 
 /// A value of a session as a whole, computed from its events.
@@ -212,8 +264,8 @@ impl RequestedDimension {
             return Ok(RequestedDimension::Exact(Dimension::Time(granularity)));
         }
         let session = match text {
-            "session:entry_page" => Some(SessionDimension::EntryPage),
-            "session:exit_page" => Some(SessionDimension::ExitPage),
+            "session:entry_page" | "visit:entry_page" => Some(SessionDimension::EntryPage),
+            "session:exit_page" | "visit:exit_page" => Some(SessionDimension::ExitPage),
             _ => None,
         };
         if let Some(session) = session {
@@ -258,10 +310,17 @@ impl EventDimension {
             _ => {
                 let utm = text
                     .strip_prefix("event:")
+                    .or_else(|| text.strip_prefix("visit:"))
                     .and_then(|field| UtmField::ALL.into_iter().find(|utm| utm.as_str() == field));
-                match utm {
-                    Some(utm) => EventDimension::Utm(utm),
-                    None => return Err(format!("unknown dimension {text:?}")),
+                let visit = text.strip_prefix("visit:").and_then(|field| {
+                    VisitAttribute::ALL
+                        .into_iter()
+                        .find(|attribute| attribute.as_str() == field)
+                });
+                match (utm, visit) {
+                    (Some(utm), _) => EventDimension::Utm(utm),
+                    (None, Some(attribute)) => EventDimension::Visit(attribute),
+                    (None, None) => return Err(format!("unknown dimension {text:?}")),
                 }
             }
         })
@@ -282,6 +341,7 @@ impl fmt::Display for EventDimension {
             EventDimension::Property(key) => write!(f, "event:props:{key}"),
             EventDimension::Context(key) => write!(f, "event:context:{key}"),
             EventDimension::UserId => f.write_str("user:id"),
+            EventDimension::Visit(attribute) => write!(f, "visit:{}", attribute.as_str()),
         }
     }
 }
@@ -328,6 +388,14 @@ mod tests {
             "event:utm_term",
             "event:utm_content",
             "event:library",
+            "visit:browser",
+            "visit:browser_version",
+            "visit:os",
+            "visit:os_version",
+            "visit:device",
+            "visit:country",
+            "visit:region",
+            "visit:city",
             "event:locale",
             "event:props:plan",
             "event:props:company.name",

@@ -16,7 +16,7 @@ pub use answer::{answer, Answer, AnswerMeta, AnswerRow};
 pub use date_range::{DateRangeSpec, TimeRange};
 pub use dimension::{
     Dimension, EventDimension, FixedLengthBucket, Granularity, RequestedDimension,
-    SessionDimension, UtmField,
+    SessionDimension, UtmField, VisitAttribute,
 };
 pub use filter::{parse_filters, Comparison, Filter, FilterOp, Test};
 pub use metric::{Aggregate, EventMetric, Metric, SessionMetric, NUMERIC_TEXT_PATTERN};

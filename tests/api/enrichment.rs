@@ -1,0 +1,367 @@
+//! Enrichment at ingest: browser, OS and device from the user agent (uap-core's
+//! regexes), bots dropped and counted, location from the client's address
+//! (MaxMind's test database), the client's address through trusted proxies
+//! only, and source and channel from the referrer and the URL.
+
+use analytics::config::EnrichConfig;
+use analytics::domain::segment::{IngestContext, Limits, Payload};
+use analytics::domain::{Event, Project};
+use analytics::enrich::Enricher;
+use serde_json::{json, Value};
+
+use crate::helpers::*;
+
+const CHROME_WINDOWS: &str = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.6367.91 Safari/537.36";
+const SAFARI_IPHONE: &str = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.4.1 Mobile/15E148 Safari/604.1";
+const SAFARI_IPAD: &str = "Mozilla/5.0 (iPad; CPU OS 16_6 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/16.6 Mobile/15E148 Safari/604.1";
+const FIREFOX_ANDROID: &str =
+    "Mozilla/5.0 (Android 14; Mobile; rv:125.0) Gecko/125.0 Firefox/125.0";
+const GOOGLEBOT: &str = "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)";
+const HEADLESS_CHROME: &str = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) HeadlessChrome/124.0.0.0 Safari/537.36";
+
+fn regexes_installed() -> bool {
+    requirements::file(
+        "reference-data/node_modules/uap-core/regexes.yaml",
+        "the reference data (npm ci --prefix reference-data)",
+    )
+}
+
+fn page_view(id: &str, user_agent: &str) -> Value {
+    json!({"type": "page", "anonymousId": format!("visitor-{id}"), "messageId": id,
+           "context": {"userAgent": user_agent,
+                       "page": {"path": "/", "url": "https://shop.example/"}}})
+}
+
+/// Rows of a query over the shop's last week, as (dimensions, first metric).
+async fn breakdown(app: &TestApp, dimensions: &[&str]) -> Vec<(Vec<Value>, Value)> {
+    let (status, body) = app
+        .query_with(
+            READ_KEY,
+            &json!({"metrics": ["events"], "dimensions": dimensions, "date_range": "7d"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let mut rows: Vec<_> = body["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|row| {
+            (
+                row["dimensions"].as_array().unwrap().clone(),
+                row["metrics"][0].clone(),
+            )
+        })
+        .collect();
+    rows.sort_by_key(|(dimensions, _)| format!("{dimensions:?}"));
+    rows
+}
+
+async fn browsers_systems_and_devices_are_recognised_and_bots_are_not_stored(backend: Backend) {
+    if !regexes_installed() {
+        return;
+    }
+    let app = spawn_app_on(backend).await;
+    let batch = json!({"batch": [
+        page_view("chrome", CHROME_WINDOWS),
+        page_view("iphone", SAFARI_IPHONE),
+        page_view("ipad", SAFARI_IPAD),
+        page_view("android", FIREFOX_ANDROID),
+        page_view("googlebot", GOOGLEBOT),
+        page_view("headless", HEADLESS_CHROME),
+    ]});
+    let response = app.post("/v1/batch", &batch).await;
+    assert_eq!(response.status(), 200);
+    let answer: Value = response.json().await.unwrap();
+    assert_eq!(answer["accepted"], 6, "bots are acknowledged: {answer}");
+    assert_eq!(
+        breakdown(
+            &app,
+            &[
+                "visit:browser",
+                "visit:browser_version",
+                "visit:os",
+                "visit:os_version",
+                "visit:device"
+            ]
+        )
+        .await,
+        vec![
+            (
+                vec![
+                    json!("Chrome"),
+                    json!("124.0"),
+                    json!("Windows"),
+                    json!("10"),
+                    json!("desktop")
+                ],
+                json!(1)
+            ),
+            (
+                vec![
+                    json!("Firefox Mobile"),
+                    json!("125.0"),
+                    json!("Android"),
+                    json!("14"),
+                    json!("mobile")
+                ],
+                json!(1)
+            ),
+            (
+                vec![
+                    json!("Mobile Safari"),
+                    json!("16.6"),
+                    json!("iOS"),
+                    json!("16.6"),
+                    json!("tablet")
+                ],
+                json!(1)
+            ),
+            (
+                vec![
+                    json!("Mobile Safari"),
+                    json!("17.4"),
+                    json!("iOS"),
+                    json!("17.4"),
+                    json!("mobile")
+                ],
+                json!(1)
+            ),
+        ]
+    );
+    let metrics = app.metrics().await;
+    assert_eq!(
+        metric_value(
+            &metrics,
+            "analytics_events_dropped_total{reason=\"bot_user_agent\"}"
+        ),
+        2.0
+    );
+}
+
+async fn with_drop_bots_off_bots_are_stored_as_such(backend: Backend) {
+    let app = spawn_app_with(|config| {
+        backend.configure(config);
+        config.ingest.drop_bots = false;
+    })
+    .await;
+    let batch = json!({"batch": [page_view("googlebot", GOOGLEBOT)]});
+    assert_eq!(app.post("/v1/batch", &batch).await.status(), 200);
+    assert_eq!(
+        breakdown(&app, &["visit:device"]).await,
+        vec![(vec![json!("bot")], json!(1))]
+    );
+}
+
+/// MaxMind's test database, when setup-dev.sh fetched it.
+fn geoip_database() -> Option<std::path::PathBuf> {
+    let path = requirements::server("ANALYTICS_TEST_GEOIP_DATABASE", "MaxMind's test database")?;
+    let path = std::path::PathBuf::from(path);
+    if !path.exists() {
+        requirements::missing(&format!("MaxMind's test database at {}", path.display()));
+        return None;
+    }
+    Some(path)
+}
+
+async fn locations_come_from_the_sent_ip_or_a_trusted_proxys_word_only(backend: Backend) {
+    let Some(database) = geoip_database() else {
+        return;
+    };
+    let app = spawn_app_with(|config| {
+        backend.configure(config);
+        config.enrich.geoip_database = Some(database);
+        config.ingest.trusted_proxies = vec!["127.0.0.0/8".into()];
+    })
+    .await;
+    let sent_ip = json!({"userId": "a", "event": "e", "context": {"ip": "89.160.20.115"}});
+    assert_eq!(app.post("/v1/track", &sent_ip).await.status(), 200);
+    let forwarded = app
+        .client
+        .post(app.url("/v1/track"))
+        .basic_auth(WRITE_KEY, Some(""))
+        .header("x-forwarded-for", "81.2.69.142")
+        .json(&json!({"userId": "b", "event": "e"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forwarded.status(), 200);
+    assert_eq!(
+        breakdown(&app, &["visit:country", "visit:region", "visit:city"]).await,
+        vec![
+            (
+                vec![json!("GB"), json!("GB-ENG"), json!("London")],
+                json!(1)
+            ),
+            (
+                vec![json!("SE"), json!("SE-E"), json!("Linköping")],
+                json!(1)
+            ),
+        ]
+    );
+    // No IP is kept by default.
+    assert!(app
+        .export()
+        .await
+        .iter()
+        .all(|e| e["context"]["ip"].is_null()));
+
+    // The same header from a peer that is not trusted names nobody.
+    let untrusting = spawn_app_with(|config| {
+        backend.configure(config);
+        config.enrich.geoip_database = geoip_database();
+    })
+    .await;
+    let spoofed = untrusting
+        .client
+        .post(untrusting.url("/v1/track"))
+        .basic_auth(WRITE_KEY, Some(""))
+        .header("x-forwarded-for", "81.2.69.142")
+        .json(&json!({"userId": "c", "event": "e"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(spoofed.status(), 200);
+    assert_eq!(
+        breakdown(&untrusting, &["visit:country"]).await,
+        vec![(vec![Value::Null], json!(1))]
+    );
+}
+
+crate::on_every_backend!(
+    browsers_systems_and_devices_are_recognised_and_bots_are_not_stored,
+    with_drop_bots_off_bots_are_stored_as_such,
+    locations_come_from_the_sent_ip_or_a_trusted_proxys_word_only,
+);
+
+#[tokio::test]
+async fn a_geoip_database_that_does_not_open_stops_the_start_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let broken = dir.path().join("broken.mmdb");
+    std::fs::write(&broken, b"not a database").unwrap();
+    let mut config = test_config(dir.path());
+    config.enrich.geoip_database = Some(broken);
+    let error = analytics::startup::Application::build(config)
+        .await
+        .err()
+        .expect("the start fails");
+    assert!(error.to_string().contains("broken.mmdb"), "{error}");
+}
+
+/// The shop's enricher over the repository's reference data.
+fn enricher() -> Enricher {
+    let repository = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let defaults = EnrichConfig::default();
+    let config = EnrichConfig {
+        user_agent_regexes: repository.join(defaults.user_agent_regexes),
+        referrers: repository.join(defaults.referrers),
+        geoip_database: None,
+    };
+    let (enricher, coverage) = Enricher::load(&config, true).expect("the reference data loads");
+    assert_eq!(coverage.missing, Vec::<String>::new());
+    enricher
+}
+
+fn enriched(enricher: &Enricher, project: &Project, page_url: &str, referrer: &str) -> Event {
+    let body =
+        json!({"anonymousId": "v", "context": {"page": {"url": page_url, "referrer": referrer}}});
+    let payload = Payload::single(
+        body.to_string().as_bytes(),
+        analytics::domain::EventType::Page,
+        Limits::SEGMENT,
+    )
+    .unwrap();
+    let mut parsed = payload.into_events(IngestContext {
+        project_id: &project.id,
+        received_at: chrono::Utc::now(),
+        max_future: chrono::Duration::days(1),
+        client_ip: None,
+        keep_ip: false,
+    });
+    let mut event = parsed.events.pop().expect("a valid event");
+    assert_eq!(enricher.enrich(project, &mut event), None);
+    event
+}
+
+#[test]
+fn sources_and_channels_come_from_the_referrer_list_the_url_and_the_sites_domains() {
+    if !regexes_installed() {
+        return;
+    }
+    let enricher = enricher();
+    let mut project = Project::new("shop", chrono_tz::UTC);
+    project.domains = vec!["shop.example".into()];
+    let cases = [
+        // (page URL, referrer) -> (referrer domain, source, channel)
+        (
+            ("https://shop.example/", "https://www.google.com/"),
+            (Some("google.com"), Some("Google"), "Organic Search"),
+        ),
+        (
+            ("https://shop.example/?gclid=x", "https://www.google.de/"),
+            (Some("google.de"), Some("Google"), "Paid Search"),
+        ),
+        (
+            (
+                "https://shop.example/",
+                "https://news.ycombinator.com/item?id=1",
+            ),
+            (
+                Some("news.ycombinator.com"),
+                Some("Hacker News"),
+                "Organic Social",
+            ),
+        ),
+        (
+            ("https://shop.example/", "https://m.facebook.com/"),
+            (Some("m.facebook.com"), Some("Facebook"), "Organic Social"),
+        ),
+        (
+            ("https://shop.example/", "https://mail.google.com/"),
+            (Some("mail.google.com"), Some("Gmail"), "Email"),
+        ),
+        (
+            ("https://shop.example/", "https://blog.partner.test/post"),
+            (
+                Some("blog.partner.test"),
+                Some("blog.partner.test"),
+                "Referral",
+            ),
+        ),
+        (
+            (
+                "https://shop.example/?utm_source=newsletter&utm_medium=email",
+                "",
+            ),
+            (None, Some("newsletter"), "Email"),
+        ),
+        (
+            ("https://shop.example/?utm_source=google&utm_medium=cpc", ""),
+            (None, Some("google"), "Paid Search"),
+        ),
+        (
+            ("https://shop.example/?ref=producthunt", ""),
+            (None, Some("producthunt"), "Referral"),
+        ),
+        (
+            ("https://shop.example/pricing", "https://shop.example/"),
+            (None, None, "Direct"),
+        ),
+        (
+            ("https://shop.example/pricing", "https://blog.shop.example/"),
+            (None, None, "Direct"),
+        ),
+        (("https://shop.example/", ""), (None, None, "Direct")),
+    ];
+    for ((url, referrer), (domain, source, channel)) in cases {
+        let visit = enriched(&enricher, &project, url, referrer).visit;
+        assert_eq!(
+            (
+                visit.referrer_domain.as_deref(),
+                visit.source.as_deref(),
+                visit.channel.as_deref()
+            ),
+            (domain, source, Some(channel)),
+            "{url} from {referrer:?}"
+        );
+    }
+}
