@@ -80,7 +80,9 @@ fn the_dockerfile_passes_hadolint_and_ships_only_the_binary_and_its_data_as_non_
         "ANALYTICS_ENRICH__USER_AGENT_REGEXES",
         "ANALYTICS_ENRICH__REFERRERS",
     ] {
-        let at = runtime.find(setting).unwrap_or_else(|| panic!("{setting} is set"));
+        let at = runtime
+            .find(setting)
+            .unwrap_or_else(|| panic!("{setting} is set"));
         let path = runtime[at + setting.len() + 1..]
             .split_whitespace()
             .next()

@@ -84,6 +84,61 @@ async fn plain_producer_records_are_stored_once_and_queryable(backend: Backend) 
 on_every_backend!(plain_producer_records_are_stored_once_and_queryable);
 
 #[tokio::test]
+async fn consumed_events_are_enriched_as_http_ones_and_bots_are_consumed_without_being_stored() {
+    let Some(brokers) = brokers() else {
+        return;
+    };
+    if !crate::enrichment::regexes_installed() {
+        return;
+    }
+    let (topic, dead_letters) = create_topics(&brokers).await;
+    let producer = broker::producer(&brokers);
+    let message = |id: &str, user_agent: &str| {
+        serde_json::to_vec(&json!({
+            "type": "page", "anonymousId": id, "messageId": id, "timestamp": EVENT_TIME,
+            "context": {"userAgent": user_agent, "page": {"url": "https://shop.example/"}},
+            "writeKey": crate::helpers::WRITE_KEY,
+        }))
+        .unwrap()
+    };
+    let values = vec![
+        message("person", crate::enrichment::CHROME_WINDOWS),
+        message("crawler", crate::enrichment::GOOGLEBOT),
+        message("person-2", crate::enrichment::CHROME_WINDOWS),
+    ];
+    broker::produce(&producer, &topic, &values).await;
+    let app = spawn_app_with(|config| {
+        use_kafka(config, kafka_section(&brokers, &topic, &dead_letters));
+    })
+    .await;
+    let dropped = wait_for_metric(
+        &app,
+        "analytics_events_dropped_total{reason=\"bot_user_agent\"}",
+        |count| count >= 1.0,
+        Duration::from_secs(60),
+    )
+    .await;
+    assert_eq!(dropped, 1.0);
+    assert_eq!(settle_at(&app, 2, Duration::from_secs(60)).await, 2);
+    let answer = app
+        .query(
+            &json!({"metrics": ["events"], "date_range": ["2026-03-01", "2026-03-31"],
+                       "dimensions": ["visit:browser", "visit:device"]}),
+        )
+        .await;
+    assert_eq!(
+        answer["results"],
+        json!([{"dimensions": ["Chrome", "desktop"], "metrics": [2]}])
+    );
+    let metrics = app.metrics().await;
+    assert_eq!(
+        metric_value(&metrics, "analytics_kafka_dead_letters_total"),
+        0.0
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
 async fn records_that_can_never_be_stored_go_to_the_dead_letter_topic_with_their_reason() {
     let Some(brokers) = brokers() else {
         return;

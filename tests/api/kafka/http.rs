@@ -8,6 +8,7 @@ use serde_json::json;
 
 use super::broker::{self, brokers, create_topics};
 use super::{kafka_section, readiness, settle_at, use_kafka, EVENT_TIME};
+use crate::enrichment::CHROME_WINDOWS;
 use crate::helpers::{metric_value, spawn_app_with};
 
 #[tokio::test]
@@ -33,7 +34,8 @@ async fn http_events_travel_through_the_topic_keyed_by_project_and_user() {
         .post(
             "/v1/batch",
             &json!({"batch": [
-                {"type": "track", "event": "Signed Up", "userId": "ann", "messageId": "h1", "timestamp": EVENT_TIME},
+                {"type": "track", "event": "Signed Up", "userId": "ann", "messageId": "h1", "timestamp": EVENT_TIME,
+                 "context": {"userAgent": CHROME_WINDOWS}},
                 {"type": "page", "anonymousId": "v-9", "name": "Pricing", "timestamp": EVENT_TIME},
                 {"type": "track", "userId": "ann"},
                 {"type": "identify", "userId": "ann", "traits": {"plan": "pro"}, "timestamp": EVENT_TIME},
@@ -70,12 +72,29 @@ async fn http_events_travel_through_the_topic_keyed_by_project_and_user() {
             value.get("writeKey").is_none(),
             "keys never travel: {value}"
         );
+        // The sender's address travels, for the consumer to locate it.
+        assert_eq!(value["context"]["ip"], "127.0.0.1", "{value}");
     }
     // What was stored is what the HTTP tier validated, field for field.
     let exported = app.export().await;
     let signed_up = exported.iter().find(|e| e["messageId"] == "h1").unwrap();
     assert_eq!(signed_up["event"], "Signed Up");
     assert_eq!(signed_up["timestamp"], "2026-03-10T10:00:00Z");
+    // The consumer enriched it and dropped the address (store_ip is off).
+    assert!(
+        exported.iter().all(|e| e["context"]["ip"].is_null()),
+        "{exported:?}"
+    );
+    if crate::enrichment::regexes_installed() {
+        let answer = app
+            .query(&json!({"metrics": ["events"], "date_range": ["2026-03-01", "2026-03-31"],
+                           "dimensions": ["visit:browser"], "filters": [["is", "event:name", ["Signed Up"]]]}))
+            .await;
+        assert_eq!(
+            answer["results"],
+            json!([{"dimensions": ["Chrome"], "metrics": [1]}])
+        );
+    }
     app.stop().await;
 }
 
