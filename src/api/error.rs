@@ -16,6 +16,7 @@ use utoipa::ToSchema;
 
 use super::middleware::REQUEST_ID_HEADER;
 use crate::app::AppError;
+use crate::domain::plausible::PlausibleError;
 use crate::domain::query::QueryError;
 use crate::domain::segment::{PayloadError, RejectCode, Rejection};
 use crate::domain::SinkError;
@@ -52,6 +53,12 @@ pub enum ApiError {
     /// No such route.
     #[error("no route for {0}")]
     NotFound(String),
+    /// A Plausible event that is not one.
+    #[error(transparent)]
+    Plausible(#[from] PlausibleError),
+    /// A site domain that no project lists.
+    #[error("no project lists the domain {0:?} in its domains")]
+    UnknownDomain(String),
     /// A use case failed.
     #[error(transparent)]
     App(#[from] AppError),
@@ -110,7 +117,15 @@ impl ApiError {
             ApiError::Payload(
                 PayloadError::EventTooLarge { .. } | PayloadError::TooManyEvents { .. },
             ) => StatusCode::PAYLOAD_TOO_LARGE,
-            ApiError::Payload(_) | ApiError::InvalidParameter { .. } => StatusCode::BAD_REQUEST,
+            ApiError::Plausible(error)
+                if error.field == "body" && error.message.contains("limit") =>
+            {
+                StatusCode::PAYLOAD_TOO_LARGE
+            }
+            ApiError::Payload(_)
+            | ApiError::InvalidParameter { .. }
+            | ApiError::Plausible(_)
+            | ApiError::UnknownDomain(_) => StatusCode::BAD_REQUEST,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::App(error) => match error {
                 AppError::Invalid(_) | AppError::InvalidParameter { .. } => StatusCode::BAD_REQUEST,
@@ -145,6 +160,8 @@ impl ApiError {
             ApiError::Payload(PayloadError::InvalidField { .. }) => "invalid_field",
             ApiError::InvalidParameter { .. } => "invalid_parameter",
             ApiError::NotFound(_) => "not_found",
+            ApiError::Plausible(_) => "invalid_field",
+            ApiError::UnknownDomain(_) => "unknown_domain",
             ApiError::App(error) => match error {
                 AppError::Invalid(_) => "invalid_query",
                 AppError::InvalidParameter { .. } => "invalid_parameter",
@@ -185,6 +202,8 @@ impl ApiError {
             | ApiError::InvalidParameter { field, .. }
             | ApiError::App(AppError::InvalidParameter { field, .. }) => Some((*field).to_owned()),
             ApiError::App(AppError::Invalid(error)) => Some(error.path.clone()),
+            ApiError::Plausible(error) => Some(error.field.to_owned()),
+            ApiError::UnknownDomain(_) => Some("domain".to_owned()),
             _ => None,
         }
     }
@@ -193,6 +212,7 @@ impl ApiError {
         match self {
             ApiError::App(AppError::Limit(limit)) => Some(limit.setting()),
             ApiError::OriginNotAllowed(_) => Some("projects[].allowed_origins"),
+            ApiError::UnknownDomain(_) => Some("projects[].domains"),
             _ => None,
         }
     }

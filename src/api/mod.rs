@@ -12,6 +12,7 @@ pub mod health;
 pub mod ingest;
 pub mod middleware;
 pub mod openapi;
+pub mod plausible;
 pub mod query;
 pub mod sdk_settings;
 #[cfg(test)]
@@ -29,7 +30,7 @@ use tower_http::trace::TraceLayer;
 use utoipa::OpenApi;
 use utoipa_swagger_ui::SwaggerUi;
 
-use crate::app::{IngestService, QueryService};
+use crate::app::{IngestService, QueryService, VisitorIds};
 use crate::domain::dependency::DependencyCheck;
 use crate::domain::origin::OriginPattern;
 use crate::domain::segment::Limits;
@@ -56,6 +57,8 @@ pub struct AppState {
     pub dependencies: Vec<Arc<dyn DependencyCheck>>,
     /// How browsers reach the service.
     pub web: WebAccess,
+    /// Cookieless visitor ids, for browser events that carry none.
+    pub visitors: Arc<VisitorIds>,
 }
 
 /// How browsers reach the service.
@@ -98,6 +101,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/b", post(ingest::batch_short))
         .route("/v1/m", post(sdk_settings::analytics_js_telemetry))
         .route("/beacon/v1/batch", post(ingest::beacon_batch))
+        .route("/api/event", post(plausible::plausible_event))
         .route(
             "/v1/projects/{write_key}/settings",
             get(sdk_settings::analytics_js_settings),

@@ -53,6 +53,7 @@ use crate::domain::EventType;
         super::sdk_settings::analytics_js_settings,
         super::sdk_settings::analytics_js_telemetry,
         super::sdk_settings::rudderstack_source_config,
+        super::plausible::plausible_event,
         super::export::export,
         super::query::query,
         super::analysis::funnel,
@@ -80,7 +81,7 @@ use crate::domain::EventType;
     modifiers(&SecuritySchemes),
     tags(
         (name = "ingest", description = "Segment-compatible event ingest (write key)"),
-        (name = "browsers", description = "What browser SDKs load before sending: analytics.js settings, RudderStack's source configuration"),
+        (name = "browsers", description = "Browsers as clients: what SDKs load before sending (analytics.js settings, RudderStack's source configuration) and Plausible's events API"),
         (name = "export", description = "Stored events (read key)"),
         (name = "query", description = "Metrics, dimensions and filters over a date range (read key)"),
         (name = "analysis", description = "Funnels, retention, stickiness, lifecycle and paths over persons (read key)"),

@@ -9,8 +9,10 @@ mod error;
 mod ingest;
 mod limits;
 mod reads;
+mod visitors;
 
 pub use error::{AppError, Limit};
 pub use ingest::{IngestOutcome, IngestService, Sender};
 pub use limits::{ReadLimits, Slot};
 pub use reads::{Discovered, DiscoverySpec, ExportSpec, QueryService, DISCOVERY_LIMIT};
+pub use visitors::VisitorIds;

@@ -480,7 +480,7 @@ mod tests {
     }
 
     #[test]
-    fn origins_and_the_public_url_that_do_not_parse_are_refused_by_key() {
+    fn origins_proxies_domains_and_the_public_url_that_do_not_parse_are_refused_by_key() {
         let file = write_toml(
             r#"
             [[projects]]
@@ -513,6 +513,21 @@ mod tests {
                 "ANALYTICS_INGEST__PUBLIC_URL",
                 "not a url",
                 "ingest.public_url",
+            ),
+            (
+                "ANALYTICS_INGEST__TRUSTED_PROXIES",
+                "[\"10.0.0.0/8\", \"proxy.internal\"]",
+                "ingest.trusted_proxies[1]",
+            ),
+            (
+                "ANALYTICS_PROJECTS",
+                "[{id = \"shop\", write_keys = [\"wk_shop_12345\"], domains = [\"https://shop.example\"]}]",
+                "projects[0].domains[0]",
+            ),
+            (
+                "ANALYTICS_PROJECTS",
+                "[{id = \"a\", write_keys = [\"wk_a_12345678\"], domains = [\"shop.example\"]}, {id = \"b\", write_keys = [\"wk_b_12345678\"], domains = [\"www.shop.example\"]}]",
+                "projects[1].domains[0]",
             ),
         ] {
             let error = Config::load(&CliOverrides::default(), env(&[(variable, value)]))

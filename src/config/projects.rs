@@ -126,6 +126,7 @@ pub fn is_valid_project_id(id: &str) -> bool {
 pub(super) fn validate(projects: &[ProjectConfig]) -> Result<(), ConfigError> {
     let mut ids = HashSet::new();
     let mut keys = HashSet::new();
+    let mut domains = HashSet::new();
     for (index, project) in projects.iter().enumerate() {
         let at = |field: &str| format!("projects[{index}].{field}");
         if !is_valid_project_id(&project.id) {
@@ -160,6 +161,24 @@ pub(super) fn validate(projects: &[ProjectConfig]) -> Result<(), ConfigError> {
                 return Err(ConfigError::invalid(
                     at(&format!("allowed_origins[{origin_index}]")),
                     error.to_string(),
+                ));
+            }
+        }
+        for (domain_index, domain) in project.domains.iter().enumerate() {
+            let valid = !domain.is_empty()
+                && domain.len() <= 253
+                && !domain.contains("://")
+                && url::Host::parse(domain).is_ok_and(|host| matches!(host, url::Host::Domain(_)));
+            if !valid {
+                return Err(ConfigError::invalid(
+                    at(&format!("domains[{domain_index}]")),
+                    format!("{domain:?} is not a domain name; write the host alone, e.g. \"shop.example\""),
+                ));
+            }
+            if !domains.insert(domain.trim_start_matches("www.").to_ascii_lowercase()) {
+                return Err(ConfigError::invalid(
+                    at(&format!("domains[{domain_index}]")),
+                    format!("{domain:?} is listed by another project (or twice); a site belongs to one project"),
                 ));
             }
         }

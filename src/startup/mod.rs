@@ -13,7 +13,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::api::{self, AppState};
-use crate::app::{IngestService, QueryService, ReadLimits};
+use crate::app::{IngestService, QueryService, ReadLimits, VisitorIds};
 use crate::config::{Config, StorageBackend};
 use crate::domain::dependency::DependencyCheck;
 use crate::domain::segment::Limits;
@@ -184,6 +184,7 @@ impl Application {
             limits: Limits::SEGMENT,
             shutting_down: CancellationToken::new(),
             dependencies,
+            visitors: Arc::new(VisitorIds::new(repository.clone())),
             web: api::WebAccess {
                 public_url: config.ingest.public_url(),
                 read_origins: config.read.origins(),

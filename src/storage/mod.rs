@@ -130,6 +130,9 @@ pub trait Repository: Send + Sync + 'static {
     /// Returns the stored value of a setting, storing `value` first if it has none.
     async fn setting_or_init(&self, name: &str, value: &str) -> Result<String, StorageError>;
 
+    /// Deletes a setting (nothing when there is none).
+    async fn delete_setting(&self, name: &str) -> Result<(), StorageError>;
+
     /// Runs an event query over its project only.
     async fn query(
         &self,

@@ -98,6 +98,10 @@ impl Repository for FakeRepository {
         Ok(value.to_owned())
     }
 
+    async fn delete_setting(&self, _: &str) -> Result<(), StorageError> {
+        self.reachable()
+    }
+
     async fn query(&self, _: &EventQuery, _: ReadBudget) -> Result<QueryRows, StorageError> {
         self.reachable()?;
         assert!(!self.panics.load(Ordering::SeqCst), "a defect in storage");

@@ -14,6 +14,7 @@ mod kafka;
 mod lifecycle;
 mod limits;
 mod operations;
+mod plausible;
 mod prometheus;
 mod query;
 mod read_limits;

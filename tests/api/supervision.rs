@@ -36,6 +36,9 @@ impl Repository for DefectiveWrites {
     async fn setting_or_init(&self, name: &str, value: &str) -> Result<String, StorageError> {
         self.0.setting_or_init(name, value).await
     }
+    async fn delete_setting(&self, name: &str) -> Result<(), StorageError> {
+        self.0.delete_setting(name).await
+    }
     async fn query(
         &self,
         query: &EventQuery,

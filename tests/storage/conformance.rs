@@ -189,6 +189,21 @@ pub async fn settings_keep_their_first_value(repository: Arc<dyn Repository>) {
         "first"
     );
     assert_eq!(repository.setting_or_init("other", "x").await.unwrap(), "x");
+
+    // A deleted setting takes a new first value (ClickHouse deletes in the
+    // background, so this waits for it, within ten seconds).
+    repository.delete_setting("k").await.unwrap();
+    repository.delete_setting("never-set").await.unwrap();
+    let mut value = String::new();
+    for _ in 0..100 {
+        value = repository.setting_or_init("k", "after").await.unwrap();
+        if value == "after" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(value, "after");
+    assert_eq!(repository.setting_or_init("other", "y").await.unwrap(), "x");
 }
 
 pub async fn the_newest_receipt_is_read_within_the_event_time_bound(

@@ -10,11 +10,13 @@ pub mod dependency;
 pub mod event;
 pub mod identity;
 pub mod origin;
+pub mod plausible;
 pub mod project;
 pub mod query;
 pub mod segment;
 pub mod sink;
 pub mod visit;
+pub mod visitor;
 pub mod wire;
 
 pub use event::{ContextFields, Event, EventType};

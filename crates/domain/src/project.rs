@@ -60,6 +60,7 @@ pub enum KeyKind {
 pub struct ProjectRegistry {
     projects: Vec<Arc<Project>>,
     by_key: HashMap<String, (KeyKind, Arc<Project>)>,
+    by_domain: HashMap<String, Arc<Project>>,
 }
 
 impl ProjectRegistry {
@@ -73,8 +74,20 @@ impl ProjectRegistry {
         for (kind, key) in keys {
             self.by_key.insert(key.to_owned(), (kind, project.clone()));
         }
+        for domain in &project.domains {
+            let domain = domain.strip_prefix("www.").unwrap_or(domain);
+            self.by_domain
+                .entry(domain.to_owned())
+                .or_insert_with(|| project.clone());
+        }
         self.projects.push(project.clone());
         project
+    }
+
+    /// The project whose site is `domain` (lowercase, without `www.`): the
+    /// first that lists it in its domains.
+    pub fn by_domain(&self, domain: &str) -> Option<Arc<Project>> {
+        self.by_domain.get(domain).cloned()
     }
 
     /// The project a key of the given kind belongs to.
@@ -117,5 +130,16 @@ mod tests {
         assert!(registry.authorize("rk_shop_0001", KeyKind::Read).is_some());
         assert!(registry.authorize("wk_unknown", KeyKind::Write).is_none());
         assert_eq!(registry.project("shop").unwrap().id, "shop");
+    }
+
+    #[test]
+    fn sites_find_their_project_by_domain() {
+        let mut registry = ProjectRegistry::default();
+        let mut project = Project::new("shop", chrono_tz::UTC);
+        project.domains = vec!["www.shop.example".into(), "shop.test".into()];
+        registry.add(project, []);
+        assert_eq!(registry.by_domain("shop.example").unwrap().id, "shop");
+        assert_eq!(registry.by_domain("shop.test").unwrap().id, "shop");
+        assert!(registry.by_domain("other.example").is_none());
     }
 }

@@ -278,6 +278,19 @@ impl Payload {
         })
     }
 
+    /// One message built by the service itself (from another API's event,
+    /// such as Plausible's): validated like a single call of `event_type`.
+    pub fn built(object: Map<String, Value>, event_type: EventType) -> Self {
+        Payload {
+            items: vec![Item::Object(object)],
+            implied_type: Some(event_type),
+            batch_context: None,
+            batch_sent_at: None,
+            write_key: None,
+            received_at: None,
+        }
+    }
+
     /// Parses one message read from a stream (a Kafka record): a single
     /// Segment message whose `type` is required, at most `max_bytes` long.
     ///

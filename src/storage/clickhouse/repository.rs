@@ -24,6 +24,8 @@ use crate::storage::{
 pub struct ClickHouseRepository {
     /// Client with the database selected.
     client: Client,
+    /// Where the tables are (for statements on the tables that hold rows).
+    layout: Layout,
     tables: EventTables,
     closed: AtomicBool,
 }
@@ -77,6 +79,7 @@ impl ClickHouseRepository {
         }
         Ok(ClickHouseRepository {
             client: client.with_database(&options.database),
+            layout,
             tables,
             closed: AtomicBool::new(false),
         })
@@ -144,6 +147,17 @@ impl Repository for ClickHouseRepository {
         insert.write(&row).await.map_err(failed)?;
         insert.end().await.map_err(failed)?;
         Ok(self.setting(name).await?.unwrap_or(row.value))
+    }
+
+    async fn delete_setting(&self, name: &str) -> Result<(), StorageError> {
+        self.check_open()?;
+        // A mutation: rare (a visitor salt a day), applied in the background.
+        self.client
+            .query(&self.layout.delete_statement("settings", "name = ?"))
+            .bind(name)
+            .execute()
+            .await
+            .map_err(|e| storage_error("deleting a setting", e))
     }
 
     async fn query(

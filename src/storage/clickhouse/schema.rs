@@ -79,6 +79,16 @@ impl Layout {
             .map_or_else(String::new, |cluster| format!(" ON CLUSTER {cluster}"))
     }
 
+    /// `ALTER TABLE ... DELETE WHERE condition` on the rows of table `name`
+    /// (the local tables of every shard in cluster mode).
+    pub fn delete_statement(&self, name: &str, condition: &str) -> String {
+        format!(
+            "ALTER TABLE {}{} DELETE WHERE {condition}",
+            self.storage_table(name),
+            self.on_cluster()
+        )
+    }
+
     /// The table that holds the rows of `name`: `name` itself, or `name_local`.
     fn storage_table(&self, name: &str) -> String {
         match self.cluster {

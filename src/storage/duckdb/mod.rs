@@ -222,6 +222,19 @@ impl Repository for DuckDbRepository {
         .map_err(StorageError::from_join)?
     }
 
+    async fn delete_setting(&self, name: &str) -> Result<(), StorageError> {
+        let writer = self.writer.clone();
+        let name = name.to_owned();
+        tokio::task::spawn_blocking(move || {
+            let guard = lock(&writer);
+            let conn = &guard.as_ref().ok_or_else(closed)?.conn;
+            conn.execute("DELETE FROM settings WHERE name = ?", duckdb::params![name])?;
+            Ok(())
+        })
+        .await
+        .map_err(StorageError::from_join)?
+    }
+
     async fn query(
         &self,
         query: &EventQuery,
