@@ -17,6 +17,7 @@ pub mod query;
 pub mod sdk_settings;
 #[cfg(test)]
 pub(crate) mod testing;
+pub mod tracker;
 
 use std::sync::Arc;
 
@@ -134,6 +135,7 @@ pub fn router(state: AppState) -> Router {
     let api = Router::new()
         .merge(ingest)
         .merge(read)
+        .route("/js/script.js", get(tracker::script))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics))

@@ -54,6 +54,7 @@ use crate::domain::EventType;
         super::sdk_settings::analytics_js_telemetry,
         super::sdk_settings::rudderstack_source_config,
         super::plausible::plausible_event,
+        super::tracker::script,
         super::export::export,
         super::query::query,
         super::analysis::funnel,

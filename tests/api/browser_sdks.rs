@@ -1,7 +1,7 @@
-//! Real browser SDKs in headless Chromium: a page on another origin loads
-//! Segment's analytics.js or RudderStack's SDK from npm, pointed at the
-//! service, and sends a page view, a click's track, a single-page-app
-//! navigation and an identify (`tests/browser/drive.mjs`).
+//! Real browsers: headless Chromium loads a page on another origin that
+//! sends to the service with Segment's analytics.js or RudderStack's SDK
+//! (from npm, pointed at the service), or with the service's own tracker
+//! (`/js/script.js`), and clicks through it (`tests/browser/drive.mjs`).
 
 use std::time::Duration;
 
@@ -200,5 +200,74 @@ async fn rudderstacks_sdk_sends_from_a_page_on_another_origin() {
     assert_eq!(
         events[0]["context"]["library"]["name"],
         "RudderLabs JavaScript SDK"
+    );
+}
+
+#[tokio::test]
+async fn our_tracker_sends_page_views_clicks_custom_events_and_engagement() {
+    if !browser_available("playwright-core") {
+        return;
+    }
+    let app = spawn_app_with(|config| config.projects[0].domains = vec!["shop.test".into()]).await;
+    let run = run_page(&app, "tracker").await;
+    let requests = run.requests();
+    assert_eq!(
+        requests[0],
+        ("/js/script.js".to_owned(), 200),
+        "{requests:?}"
+    );
+    assert!(
+        requests[1..]
+            .iter()
+            .all(|request| *request == ("/api/event".to_owned(), 202)),
+        "{requests:?}"
+    );
+    let events = stored_in_order(&app).await;
+    let seen: Vec<(&str, &str, &str)> = events
+        .iter()
+        .map(|e| {
+            (
+                e["type"].as_str().unwrap(),
+                e["event"].as_str().unwrap_or(""),
+                e["context"]["page"]["path"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            ("page", "", "/tracker.html"),
+            ("track", "Signup", "/tracker.html"),
+            ("track", "engagement", "/tracker.html"),
+            ("page", "", "/pricing"),
+            ("track", "Outbound Link: Click", "/pricing"),
+            ("track", "File Download", "/pricing"),
+            ("track", "engagement", "/pricing"),
+        ],
+        "{events:#?}"
+    );
+    assert_eq!(events[1]["properties"]["plan"], "pro");
+    assert_eq!(
+        events[4]["properties"]["url"],
+        "https://partner.example/offer"
+    );
+    assert!(events[5]["properties"]["url"]
+        .as_str()
+        .unwrap()
+        .ends_with("/files/guide.pdf"));
+    assert_eq!(events[6]["properties"]["scroll_depth"], 100);
+    assert!(events[6]["properties"]["engagement_time_ms"].is_u64());
+    assert_eq!(
+        events[0]["context"]["page"]["referrer"],
+        "https://news.ycombinator.com/"
+    );
+    // One cookieless visitor, no address kept.
+    let visitor = events[0]["anonymousId"].as_str().unwrap();
+    assert_eq!(visitor.len(), 32);
+    assert!(events.iter().all(|e| e["anonymousId"] == visitor));
+    assert!(events.iter().all(|e| e["context"]["ip"].is_null()));
+    assert_eq!(
+        devices(&app).await,
+        serde_json::json!([{"dimensions": ["Chrome", "Linux", "desktop"], "metrics": [7]}])
     );
 }

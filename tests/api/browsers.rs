@@ -316,3 +316,34 @@ async fn read_routes_answer_pages_only_from_configured_origins() {
     assert_eq!(header(&response, ACCESS_CONTROL_ALLOW_ORIGIN), "");
     open.stop().await;
 }
+
+#[tokio::test]
+async fn the_tracker_is_served_as_javascript_and_revalidated_by_its_etag() {
+    let app = spawn_app().await;
+    let response = app
+        .client
+        .get(app.url("/js/script.js"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        header(&response, CONTENT_TYPE),
+        "text/javascript; charset=utf-8"
+    );
+    assert_eq!(header(&response, "cache-control"), "public, max-age=3600");
+    let tag = header(&response, "etag").to_owned();
+    assert!(tag.starts_with('"') && tag.len() > 2, "{tag}");
+    let script = response.text().await.unwrap();
+    assert!(script.contains("/api/event"));
+    assert!(script.len() < 8 * 1024, "a few KB: {} bytes", script.len());
+    let again = app
+        .client
+        .get(app.url("/js/script.js"))
+        .header("if-none-match", &tag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), 304);
+    assert_eq!(again.text().await.unwrap(), "");
+}

@@ -3,8 +3,9 @@
 // loopback by Chromium), and clicks through it.
 //
 // Usage: node drive.mjs SERVICE_URL WRITE_KEY SCENARIO [SCREENSHOT.png]
-//   SCENARIO: segment (analytics.js from @segment/analytics-next) or
-//             rudderstack (@rudderstack/analytics-js)
+//   SCENARIO: segment (analytics.js from @segment/analytics-next),
+//             rudderstack (@rudderstack/analytics-js) or tracker (the
+//             service's own /js/script.js, on a site whose domain is shop.test)
 // Prints one JSON object: the requests the page made to the service with
 // their statuses, and the page's errors. Exits non-zero when the page could
 // not run its scenario.
@@ -66,11 +67,68 @@ const pages = {
   window.identify = () => analytics.identify('user-1', { email: 'ada@shop.example' }, done);
   window.ready = true;
 </script></body></html>`,
+  // The service's own tracker, as a site pastes it (with the stub that
+  // queues custom events sent before the script has loaded).
+  tracker: `<!doctype html><html><head><title>Shop</title>
+<script>window.plausible = window.plausible || function () { (window.plausible.q = window.plausible.q || []).push(arguments) }</script>
+<script defer data-domain="shop.test" src="${service}/js/script.js"></script></head><body>
+<h1>Shop</h1><button id="signup">Sign up</button>
+<p><a id="outbound" href="https://partner.example/offer" target="_blank">Partner</a>
+<a id="download" href="/files/guide.pdf" target="_blank">Guide</a></p>
+<script>
+  window.outcome = { sent: 0, errors: [] };
+  document.getElementById('signup').addEventListener('click', () => {
+    plausible('Signup', { props: { plan: 'pro' }, callback: (result) => {
+      if (result.status === 202) window.outcome.sent++; else window.outcome.errors.push(JSON.stringify(result));
+    } });
+  });
+  window.navigateTo = (path) => history.pushState({}, '', path);
+  window.hide = () => {
+    Object.defineProperty(document, 'visibilityState', { value: 'hidden', configurable: true });
+    document.dispatchEvent(new Event('visibilitychange'));
+  };
+  window.ready = true;
+</script></body></html>`,
 }
 
 if (!pages[scenario]) {
   console.error(`unknown scenario ${scenario}; one of ${Object.keys(pages).join(', ')}`)
   process.exit(2)
+}
+
+// The tracker's steps: each waits for the service to answer the event it sends.
+async function runTracker(page, port) {
+  const answered = (name) => page.waitForResponse((response) => {
+    if (!response.url().startsWith(`${service}/api/event`)) return false
+    // Beacons (engagement on leaving) show no body to the driver.
+    const body = response.request().postData()
+    if (body === null) return name === 'engagement'
+    try {
+      return JSON.parse(body).n === name
+    } catch {
+      return false
+    }
+  }, { timeout: 15000 })
+  const landing = answered('pageview')
+  await page.goto(`http://shop.test:${port}/tracker.html?utm_source=newsletter`, { referer: 'https://news.ycombinator.com/' })
+  await landing
+  await page.waitForFunction(() => window.ready === true)
+  const signup = answered('Signup')
+  await page.click('#signup')
+  await signup
+  await page.waitForFunction(() => window.outcome.sent >= 1, null, { timeout: 15000 })
+  const pricing = answered('pageview')
+  await page.evaluate(() => window.navigateTo('/pricing'))
+  await pricing
+  const outbound = answered('Outbound Link: Click')
+  await page.click('#outbound')
+  await outbound
+  const download = answered('File Download')
+  await page.click('#download')
+  await download
+  const engagement = answered('engagement')
+  await page.evaluate(() => window.hide())
+  await engagement
 }
 
 const site = createServer(async (request, response) => {
@@ -119,13 +177,19 @@ try {
       })
     }
   })
-  await page.goto(`http://shop.test:${port}/${scenario}.html`)
-  await page.waitForFunction(() => window.ready === true)
-  await page.waitForFunction(() => window.outcome.sent >= 1, null, { timeout: 15000 })
-  await page.click('#signup')
-  await page.evaluate(() => window.navigateTo('/pricing', 'Pricing'))
-  await page.evaluate(() => window.identify())
-  await page.waitForFunction(() => window.outcome.sent >= 4, null, { timeout: 15000 })
+  // Links that open a tab are followed no further.
+  page.context().on('page', (opened) => opened.close())
+  if (scenario === 'tracker') {
+    await runTracker(page, port)
+  } else {
+    await page.goto(`http://shop.test:${port}/${scenario}.html`)
+    await page.waitForFunction(() => window.ready === true)
+    await page.waitForFunction(() => window.outcome.sent >= 1, null, { timeout: 15000 })
+    await page.click('#signup')
+    await page.evaluate(() => window.navigateTo('/pricing', 'Pricing'))
+    await page.evaluate(() => window.identify())
+    await page.waitForFunction(() => window.outcome.sent >= 4, null, { timeout: 15000 })
+  }
   result.outcome = await page.evaluate(() => window.outcome)
   result.userAgent = await page.evaluate(() => navigator.userAgent)
   if (screenshot) await page.screenshot({ path: screenshot })
