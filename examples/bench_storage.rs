@@ -4,7 +4,10 @@
 //! cargo run --release --example bench_storage -- --events 200000 --batch 2500
 //! ```
 //!
-//! 1. parses and validates realistic `/v1/batch` bodies (the ingest parser);
+//! 1. parses and validates realistic `/v1/batch` bodies (the ingest parser),
+//!    then enriches the events (user agent, referrer, and location when
+//!    `--geoip FILE` names a database), once with every user agent new to
+//!    the cache and once more as the cache knows them;
 //! 2. writes the events through the DuckDB repository in batches, as the
 //!    processor does (one transaction each), then closes it (final checkpoint);
 //! 3. for scale, the same rows copied with SQL into a table of the core columns
@@ -13,7 +16,9 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use analytics::domain::Event;
+use analytics::config::EnrichConfig;
+use analytics::domain::{Event, Project};
+use analytics::enrich::Enricher;
 use analytics::storage::duckdb::{DuckDbOptions, DuckDbRepository};
 use analytics::storage::Repository;
 
@@ -42,6 +47,36 @@ fn per_event(elapsed: Duration, events: usize) -> String {
     )
 }
 
+/// Enriches `events` twice with the reference data (as installed by
+/// `npm ci --prefix reference-data`), printing the cost per event.
+fn enrich(args: &[String], events: &mut [Event]) {
+    let geoip = args
+        .iter()
+        .position(|a| a == "--geoip")
+        .and_then(|i| args.get(i + 1))
+        .map(std::path::PathBuf::from);
+    let config = EnrichConfig {
+        geoip_database: geoip,
+        ..EnrichConfig::default()
+    };
+    let (enricher, coverage) = Enricher::load(&config, true).expect("the reference data loads");
+    for missing in coverage.missing {
+        println!("enrichment without data: {missing}");
+    }
+    let project = Project::new("bench", chrono_tz::UTC);
+    for pass in ["first sight of each user agent", "user agents cached"] {
+        let started = Instant::now();
+        let mut bots = 0;
+        for event in events.iter_mut() {
+            bots += usize::from(enricher.enrich(&project, event).is_some());
+        }
+        println!(
+            "enrich, {pass}: {} ({bots} bots)",
+            per_event(started.elapsed(), events.len())
+        );
+    }
+}
+
 #[tokio::main]
 async fn main() {
     let args: Vec<String> = std::env::args().collect();
@@ -50,8 +85,9 @@ async fn main() {
     let dir = tempfile::tempdir().expect("temporary directory");
     let path = dir.path().join("bench.duckdb");
 
-    let (events, parsing) = sample_events::parsed_events(total);
+    let (mut events, parsing) = sample_events::parsed_events(total);
     println!("parse and validate: {}", per_event(parsing, events.len()));
+    enrich(&args, &mut events);
 
     let repository = DuckDbRepository::open(&path, &DuckDbOptions::default()).expect("open");
     let started = Instant::now();

@@ -9,6 +9,9 @@
 # straight to ClickHouse as `INSERT ... FORMAT JSONEachRow`, for comparison.
 #
 #   scripts/bench-ingest.sh [--backend duckdb|clickhouse] [--connections N] [--batch N] [--seconds N]
+#
+# BENCH_BINARY=PATH runs another build of the service (an A/B against an
+# older commit) under the same load generator.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # The build directory of `cargo build --release` (./target unless CARGO_TARGET_DIR says otherwise).

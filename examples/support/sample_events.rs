@@ -15,14 +15,46 @@ const EVENT_NAMES: [&str; 6] = [
 const PATHS: [&str; 5] = ["/", "/pricing", "/products/42", "/cart", "/blog/launch"];
 const PLANS: [&str; 3] = ["free", "pro", "team"];
 
+const REFERRERS: [&str; 3] = [
+    "https://www.google.com/",
+    "https://news.ycombinator.com/",
+    "https://search.example/",
+];
+
+/// A browser's user agent: four families, their versions varied by user
+/// (about 6,000 distinct strings, as a site sees in a day).
+fn user_agent(user: usize) -> String {
+    match user % 4 {
+        0 | 1 => format!(
+            "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/{}.0.{}.{} Safari/537.36",
+            118 + user % 10,
+            6000 + user % 600,
+            user % 100
+        ),
+        2 => format!(
+            "Mozilla/5.0 (iPhone; CPU iPhone OS 17_{} like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.{} Mobile/15E148 Safari/604.1",
+            user % 6,
+            user % 6
+        ),
+        _ => format!(
+            "Mozilla/5.0 (Macintosh; Intel Mac OS X 14.{}; rv:{}.0) Gecko/20100101 Firefox/{}.0",
+            user % 5,
+            115 + user % 12,
+            115 + user % 12
+        ),
+    }
+}
+
 /// Appends one realistic event (about 600 bytes) to `body`.
 pub fn write_event(body: &mut String, connection: usize, sequence: u64, now: &str) {
     let n = sequence as usize;
     let user = (connection * 7919 + n * 31) % 50_000;
     let path = PATHS[n % PATHS.len()];
     let common = format!(
-        r#""messageId":"lg-{connection}-{sequence}","anonymousId":"anon-{user}","timestamp":"{now}","context":{{"ip":"192.0.2.{ip}","userAgent":"Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0 Safari/537.36","locale":"en-US","timezone":"Europe/Berlin","library":{{"name":"analytics.js","version":"5.2.1"}},"page":{{"path":"{path}","url":"https://shop.example{path}?utm_source=newsletter&utm_medium=email","referrer":"https://search.example/","title":"Shop"}}}}"#,
-        ip = user % 250 + 1
+        r#""messageId":"lg-{connection}-{sequence}","anonymousId":"anon-{user}","timestamp":"{now}","context":{{"ip":"192.0.2.{ip}","userAgent":"{agent}","locale":"en-US","timezone":"Europe/Berlin","library":{{"name":"analytics.js","version":"5.2.1"}},"page":{{"path":"{path}","url":"https://shop.example{path}?utm_source=newsletter&utm_medium=email","referrer":"{referrer}","title":"Shop"}}}}"#,
+        ip = user % 250 + 1,
+        agent = user_agent(user),
+        referrer = REFERRERS[n % REFERRERS.len()],
     );
     match n % 10 {
         0..=5 => {

@@ -43,7 +43,7 @@ TOML
 
 start_server() {
   local config="$1" port="$2"
-  "$CARGO_TARGET_DIR/release/analytics" --config "$config" > "${SERVER_LOG:-$WORK/server.log}" 2>&1 &
+  "${BENCH_BINARY:-$CARGO_TARGET_DIR/release/analytics}" --config "$config" > "${SERVER_LOG:-$WORK/server.log}" 2>&1 &
   SERVER_PID=$!
   for _ in $(seq 1 100); do
     curl -sf "http://127.0.0.1:${port}/healthz" >/dev/null && return 0
