@@ -57,7 +57,10 @@ pub struct FilterExpression(pub Vec<Value>);
 }))]
 pub struct QueryRequest {
     /// `events`, `users`, `sum:props.KEY`, `avg:props.KEY`, `min:props.KEY`,
-    /// `max:props.KEY`, `percentage`.
+    /// `max:props.KEY`, `percentage`; over sessions `sessions`, `bounce_rate`,
+    /// `session_duration`, `events_per_session`; Plausible's `visitors` (=
+    /// `users`), `visits` (= `sessions`), `visit_duration` (=
+    /// `session_duration`), `pageviews` and `views_per_visit` (over sessions).
     pub metrics: Vec<String>,
     /// `[from, to]` dates (inclusive whole days) or ISO-8601 date-times with offsets,
     /// or one of `today`, `yesterday`, `7d`, `30d` (any `Nd`), `month`, `year`, `all`.

@@ -352,6 +352,33 @@ async fn sessions_match_the_reference(backend: Backend) {
         .collect();
     assert_eq!(answer["results"], json!(expected));
 
+    // Plausible's names and definitions, per day.
+    let answer = ask(&app, "/v1/query", json!({
+        "metrics": ["visitors", "visits", "pageviews", "views_per_visit", "bounce_rate", "visit_duration"],
+        "dimensions": ["time:day"], "date_range": RANGE, "timezone": TIMEZONE,
+    }))
+    .await;
+    let expected: Vec<Value> = days
+        .iter()
+        .map(|day| {
+            let of_day: Vec<&reference::RefSession> =
+                sessions.iter().filter(|s| s.day == *day).collect();
+            json!({"dimensions": [day], "metrics": reference::web_metrics(&of_day)})
+        })
+        .collect();
+    assert_eq!(answer["results"], json!(expected));
+    assert_eq!(
+        answer["query"]["metrics"],
+        json!([
+            "visitors",
+            "visits",
+            "pageviews",
+            "views_per_visit",
+            "bounce_rate",
+            "visit_duration"
+        ])
+    );
+
     // By entry and by exit page: most sessions first, then the page, unset last.
     for (dimension, page) in [
         (

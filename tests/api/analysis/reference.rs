@@ -616,3 +616,28 @@ pub fn session_metrics(sessions: &[&RefSession]) -> Value {
         events,
     ])
 }
+
+/// Plausible's `[visitors, visits, pageviews, views_per_visit, bounce_rate,
+/// visit_duration]` of some sessions.
+pub fn web_metrics(sessions: &[&RefSession]) -> Value {
+    let n = sessions.len() as f64;
+    let round = |value: f64, decimals: i32| {
+        let scale = 10f64.powi(decimals);
+        (value * scale).round() / scale
+    };
+    let persons: BTreeSet<&str> = sessions.iter().map(|s| s.person.as_str()).collect();
+    let page_views: u64 = sessions.iter().map(|s| s.page_views).sum();
+    let bounces = sessions
+        .iter()
+        .filter(|s| s.page_views == 1 && s.events == 1)
+        .count() as f64;
+    let duration: i64 = sessions.iter().map(|s| s.duration_us).sum();
+    json!([
+        persons.len(),
+        sessions.len(),
+        page_views,
+        round(page_views as f64 / n, 2),
+        round(bounces * 100.0 / n, 1),
+        round(duration as f64 / 1e6 / n, 3),
+    ])
+}

@@ -126,6 +126,7 @@ fn key_of(value: &DimensionValue) -> Key {
 struct Totals {
     sessions: u64,
     events: u64,
+    page_views: u64,
     bounces: u64,
     duration_us: i64,
     /// Distinct persons: persons come one after another, so a person is new
@@ -138,6 +139,7 @@ impl Totals {
     fn add(&mut self, session: &Session<'_>) {
         self.sessions += 1;
         self.events += session.events;
+        self.page_views += session.page_views;
         self.bounces += u64::from(session.page_views == 1 && session.events == 1);
         self.duration_us = self.duration_us.saturating_add(session.duration_us);
         if self.last_person != Some(session.person) {
@@ -161,6 +163,8 @@ fn metric_value(metric: SessionMetric, totals: &Totals) -> MetricValue {
         SessionMetric::BounceRate => per_session(totals.bounces as f64 * 100.0, 1),
         SessionMetric::SessionDuration => per_session(totals.duration_us as f64 / 1e6, 3),
         SessionMetric::EventsPerSession => per_session(totals.events as f64, 4),
+        SessionMetric::Pageviews => MetricValue::Count(totals.page_views),
+        SessionMetric::ViewsPerVisit => per_session(totals.page_views as f64, 2),
     }
 }
 

@@ -100,13 +100,19 @@ fn empty_metrics(plan: &QueryPlan) -> Vec<MetricValue> {
     plan.metrics
         .iter()
         .map(|metric| match metric {
-            Metric::Events | Metric::Users | Metric::Percentage | Metric::Sessions => {
-                MetricValue::Count(0)
-            }
+            Metric::Events
+            | Metric::Users
+            | Metric::Visitors
+            | Metric::Percentage
+            | Metric::Sessions
+            | Metric::Visits
+            | Metric::Pageviews => MetricValue::Count(0),
             Metric::Numeric(..)
             | Metric::BounceRate
             | Metric::SessionDuration
-            | Metric::EventsPerSession => MetricValue::Number(None),
+            | Metric::VisitDuration
+            | Metric::EventsPerSession
+            | Metric::ViewsPerVisit => MetricValue::Number(None),
         })
         .collect()
 }

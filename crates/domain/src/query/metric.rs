@@ -53,7 +53,20 @@ pub enum Metric {
     SessionDuration,
     /// Average events per session.
     EventsPerSession,
+    /// Plausible's name for users: distinct persons.
+    Visitors,
+    /// Plausible's name for sessions.
+    Visits,
+    /// Plausible's name for the average session length, in seconds.
+    VisitDuration,
+    /// Page views of the sessions (a session metric).
+    Pageviews,
+    /// Average page views per session.
+    ViewsPerVisit,
 }
+
+/// Every metric name that is not a property aggregate, for error messages.
+const NAMES: &str = "events, users, percentage, sum|avg|min|max:props.KEY, sessions, bounce_rate, session_duration, events_per_session, visitors, visits, visit_duration, pageviews, views_per_visit";
 
 impl Metric {
     /// Parses a metric name.
@@ -66,12 +79,15 @@ impl Metric {
             "bounce_rate" => return Ok(Metric::BounceRate),
             "session_duration" => return Ok(Metric::SessionDuration),
             "events_per_session" => return Ok(Metric::EventsPerSession),
+            "visitors" => return Ok(Metric::Visitors),
+            "visits" => return Ok(Metric::Visits),
+            "visit_duration" => return Ok(Metric::VisitDuration),
+            "pageviews" => return Ok(Metric::Pageviews),
+            "views_per_visit" => return Ok(Metric::ViewsPerVisit),
             _ => {}
         }
         let Some((aggregate, key)) = text.split_once(":props.") else {
-            return Err(format!(
-                "unknown metric {text:?} (events, users, percentage, sum|avg|min|max:props.KEY, sessions, bounce_rate, session_duration, events_per_session)"
-            ));
+            return Err(format!("unknown metric {text:?} ({NAMES})"));
         };
         let aggregate = match aggregate {
             "sum" => Aggregate::Sum,
@@ -98,6 +114,10 @@ impl Metric {
                 | Metric::BounceRate
                 | Metric::SessionDuration
                 | Metric::EventsPerSession
+                | Metric::Visits
+                | Metric::VisitDuration
+                | Metric::Pageviews
+                | Metric::ViewsPerVisit
         )
     }
 
@@ -106,12 +126,16 @@ impl Metric {
     pub fn over_events(&self) -> Option<EventMetric> {
         Some(match self {
             Metric::Events => EventMetric::Events,
-            Metric::Users | Metric::Percentage => EventMetric::Users,
+            Metric::Users | Metric::Visitors | Metric::Percentage => EventMetric::Users,
             Metric::Numeric(aggregate, key) => EventMetric::Numeric(*aggregate, key.clone()),
             Metric::Sessions
             | Metric::BounceRate
             | Metric::SessionDuration
-            | Metric::EventsPerSession => return None,
+            | Metric::EventsPerSession
+            | Metric::Visits
+            | Metric::VisitDuration
+            | Metric::Pageviews
+            | Metric::ViewsPerVisit => return None,
         })
     }
 
@@ -120,10 +144,12 @@ impl Metric {
     pub fn over_sessions(&self) -> Option<SessionMetric> {
         Some(match self {
             Metric::Events => SessionMetric::Events,
-            Metric::Users => SessionMetric::Users,
-            Metric::Sessions => SessionMetric::Sessions,
+            Metric::Users | Metric::Visitors => SessionMetric::Users,
+            Metric::Sessions | Metric::Visits => SessionMetric::Sessions,
             Metric::BounceRate => SessionMetric::BounceRate,
-            Metric::SessionDuration => SessionMetric::SessionDuration,
+            Metric::SessionDuration | Metric::VisitDuration => SessionMetric::SessionDuration,
+            Metric::Pageviews => SessionMetric::Pageviews,
+            Metric::ViewsPerVisit => SessionMetric::ViewsPerVisit,
             Metric::EventsPerSession => SessionMetric::EventsPerSession,
             Metric::Numeric(..) | Metric::Percentage => return None,
         })
@@ -156,6 +182,10 @@ pub enum SessionMetric {
     SessionDuration,
     /// Average events per session.
     EventsPerSession,
+    /// Page views of the sessions.
+    Pageviews,
+    /// Average page views per session.
+    ViewsPerVisit,
 }
 
 impl fmt::Display for Metric {
@@ -169,6 +199,11 @@ impl fmt::Display for Metric {
             Metric::BounceRate => f.write_str("bounce_rate"),
             Metric::SessionDuration => f.write_str("session_duration"),
             Metric::EventsPerSession => f.write_str("events_per_session"),
+            Metric::Visitors => f.write_str("visitors"),
+            Metric::Visits => f.write_str("visits"),
+            Metric::VisitDuration => f.write_str("visit_duration"),
+            Metric::Pageviews => f.write_str("pageviews"),
+            Metric::ViewsPerVisit => f.write_str("views_per_visit"),
         }
     }
 }
@@ -191,6 +226,11 @@ mod tests {
             "bounce_rate",
             "session_duration",
             "events_per_session",
+            "visitors",
+            "visits",
+            "visit_duration",
+            "pageviews",
+            "views_per_visit",
         ] {
             assert_eq!(Metric::parse(name).unwrap().to_string(), name);
         }

@@ -491,7 +491,7 @@ fn row_source(
                 QueryError::new(
                     format!("metrics[{i}]"),
                     format!(
-                        "{metric} cannot be combined with session metrics or dimensions (events, users, sessions, bounce_rate, session_duration, events_per_session can); send it in another query"
+                        "{metric} cannot be combined with session metrics or dimensions (events, users, sessions, bounce_rate, session_duration, events_per_session and their Plausible names can); send it in another query"
                     ),
                 )
             })
@@ -600,7 +600,7 @@ mod tests {
             fault(json!({"metrics": [], "date_range": "7d"})),
             "metrics: at least one metric is required"
         );
-        assert_eq!(fault(json!({"metrics": ["events", "hits"], "date_range": "7d"})), "metrics[1]: unknown metric \"hits\" (events, users, percentage, sum|avg|min|max:props.KEY, sessions, bounce_rate, session_duration, events_per_session)");
+        assert_eq!(fault(json!({"metrics": ["events", "hits"], "date_range": "7d"})), "metrics[1]: unknown metric \"hits\" (events, users, percentage, sum|avg|min|max:props.KEY, sessions, bounce_rate, session_duration, events_per_session, visitors, visits, visit_duration, pageviews, views_per_visit)");
         assert_eq!(
             fault(json!({"metrics": ["events", "events"], "date_range": "7d"})),
             "metrics[1]: \"events\" is listed twice"
