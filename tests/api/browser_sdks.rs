@@ -271,3 +271,24 @@ async fn our_tracker_sends_page_views_clicks_custom_events_and_engagement() {
         serde_json::json!([{"dimensions": ["Chrome", "Linux", "desktop"], "metrics": [7]}])
     );
 }
+
+#[tokio::test]
+async fn our_tracker_sends_nothing_from_localhost_or_an_opted_out_browser() {
+    if !browser_available("playwright-core") {
+        return;
+    }
+    let app = spawn_app_with(|config| config.projects[0].domains = vec!["shop.test".into()]).await;
+    let run = run_page(&app, "tracker-ignored").await;
+    assert_eq!(
+        run.report["ignored"],
+        serde_json::json!(["localhost", "opted out"]),
+        "{}",
+        run.report
+    );
+    let requests = run.requests();
+    assert!(
+        requests.iter().all(|(path, _)| path == "/js/script.js"),
+        "{requests:?}"
+    );
+    assert!(app.export().await.is_empty());
+}

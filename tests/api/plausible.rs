@@ -243,3 +243,54 @@ async fn salts_are_one_a_day_kept_in_storage_and_deleted_two_days_later() {
         "past the session timeout the day's own salt counts"
     );
 }
+
+#[tokio::test]
+async fn with_the_headers_plausibles_docs_prescribe_the_forwarded_client_is_the_visitor_and_bots_are_not_stored(
+) {
+    let app = spawn_app_with(|config| {
+        config.projects[0].domains = vec!["shop.example".into()];
+        config.ingest.trusted_proxies = vec!["127.0.0.1/32".into()];
+    })
+    .await;
+    // A server sending for browsers: User-Agent, X-Forwarded-For, Content-Type.
+    let send_for = |client: &'static str, agent: &'static str| {
+        app.client
+            .post(app.url("/api/event"))
+            .header(USER_AGENT, agent)
+            .header("x-forwarded-for", client)
+            .header(CONTENT_TYPE, "application/json")
+            .body(page_view("/", "").to_string())
+            .send()
+    };
+    for (client, agent) in [
+        ("203.0.113.1", CHROME_WINDOWS),
+        ("203.0.113.1", CHROME_WINDOWS),
+        ("203.0.113.2", CHROME_WINDOWS),
+        ("203.0.113.3", crate::enrichment::GOOGLEBOT),
+    ] {
+        let response = send_for(client, agent).await.unwrap();
+        assert_eq!(response.status(), 202, "{client} {agent}");
+    }
+    let events = app.export().await;
+    assert_eq!(
+        events.len(),
+        3,
+        "the bot's page view is not stored: {events:?}"
+    );
+    let mut visitors: Vec<&str> = events
+        .iter()
+        .map(|e| e["anonymousId"].as_str().unwrap())
+        .collect();
+    visitors.sort_unstable();
+    visitors.dedup();
+    assert_eq!(
+        visitors.len(),
+        2,
+        "one visitor per forwarded client: {events:?}"
+    );
+    let metrics = app.metrics().await;
+    assert_eq!(
+        metric_value(&metrics, "analytics_events_dropped_total"),
+        1.0
+    );
+}

@@ -4,8 +4,9 @@
 //
 // Usage: node drive.mjs SERVICE_URL WRITE_KEY SCENARIO [SCREENSHOT.png]
 //   SCENARIO: segment (analytics.js from @segment/analytics-next),
-//             rudderstack (@rudderstack/analytics-js) or tracker (the
+//             rudderstack (@rudderstack/analytics-js), tracker (the
 //             service's own /js/script.js, on a site whose domain is shop.test)
+//             or tracker-ignored (the same from localhost and opted out)
 // Prints one JSON object: the requests the page made to the service with
 // their statuses, and the page's errors. Exits non-zero when the page could
 // not run its scenario.
@@ -89,6 +90,16 @@ const pages = {
   };
   window.ready = true;
 </script></body></html>`,
+  // The tracker where it must send nothing: from localhost, and from a
+  // browser that opted out. A queued custom event reports why it was not sent.
+  'tracker-ignored': `<!doctype html><html><head><title>Shop</title>
+<script>
+  if (location.search === '?optout') localStorage.setItem('analytics_ignore', 'true');
+  window.outcome = { ignored: [] };
+  window.plausible = window.plausible || function () { (window.plausible.q = window.plausible.q || []).push(arguments) };
+  plausible('Signup', { callback: (result) => window.outcome.ignored.push(result.ignored || String(result.status)) });
+</script>
+<script defer data-domain="shop.test" src="${service}/js/script.js"></script></head><body><h1>Shop</h1></body></html>`,
 }
 
 if (!pages[scenario]) {
@@ -181,6 +192,14 @@ try {
   page.context().on('page', (opened) => opened.close())
   if (scenario === 'tracker') {
     await runTracker(page, port)
+  } else if (scenario === 'tracker-ignored') {
+    for (const [origin, query] of [[`http://localhost:${port}`, ''], [`http://shop.test:${port}`, '?optout']]) {
+      await page.goto(`${origin}/tracker-ignored.html${query}`)
+      await page.waitForFunction(() => window.outcome.ignored.length >= 1, null, { timeout: 15000 })
+      result.ignored = (result.ignored || []).concat(await page.evaluate(() => window.outcome.ignored))
+    }
+    // Time for anything sent after all to arrive.
+    await page.waitForTimeout(500)
   } else {
     await page.goto(`http://shop.test:${port}/${scenario}.html`)
     await page.waitForFunction(() => window.ready === true)
