@@ -91,7 +91,7 @@ async fn devices(app: &TestApp) -> Value {
     body["results"].clone()
 }
 
-/// The stored events of one scenario, in the order the page sent them.
+/// The stored events of one scenario, by their time.
 async fn stored_in_order(app: &TestApp) -> Vec<Value> {
     let mut events = app.export().await;
     events.sort_by(|a, b| a["timestamp"].as_str().cmp(&b["timestamp"].as_str()));
@@ -112,16 +112,28 @@ fn kinds(events: &[Value]) -> Vec<(&str, &str)> {
         .collect()
 }
 
+/// The stored event of this kind and label; requests sent at once may
+/// arrive in any order, so events are found, not indexed.
+fn find<'a>(events: &'a [Value], kind: &str, label: &str) -> &'a Value {
+    let index = kinds(events)
+        .iter()
+        .position(|k| *k == (kind, label))
+        .unwrap_or_else(|| panic!("a {kind} {label:?} is stored: {events:#?}"));
+    &events[index]
+}
+
 /// What both SDKs must have stored: four events, once each, from the page's
 /// browser, on the paths it was on.
 fn assert_the_visit_arrived(events: &[Value], run: &PageRun, first_path: &str) {
+    let mut seen = kinds(events);
+    seen.sort_unstable();
     assert_eq!(
-        kinds(events),
+        seen,
         [
-            ("page", "Home"),
-            ("track", "Signed Up"),
-            ("page", "Pricing"),
             ("identify", "user-1"),
+            ("page", "Home"),
+            ("page", "Pricing"),
+            ("track", "Signed Up"),
         ],
         "{events:#?}"
     );
@@ -130,10 +142,22 @@ fn assert_the_visit_arrived(events: &[Value], run: &PageRun, first_path: &str) {
     for event in events {
         assert_eq!(event["context"]["userAgent"], user_agent, "{event}");
     }
-    assert_eq!(events[0]["context"]["page"]["path"], first_path);
-    assert_eq!(events[1]["properties"]["plan"], "pro");
-    assert_eq!(events[2]["context"]["page"]["path"], "/pricing");
-    assert_eq!(events[3]["traits"]["email"], "ada@shop.example");
+    assert_eq!(
+        find(events, "page", "Home")["context"]["page"]["path"],
+        first_path
+    );
+    assert_eq!(
+        find(events, "track", "Signed Up")["properties"]["plan"],
+        "pro"
+    );
+    assert_eq!(
+        find(events, "page", "Pricing")["context"]["page"]["path"],
+        "/pricing"
+    );
+    assert_eq!(
+        find(events, "identify", "user-1")["traits"]["email"],
+        "ada@shop.example"
+    );
     let visitor = &events[0]["anonymousId"];
     assert!(visitor.as_str().is_some_and(|id| !id.is_empty()));
     assert!(events.iter().all(|e| e["anonymousId"] == *visitor));
@@ -152,17 +176,19 @@ async fn segments_analytics_js_sends_from_a_page_on_another_origin() {
         (format!("/v1/projects/{WRITE_KEY}/settings"), 200),
         "analytics.js loads its settings from the service: {requests:?}"
     );
-    let sends: Vec<_> = requests[1..]
+    // Requests sent at once may be answered in any order.
+    let mut sends: Vec<_> = requests[1..]
         .iter()
         .map(|(p, s)| (p.as_str(), *s))
         .collect();
+    sends.sort_unstable();
     assert_eq!(
         sends,
         [
+            ("/v1/i", 200),
             ("/v1/p", 200),
-            ("/v1/t", 200),
             ("/v1/p", 200),
-            ("/v1/i", 200)
+            ("/v1/t", 200)
         ]
     );
     let events = stored_in_order(&app).await;
@@ -171,7 +197,10 @@ async fn segments_analytics_js_sends_from_a_page_on_another_origin() {
         devices(&app).await,
         serde_json::json!([{"dimensions": ["Chrome", "Linux", "desktop"], "metrics": [4]}])
     );
-    assert_eq!(events[0]["context"]["library"]["name"], "analytics.js");
+    assert_eq!(
+        find(&events, "page", "Home")["context"]["library"]["name"],
+        "analytics.js"
+    );
 }
 
 #[tokio::test]
@@ -198,7 +227,7 @@ async fn rudderstacks_sdk_sends_from_a_page_on_another_origin() {
         serde_json::json!([{"dimensions": ["Chrome", "Linux", "desktop"], "metrics": [4]}])
     );
     assert_eq!(
-        events[0]["context"]["library"]["name"],
+        find(&events, "page", "Home")["context"]["library"]["name"],
         "RudderLabs JavaScript SDK"
     );
 }
@@ -223,42 +252,54 @@ async fn our_tracker_sends_page_views_clicks_custom_events_and_engagement() {
         "{requests:?}"
     );
     let events = stored_in_order(&app).await;
-    let seen: Vec<(&str, &str, &str)> = events
-        .iter()
-        .map(|e| {
-            (
-                e["type"].as_str().unwrap(),
-                e["event"].as_str().unwrap_or(""),
-                e["context"]["page"]["path"].as_str().unwrap(),
-            )
-        })
-        .collect();
+    let of = |e: &Value| {
+        (
+            e["type"].as_str().unwrap().to_owned(),
+            e["event"].as_str().unwrap_or("").to_owned(),
+            e["context"]["page"]["path"].as_str().unwrap().to_owned(),
+        )
+    };
+    let mut seen: Vec<(String, String, String)> = events.iter().map(of).collect();
+    seen.sort_unstable();
+    let mut expected: Vec<(String, String, String)> = [
+        ("page", "", "/tracker.html"),
+        ("track", "Signup", "/tracker.html"),
+        ("track", "engagement", "/tracker.html"),
+        ("page", "", "/pricing"),
+        ("track", "Outbound Link: Click", "/pricing"),
+        ("track", "File Download", "/pricing"),
+        ("track", "engagement", "/pricing"),
+    ]
+    .iter()
+    .map(|(a, b, c)| (a.to_string(), b.to_string(), c.to_string()))
+    .collect();
+    expected.sort_unstable();
+    assert_eq!(seen, expected, "{events:#?}");
+    let named = |name: &str, path: &str| {
+        events
+            .iter()
+            .find(|e| {
+                e["event"].as_str().unwrap_or("") == name && e["context"]["page"]["path"] == path
+            })
+            .unwrap()
+    };
     assert_eq!(
-        seen,
-        [
-            ("page", "", "/tracker.html"),
-            ("track", "Signup", "/tracker.html"),
-            ("track", "engagement", "/tracker.html"),
-            ("page", "", "/pricing"),
-            ("track", "Outbound Link: Click", "/pricing"),
-            ("track", "File Download", "/pricing"),
-            ("track", "engagement", "/pricing"),
-        ],
-        "{events:#?}"
+        named("Signup", "/tracker.html")["properties"]["plan"],
+        "pro"
     );
-    assert_eq!(events[1]["properties"]["plan"], "pro");
     assert_eq!(
-        events[4]["properties"]["url"],
+        named("Outbound Link: Click", "/pricing")["properties"]["url"],
         "https://partner.example/offer"
     );
-    assert!(events[5]["properties"]["url"]
+    assert!(named("File Download", "/pricing")["properties"]["url"]
         .as_str()
         .unwrap()
         .ends_with("/files/guide.pdf"));
-    assert_eq!(events[6]["properties"]["scroll_depth"], 100);
-    assert!(events[6]["properties"]["engagement_time_ms"].is_u64());
+    let engagement = named("engagement", "/pricing");
+    assert_eq!(engagement["properties"]["scroll_depth"], 100);
+    assert!(engagement["properties"]["engagement_time_ms"].is_u64());
     assert_eq!(
-        events[0]["context"]["page"]["referrer"],
+        named("", "/tracker.html")["context"]["page"]["referrer"],
         "https://news.ycombinator.com/"
     );
     // One cookieless visitor, no address kept.
