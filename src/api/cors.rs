@@ -51,17 +51,23 @@ pub async fn ingest_cors(
     }
     let mut response = next.run(request).await;
     let headers = response.headers_mut();
-    headers.insert(ACCESS_CONTROL_ALLOW_ORIGIN, origin);
-    headers.insert(
-        ACCESS_CONTROL_ALLOW_CREDENTIALS,
-        HeaderValue::from_static("true"),
-    );
+    allow_origin(headers, origin);
     headers.insert(
         ACCESS_CONTROL_EXPOSE_HEADERS,
         HeaderValue::from_static(EXPOSED_HEADERS),
     );
     headers.append(VARY, HeaderValue::from_static("origin"));
     response
+}
+
+/// The page's origin mirrored, with credentials allowed (what analytics.js'
+/// `credentials: include` requests need).
+fn allow_origin(headers: &mut HeaderMap, origin: HeaderValue) {
+    headers.insert(ACCESS_CONTROL_ALLOW_ORIGIN, origin);
+    headers.insert(
+        ACCESS_CONTROL_ALLOW_CREDENTIALS,
+        HeaderValue::from_static("true"),
+    );
 }
 
 fn is_preflight(request: &Request) -> bool {
@@ -85,11 +91,7 @@ fn preflight(projects: &ProjectRegistry, origin: &HeaderValue, request: &HeaderM
     }
     let mut response = StatusCode::NO_CONTENT.into_response();
     let headers = response.headers_mut();
-    headers.insert(ACCESS_CONTROL_ALLOW_ORIGIN, origin.clone());
-    headers.insert(
-        ACCESS_CONTROL_ALLOW_CREDENTIALS,
-        HeaderValue::from_static("true"),
-    );
+    allow_origin(headers, origin.clone());
     headers.insert(
         ACCESS_CONTROL_ALLOW_METHODS,
         HeaderValue::from_static(ALLOWED_METHODS),

@@ -117,11 +117,6 @@ impl ApiError {
             ApiError::Payload(
                 PayloadError::EventTooLarge { .. } | PayloadError::TooManyEvents { .. },
             ) => StatusCode::PAYLOAD_TOO_LARGE,
-            ApiError::Plausible(error)
-                if error.field == "body" && error.message.contains("limit") =>
-            {
-                StatusCode::PAYLOAD_TOO_LARGE
-            }
             ApiError::Payload(_)
             | ApiError::InvalidParameter { .. }
             | ApiError::Plausible(_)

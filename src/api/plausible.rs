@@ -37,6 +37,7 @@ pub async fn plausible_event(
     request_body: Body,
 ) -> Result<(StatusCode, &'static str), ApiError> {
     let received_at = Utc::now();
+    // Bodies over the limit are refused here, with 413.
     let bytes = body::read_limited(&headers, request_body, MAX_BODY_BYTES).await?;
     let event = PlausibleEvent::parse(&bytes)?;
     let project = event

@@ -131,9 +131,13 @@ impl Enricher {
     /// Referrer domain, source and channel.
     fn attribute_source(&self, project: &Project, event: &Event, visit: &mut VisitFields) {
         let fields = &event.context_fields;
-        let page_url = fields.page_url.as_deref();
+        // Parsed once: the host, the source it names and its click ids.
+        let page_url = fields
+            .page_url
+            .as_deref()
+            .and_then(|url| url::Url::parse(url).ok());
         let page_host = page_url
-            .and_then(|url| url::Url::parse(url).ok())
+            .as_ref()
             .and_then(|url| url.host_str().map(str::to_ascii_lowercase));
         let referrer_host = fields
             .page_referrer
@@ -146,27 +150,22 @@ impl Enricher {
         let named = fields
             .campaign_source
             .clone()
-            .or_else(|| page_url.and_then(visit::url_source));
+            .or_else(|| page_url.as_ref().and_then(visit::url_source));
         let source = named
             .clone()
             .or_else(|| known.map(|k| k.name.clone()))
             .or_else(|| referrer_host.clone());
         // A source named in the URL is looked up too (utm_source=google).
         let category = known.and_then(|k| k.category).or_else(|| {
-            named
-                .as_deref()
-                .and_then(|name| self.referrers.lookup(&name.to_ascii_lowercase()))
-                .or_else(|| {
-                    named.as_deref().and_then(|name| {
-                        self.referrers
-                            .lookup(&format!("{}.com", name.to_ascii_lowercase()))
-                    })
-                })
-                .and_then(|k| k.category)
+            let name = named.as_deref()?.to_ascii_lowercase();
+            self.referrers
+                .lookup(&name)
+                .or_else(|| self.referrers.lookup(&format!("{name}.com")))?
+                .category
         });
         visit.referrer_domain = referrer_host.clone();
         visit.source = source.clone();
-        if page_url.is_none() && referrer_host.is_none() && source.is_none() {
+        if fields.page_url.is_none() && referrer_host.is_none() && source.is_none() {
             // Not sent from a page (a server's or an app's event): no channel.
             return;
         }
@@ -176,7 +175,7 @@ impl Enricher {
             medium: fields.campaign_medium.as_deref(),
             campaign: fields.campaign_name.as_deref(),
             has_referrer: referrer_host.is_some(),
-            has_click_id: page_url.is_some_and(visit::has_click_id),
+            has_click_id: page_url.as_ref().is_some_and(visit::has_click_id),
         });
         visit.channel = Some(channel.as_str().to_owned());
     }

@@ -19,10 +19,7 @@ const USER_AGENT: &str = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KH
 fn browser_available(package: &str) -> bool {
     requirements::program("node")
         && requirements::program("chromium")
-        && requirements::file(
-            "reference-data/node_modules/uap-core/regexes.yaml",
-            "the reference data (npm ci --prefix reference-data)",
-        )
+        && crate::enrichment::regexes_installed()
         && requirements::file(
             &format!("tests/browser/node_modules/{package}"),
             &format!("the npm package {package} (tests/browser)"),

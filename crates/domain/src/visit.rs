@@ -94,8 +94,7 @@ pub fn is_self_referral(host: &str, page_host: Option<&str>, site_domains: &[Str
 
 /// The source a page's URL names: `utm_source`, else `ref`, else `source`
 /// (Plausible reads the same three).
-pub fn url_source(page_url: &str) -> Option<String> {
-    let url = url::Url::parse(page_url).ok()?;
+pub fn url_source(url: &url::Url) -> Option<String> {
     let mut found: [Option<String>; 3] = [None, None, None];
     for (key, value) in url.query_pairs() {
         let slot = match key.as_ref() {
@@ -301,20 +300,22 @@ fn is_shopping_campaign(campaign: &str) -> bool {
 
 /// Whether a page URL carries a search ad network's click id (Google's or
 /// Microsoft's; Facebook's `fbclid` marks organic clicks as well).
-pub fn has_click_id(page_url: &str) -> bool {
-    url::Url::parse(page_url).is_ok_and(|url| {
-        url.query_pairs().any(|(key, _)| {
-            matches!(
-                key.as_ref(),
-                "gclid" | "gbraid" | "wbraid" | "dclid" | "msclkid"
-            )
-        })
+pub fn has_click_id(url: &url::Url) -> bool {
+    url.query_pairs().any(|(key, _)| {
+        matches!(
+            key.as_ref(),
+            "gclid" | "gbraid" | "wbraid" | "dclid" | "msclkid"
+        )
     })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn url(text: &str) -> url::Url {
+        url::Url::parse(text).unwrap()
+    }
 
     #[test]
     fn referrer_hosts_drop_www_and_ignore_what_is_no_referrer() {
@@ -358,14 +359,14 @@ mod tests {
     #[test]
     fn the_url_names_its_source_by_utm_source_then_ref_then_source() {
         assert_eq!(
-            url_source("https://s.example/?ref=hn&utm_source=newsletter").as_deref(),
+            url_source(&url("https://s.example/?ref=hn&utm_source=newsletter")).as_deref(),
             Some("newsletter")
         );
         assert_eq!(
-            url_source("https://s.example/?source=x&ref=producthunt").as_deref(),
+            url_source(&url("https://s.example/?source=x&ref=producthunt")).as_deref(),
             Some("producthunt")
         );
-        assert_eq!(url_source("https://s.example/?utm_source=&q=1"), None);
+        assert_eq!(url_source(&url("https://s.example/?utm_source=&q=1")), None);
     }
 
     fn of(inputs: ChannelInputs<'_>) -> &'static str {
@@ -438,8 +439,8 @@ mod tests {
 
     #[test]
     fn ad_click_ids_are_recognised() {
-        assert!(has_click_id("https://s.example/?gclid=abc"));
-        assert!(has_click_id("https://s.example/?x=1&msclkid=abc"));
-        assert!(!has_click_id("https://s.example/?q=1"));
+        assert!(has_click_id(&url("https://s.example/?gclid=abc")));
+        assert!(has_click_id(&url("https://s.example/?x=1&msclkid=abc")));
+        assert!(!has_click_id(&url("https://s.example/?q=1")));
     }
 }

@@ -61,18 +61,11 @@ pub struct RecordDecoder {
     pub enricher: Arc<Enricher>,
 }
 
-/// A record that decoded.
-enum Parsed {
-    Event(Box<Event>, bool),
-    Dropped(BotReason),
-}
-
 impl RecordDecoder {
     /// Decodes one record; never fails, since a bad record becomes a dead letter.
     pub fn decode(&self, record: &Record<'_>) -> Decoded {
         match self.try_decode(record) {
-            Ok(Parsed::Event(event, clamped)) => Decoded::Event(event, clamped),
-            Ok(Parsed::Dropped(reason)) => Decoded::Dropped(reason),
+            Ok(decoded) => decoded,
             Err((reason, message)) => Decoded::DeadLetter(DeadLetter {
                 key: record.key.map(<[u8]>::to_vec),
                 payload: record.payload.map(<[u8]>::to_vec),
@@ -84,7 +77,8 @@ impl RecordDecoder {
         }
     }
 
-    fn try_decode(&self, record: &Record<'_>) -> Result<Parsed, (&'static str, String)> {
+    /// An event or a drop; a dead letter's reason and message as the error.
+    fn try_decode(&self, record: &Record<'_>) -> Result<Decoded, (&'static str, String)> {
         let body = record
             .payload
             .filter(|p| !p.is_empty())
@@ -121,9 +115,9 @@ impl RecordDecoder {
             .pop()
             .ok_or(("empty", "the record holds no event".to_owned()))?;
         if let Some(reason) = self.enricher.enrich(&project, &mut event) {
-            return Ok(Parsed::Dropped(reason));
+            return Ok(Decoded::Dropped(reason));
         }
-        Ok(Parsed::Event(Box::new(event), parsed.clamped > 0))
+        Ok(Decoded::Event(Box::new(event), parsed.clamped > 0))
     }
 
     fn project_of(
