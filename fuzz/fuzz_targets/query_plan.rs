@@ -15,7 +15,7 @@ use analytics_domain::analysis::{
     fold_all, parse_window, Analysis, EventSpec, Period, ScopeSpec, TimelineEvent,
 };
 use analytics_domain::query::{
-    answer, parse_dimensions, parse_filters, parse_metrics, parse_order_by, parse_timezone, plan,
+    answer, apply_conversion_rates, parse_dimensions, parse_filters, parse_query_filters, parse_metrics, parse_order_by, parse_timezone, plan,
     DateRangeSpec, PlanContext, QueryError, QueryRows, QuerySpec, RequestedDimension, RowSource,
 };
 use libfuzzer_sys::fuzz_target;
@@ -76,12 +76,14 @@ fn enumerated<T: serde::de::DeserializeOwned>(value: &Value) -> Option<T> {
 }
 
 fn query(value: &Value) -> Result<QuerySpec, QueryError> {
+    let filters = parse_query_filters(&value["filters"])?;
     Ok(QuerySpec {
         metrics: parse_metrics(&names(value, "metrics"))?,
         date_range: DateRangeSpec::parse(&value["date_range"])?,
         timezone: value["timezone"].as_str().map(parse_timezone).transpose()?,
         dimensions: parse_dimensions(&names(value, "dimensions"))?,
-        filter: parse_filters(&value["filters"])?,
+        filter: filters.events,
+        visit_filter: filters.visits,
         order_by: parse_order_by(value.get("order_by"))?,
         time_labels: value["include"]["time_labels"].as_bool().unwrap_or(false),
         total_rows: value["include"]["total_rows"].as_bool().unwrap_or(false),
@@ -112,7 +114,13 @@ fuzz_target!(|bytes: &[u8]| {
                     QueryRows::default()
                 }
                 RowSource::Sessions(sessions) => fold_all(sessions.clone(), timeline(bytes)),
+                RowSource::VisitEvents(visits) => fold_all(visits.clone(), timeline(bytes)).0,
             };
+            let mut rows = rows;
+            if planned.conversion_baseline.is_some() {
+                let baseline = rows.clone();
+                apply_conversion_rates(&planned, &mut rows, &baseline);
+            }
             let answered = answer(&planned, rows, Some(3));
             serde_json::to_vec(&answered).expect("an answer serialises");
         }

@@ -13,7 +13,7 @@ use super::error::{ApiError, ErrorBody};
 use super::{auth, AppState};
 use crate::app::{Discovered, DiscoverySpec};
 use crate::domain::query::{
-    parse_dimensions, parse_filters, parse_metrics, parse_order_by, parse_timezone, Answer,
+    parse_dimensions, parse_metrics, parse_order_by, parse_query_filters, parse_timezone, Answer,
     DateRangeSpec, QueryError, QuerySpec,
 };
 
@@ -60,7 +60,9 @@ pub struct QueryRequest {
     /// `max:props.KEY`, `percentage`; over sessions `sessions`, `bounce_rate`,
     /// `session_duration`, `events_per_session`; Plausible's `visitors` (=
     /// `users`), `visits` (= `sessions`), `visit_duration` (=
-    /// `session_duration`), `pageviews` and `views_per_visit` (over sessions).
+    /// `session_duration`), `pageviews`, `views_per_visit` (over sessions), and
+    /// `conversion_rate` (visitors as a percentage of those of the same row
+    /// without the goal: the top-level `event:name` conditions and dimension).
     pub metrics: Vec<String>,
     /// `[from, to]` dates (inclusive whole days) or ISO-8601 date-times with offsets,
     /// or one of `today`, `yesterday`, `7d`, `30d` (any `Nd`), `month`, `year`, `all`.
@@ -74,12 +76,16 @@ pub struct QueryRequest {
     /// utm_campaign|utm_term|utm_content`, `event:library`, `event:locale`,
     /// `event:props:KEY`, `event:context:KEY`, `user:id`, `visit:browser`,
     /// `visit:browser_version`, `visit:os`, `visit:os_version`, `visit:device`,
-    /// `visit:country`, `visit:region`, `visit:city`, `visit:utm_*`;
+    /// `visit:country`, `visit:region`, `visit:city`, `visit:utm_*`; of each
+    /// visit's first event `visit:referrer_domain`, `visit:source`,
+    /// `visit:channel` (every event of the visit counts under them);
     /// `session:entry_page|exit_page` (also `visit:entry_page|exit_page`).
     #[serde(default)]
     pub dimensions: Vec<String>,
     /// `[op, dimension, values]`, or `["and"|"or", [filters]]`, or `["not", filter]`;
-    /// a list of filters means all of them.
+    /// a list of filters means all of them. Conditions on `visit:referrer_domain`,
+    /// `visit:source` and `visit:channel` select visits by their first event and
+    /// stand on their own at the top level.
     #[serde(default)]
     #[schema(value_type = Option<FilterExpression>)]
     pub filters: Option<Value>,
@@ -124,6 +130,12 @@ impl TryFrom<QueryRequest> for QuerySpec {
     type Error = QueryError;
 
     fn try_from(request: QueryRequest) -> Result<Self, QueryError> {
+        let filters = request
+            .filters
+            .as_ref()
+            .map(parse_query_filters)
+            .transpose()?
+            .unwrap_or_default();
         Ok(QuerySpec {
             metrics: parse_metrics(&request.metrics)?,
             date_range: DateRangeSpec::parse(&request.date_range)?,
@@ -133,12 +145,8 @@ impl TryFrom<QueryRequest> for QuerySpec {
                 .map(parse_timezone)
                 .transpose()?,
             dimensions: parse_dimensions(&request.dimensions)?,
-            filter: request
-                .filters
-                .as_ref()
-                .map(parse_filters)
-                .transpose()?
-                .flatten(),
+            filter: filters.events,
+            visit_filter: filters.visits,
             order_by: parse_order_by(request.order_by.as_ref())?,
             time_labels: request.include.time_labels,
             total_rows: request.include.total_rows,

@@ -122,10 +122,7 @@ impl IngestService {
         let mut kept = 0;
         for index in 0..parsed.events.len() {
             if let Some(reason) = enricher.enrich(project, &mut parsed.events[index]) {
-                self.metrics
-                    .events_dropped
-                    .with_label_values(&[reason.as_str()])
-                    .inc();
+                self.metrics.count_dropped(reason);
                 dropped += 1;
                 continue;
             }

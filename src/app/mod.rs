@@ -5,6 +5,7 @@
 //! compute and storage to read and write, under the read side's limits
 //! ([`ReadLimits`]), applied here and nowhere else.
 
+pub mod backfill;
 mod error;
 mod ingest;
 mod limits;

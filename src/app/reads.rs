@@ -13,8 +13,8 @@ use super::error::{AppError, Limit};
 use super::limits::ReadLimits;
 use crate::domain::analysis::{Analysis, Folding, PersonFold};
 use crate::domain::query::{
-    answer, plan, Answer, DateRangeSpec, Dimension, EventDimension, Metric, MetricValue,
-    PlanContext, QuerySpec, RequestedDimension, RowSource, TimeRange,
+    answer, apply_conversion_rates, plan, Answer, DateRangeSpec, Dimension, EventDimension, Metric,
+    MetricValue, PlanContext, QueryRows, QuerySpec, RequestedDimension, RowSource, TimeRange,
 };
 use crate::domain::Project;
 use crate::storage::{EventChunks, ExportRequest, Repository};
@@ -104,11 +104,29 @@ impl QueryService {
         let started = Instant::now();
         let context = self.context(project, &spec.date_range).await?;
         let plan = plan(spec, &context)?;
-        let (rows, total_users) = match &plan.rows {
+        let wants_total = plan.metrics.contains(&Metric::Percentage);
+        let (mut rows, total_users) = self.rows(&plan.rows, wants_total).await?;
+        if let Some(baseline) = &plan.conversion_baseline {
+            let (baseline_rows, _) = self.rows(&baseline.rows, false).await?;
+            apply_conversion_rates(&plan, &mut rows, &baseline_rows);
+        }
+        let mut answer = off_runtime(move || answer(&plan, rows, total_users)).await?;
+        answer.meta.took_ms = elapsed_ms(started);
+        Ok(answer)
+    }
+
+    /// The rows of a plan's source, and the users of its whole range and
+    /// filters when `wants_total` (the denominator of `percentage`).
+    async fn rows(
+        &self,
+        source: &RowSource,
+        wants_total: bool,
+    ) -> Result<(QueryRows, Option<u64>), AppError> {
+        Ok(match source {
             RowSource::Events(query) => {
                 let budget = self.limits.budget();
                 let total_users = async {
-                    if !plan.metrics.contains(&Metric::Percentage) {
+                    if !wants_total {
                         return Ok(None);
                     }
                     let totals = self.repository.query(&query.total_users(), budget).await?;
@@ -124,10 +142,11 @@ impl QueryService {
                     .map_err(|e| self.limits.read_error(e))?
             }
             RowSource::Sessions(sessions) => (self.fold(sessions.clone()).await?, None),
-        };
-        let mut answer = off_runtime(move || answer(&plan, rows, total_users)).await?;
-        answer.meta.took_ms = elapsed_ms(started);
-        Ok(answer)
+            RowSource::VisitEvents(query) => {
+                let (rows, persons) = self.fold(query.clone()).await?;
+                (rows, Some(persons))
+            }
+        })
     }
 
     /// A funnel, retention, stickiness, lifecycle or paths analysis.

@@ -175,7 +175,7 @@ pub(super) fn validate(projects: &[ProjectConfig]) -> Result<(), ConfigError> {
                     format!("{domain:?} is not a domain name; write the host alone, e.g. \"shop.example\""),
                 ));
             }
-            if !domains.insert(domain.trim_start_matches("www.").to_ascii_lowercase()) {
+            if !domains.insert(crate::domain::visit::bare_host(domain)) {
                 return Err(ConfigError::invalid(
                     at(&format!("domains[{domain_index}]")),
                     format!("{domain:?} is listed by another project (or twice); a site belongs to one project"),

@@ -13,6 +13,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::api::{self, AppState};
+use crate::app::backfill::VisitBackfill;
 use crate::app::{IngestService, QueryService, ReadLimits, VisitorIds};
 use crate::config::{Config, StorageBackend};
 use crate::domain::dependency::DependencyCheck;
@@ -74,6 +75,7 @@ pub struct Application {
     repository: Arc<dyn Repository>,
     workers: Arc<WorkerHealth>,
     development_keys: Option<DevelopmentKeys>,
+    backfill: VisitBackfill,
 }
 
 /// Opens the configured storage backend.
@@ -142,6 +144,7 @@ impl Application {
             tracing::warn!("enrichment: {missing}");
         }
         let enricher = Arc::new(enricher);
+        let backfill = VisitBackfill::new(repository.clone(), enricher.clone(), projects.clone());
         let kafka_parts = match &config.kafka {
             Some(kafka) => kafka::build(
                 &config,
@@ -202,6 +205,7 @@ impl Application {
             repository,
             workers,
             development_keys,
+            backfill,
         })
     }
 
@@ -235,8 +239,11 @@ impl Application {
             exporter,
             repository,
             workers,
+            backfill,
             ..
         } = self;
+        let stop_backfill = CancellationToken::new();
+        let backfill_task = tokio::spawn(backfill.run(stop_backfill.clone()));
         let stop_processor = CancellationToken::new();
         let processor_task = workers.supervise(
             "processor",
@@ -285,6 +292,8 @@ impl Application {
             }
         };
 
+        stop_backfill.cancel();
+        let _ = backfill_task.await;
         stop_exporter.cancel();
         if let Some(task) = exporter_task {
             let _ = task.await;

@@ -10,6 +10,7 @@ use futures::stream::BoxStream;
 
 use crate::domain::analysis::{TimelineEvent, TimelineRequest};
 use crate::domain::query::{EventQuery, QueryRows, TimeRange};
+use crate::domain::visit::VisitFields;
 use crate::domain::Event;
 
 pub mod clickhouse;
@@ -132,6 +133,16 @@ pub trait Repository: Send + Sync + 'static {
 
     /// Deletes a setting (nothing when there is none).
     async fn delete_setting(&self, name: &str) -> Result<(), StorageError>;
+
+    /// Sets the visit columns of stored events of a project, by `messageId`
+    /// (events stored before enrichment derived them). Where a backend
+    /// applies such changes in the background (ClickHouse), reads see them
+    /// once applied.
+    async fn update_visits(
+        &self,
+        project_id: &str,
+        visits: Vec<(String, VisitFields)>,
+    ) -> Result<(), StorageError>;
 
     /// Runs an event query over its project only.
     async fn query(

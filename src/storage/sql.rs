@@ -36,6 +36,7 @@ pub(crate) fn dimension_source(dimension: &EventDimension) -> DimensionSource<'_
         EventDimension::Locale => "locale",
         EventDimension::UserId => USER_KEY,
         EventDimension::Visit(attribute) => attribute.as_str(),
+        EventDimension::Acquisition(attribute) => attribute.as_str(),
         EventDimension::Name => return DimensionSource::Name,
         EventDimension::Property(key) => return DimensionSource::Property(key),
         EventDimension::Context(key) => return DimensionSource::Context(key),
@@ -90,9 +91,16 @@ fn branch<S: QuerySql>(
         columns.push(format!("{expression} AS d{i}"));
     }
     for (i, metric) in query.metrics.iter().enumerate() {
-        if let EventMetric::Numeric(_, key) = metric {
-            let property = statement.text_expression(&EventDimension::Property(key.clone()));
-            columns.push(format!("{} AS n{i}", statement.numeric(&property)));
+        match metric {
+            EventMetric::Numeric(_, key) => {
+                let property = statement.text_expression(&EventDimension::Property(key.clone()));
+                columns.push(format!("{} AS n{i}", statement.numeric(&property)));
+            }
+            // 1 for a page view, 0 for any other call.
+            EventMetric::Pageviews => {
+                columns.push(format!("CASE WHEN type = 'page' THEN 1 ELSE 0 END AS n{i}"));
+            }
+            EventMetric::Events | EventMetric::Users => {}
         }
     }
     // Values are bound in text order: the columns' before the conditions'.

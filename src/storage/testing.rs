@@ -102,6 +102,14 @@ impl Repository for FakeRepository {
         self.reachable()
     }
 
+    async fn update_visits(
+        &self,
+        _: &str,
+        _: Vec<(String, crate::domain::visit::VisitFields)>,
+    ) -> Result<(), StorageError> {
+        self.reachable()
+    }
+
     async fn query(&self, _: &EventQuery, _: ReadBudget) -> Result<QueryRows, StorageError> {
         self.reachable()?;
         assert!(!self.panics.load(Ordering::SeqCst), "a defect in storage");

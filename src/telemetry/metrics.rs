@@ -54,6 +54,13 @@ pub struct Metrics {
 }
 
 impl Metrics {
+    /// Counts an acknowledged event that is not stored, by reason.
+    pub fn count_dropped(&self, reason: crate::enrich::BotReason) {
+        self.events_dropped
+            .with_label_values(&[reason.as_str()])
+            .inc();
+    }
+
     /// Creates and registers every metric.
     pub fn new() -> Self {
         let registry = Registry::new();

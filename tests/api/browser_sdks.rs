@@ -88,9 +88,16 @@ async fn devices(app: &TestApp) -> Value {
     body["results"].clone()
 }
 
-/// The stored events of one scenario, by their time.
-async fn stored_in_order(app: &TestApp) -> Vec<Value> {
+/// The stored events of one scenario, by their time, once `expected` have
+/// arrived (an SDK may call back before its request is answered), or
+/// whatever is stored after five seconds.
+async fn stored_in_order(app: &TestApp, expected: usize) -> Vec<Value> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
     let mut events = app.export().await;
+    while events.len() < expected && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        events = app.export().await;
+    }
     events.sort_by(|a, b| a["timestamp"].as_str().cmp(&b["timestamp"].as_str()));
     events
 }
@@ -188,7 +195,7 @@ async fn segments_analytics_js_sends_from_a_page_on_another_origin() {
             ("/v1/t", 200)
         ]
     );
-    let events = stored_in_order(&app).await;
+    let events = stored_in_order(&app, 4).await;
     assert_the_visit_arrived(&events, &run, "/segment.html");
     assert_eq!(
         devices(&app).await,
@@ -217,7 +224,7 @@ async fn rudderstacks_sdk_sends_from_a_page_on_another_origin() {
         requests[1..].iter().all(|(_, status)| *status == 200),
         "{requests:?}"
     );
-    let events = stored_in_order(&app).await;
+    let events = stored_in_order(&app, 4).await;
     assert_the_visit_arrived(&events, &run, "/rudderstack.html");
     assert_eq!(
         devices(&app).await,
@@ -248,7 +255,7 @@ async fn our_tracker_sends_page_views_clicks_custom_events_and_engagement() {
             .all(|request| *request == ("/api/event".to_owned(), 202)),
         "{requests:?}"
     );
-    let events = stored_in_order(&app).await;
+    let events = stored_in_order(&app, 7).await;
     let of = |e: &Value| {
         (
             e["type"].as_str().unwrap().to_owned(),

@@ -229,7 +229,248 @@ async fn locations_come_from_the_sent_ip_or_a_trusted_proxys_word_only(backend: 
     );
 }
 
+/// A page view of `person` at `minutes` after `start`, from `referrer`.
+fn visit_page(
+    person: &str,
+    start: chrono::DateTime<chrono::Utc>,
+    minutes: i64,
+    path: &str,
+    referrer: &str,
+) -> Value {
+    let at = start + chrono::Duration::minutes(minutes);
+    json!({"type": "page", "anonymousId": person, "messageId": format!("{person}-{minutes}"),
+           "timestamp": at.to_rfc3339(),
+           "context": {"userAgent": CHROME_WINDOWS,
+                       "page": {"path": path, "url": format!("https://shop.example{path}"),
+                                "referrer": referrer}}})
+}
+
+/// Rows of a query over the shop's last week, as (dimensions, metrics).
+async fn rows(app: &TestApp, query: Value) -> Vec<(Vec<Value>, Vec<Value>)> {
+    let mut query = query;
+    query["date_range"] = json!("7d");
+    let (status, body) = app.query_with(READ_KEY, &query).await;
+    assert_eq!(status, 200, "{body}");
+    let mut rows: Vec<_> = body["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|row| {
+            (
+                row["dimensions"].as_array().unwrap().clone(),
+                row["metrics"].as_array().unwrap().clone(),
+            )
+        })
+        .collect();
+    rows.sort_by_key(|(dimensions, _)| format!("{dimensions:?}"));
+    rows
+}
+
+async fn a_visit_is_counted_under_the_source_of_its_first_page(backend: Backend) {
+    if !regexes_installed() {
+        return;
+    }
+    let app = spawn_app_on(backend).await;
+    let start = chrono::Utc::now() - chrono::Duration::days(2);
+    let mut signup = visit_page("a", start, 3, "/pricing", "https://shop.example/");
+    signup["type"] = json!("track");
+    signup["event"] = json!("signup");
+    let batch = json!({"batch": [
+        // a: from Google, on through the site, and back two hours later from a newsletter.
+        visit_page("a", start, 0, "/", "https://www.google.com/"),
+        visit_page("a", start, 2, "/pricing", "https://shop.example/"),
+        signup,
+        visit_page("a", start, 120, "/?utm_source=newsletter&utm_medium=email", ""),
+        // b: typed the address, then a second page.
+        visit_page("b", start, 10, "/pricing", ""),
+        visit_page("b", start, 11, "/docs", "https://shop.example/pricing"),
+    ]});
+    let response = app.post("/v1/batch", &batch).await;
+    assert_eq!(response.status(), 200);
+
+    // Session metrics: each visit under its first event's source.
+    assert_eq!(
+        rows(
+            &app,
+            json!({"metrics": ["visitors", "visits", "pageviews", "events", "bounce_rate"],
+                          "dimensions": ["visit:source"]})
+        )
+        .await,
+        vec![
+            (
+                vec![Value::Null],
+                vec![json!(1), json!(1), json!(2), json!(2), json!(0.0)]
+            ),
+            (
+                vec![json!("Google")],
+                vec![json!(1), json!(1), json!(2), json!(3), json!(0.0)]
+            ),
+            (
+                vec![json!("newsletter")],
+                vec![json!(1), json!(1), json!(1), json!(1), json!(100.0)]
+            ),
+        ]
+    );
+    // Event metrics: every event of a visit under the visit's channel, not
+    // under the site that its later pages refer to.
+    assert_eq!(
+        rows(
+            &app,
+            json!({"metrics": ["visitors", "events", "pageviews"],
+                          "dimensions": ["visit:channel", "visit:referrer_domain"]})
+        )
+        .await,
+        vec![
+            (
+                vec![json!("Direct"), Value::Null],
+                vec![json!(1), json!(2), json!(2)]
+            ),
+            (
+                vec![json!("Email"), Value::Null],
+                vec![json!(1), json!(1), json!(1)]
+            ),
+            (
+                vec![json!("Organic Search"), json!("google.com")],
+                vec![json!(1), json!(3), json!(2)]
+            ),
+        ]
+    );
+    // Pages of the visits from one source; the percentage of their visitors.
+    assert_eq!(
+        rows(&app, json!({"metrics": ["visitors", "pageviews", "percentage"],
+                          "dimensions": ["event:page"],
+                          "filters": [["is", "visit:source", ["Google"]], ["is", "event:type", ["page"]]]})).await,
+        vec![
+            (vec![json!("/")], vec![json!(1), json!(1), json!(100.0)]),
+            (vec![json!("/pricing")], vec![json!(1), json!(1), json!(100.0)]),
+        ]
+    );
+    // Sources of the visitors who saw /pricing, and a negated visit filter.
+    assert_eq!(
+        rows(
+            &app,
+            json!({"metrics": ["visitors"], "dimensions": ["visit:source"],
+                          "filters": [["is", "event:page", ["/pricing"]]]})
+        )
+        .await,
+        vec![
+            (vec![Value::Null], vec![json!(1)]),
+            (vec![json!("Google")], vec![json!(1)]),
+        ]
+    );
+    assert_eq!(
+        rows(
+            &app,
+            json!({"metrics": ["visits", "visitors"],
+                          "filters": ["not", ["is", "visit:channel", ["Direct"]]]})
+        )
+        .await,
+        vec![(vec![], vec![json!(2), json!(1)])]
+    );
+    // Conversion rates: of all visitors, and of the visitors of each source.
+    assert_eq!(
+        rows(
+            &app,
+            json!({"metrics": ["visitors", "conversion_rate"], "dimensions": ["event:name"]})
+        )
+        .await,
+        vec![
+            (vec![json!("page")], vec![json!(2), json!(100.0)]),
+            (vec![json!("signup")], vec![json!(1), json!(50.0)]),
+        ]
+    );
+    assert_eq!(
+        rows(
+            &app,
+            json!({"metrics": ["visitors", "conversion_rate"], "dimensions": ["visit:channel"],
+                          "filters": [["is", "event:name", ["signup"]]]})
+        )
+        .await,
+        vec![(vec![json!("Organic Search")], vec![json!(1), json!(100.0)])]
+    );
+    assert_eq!(
+        rows(&app, json!({"metrics": ["conversion_rate"],
+                          "filters": [["is", "event:name", ["signup"]], ["is", "event:page", ["/pricing"]]]})).await,
+        vec![(vec![], vec![json!(50.0)])],
+        "a and b saw /pricing; a signed up"
+    );
+    let (status, body) = app
+        .query_with(
+            READ_KEY,
+            &json!({"metrics": ["visitors", "conversion_rate"], "date_range": "7d"}),
+        )
+        .await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["error"]["field"], "metrics[1]", "{body}");
+    // A visit's condition and an event's in one `or` cannot be told apart.
+    let (status, body) = app
+        .query_with(READ_KEY, &json!({"metrics": ["events"], "date_range": "7d",
+            "filters": [["or", [["is", "visit:source", ["Google"]], ["is", "event:page", ["/"]]]]]}))
+        .await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["error"]["field"], "filters[0]", "{body}");
+}
+
+/// Events as an earlier version stored them: parsed, never enriched.
+fn unenriched(batch: Value) -> Vec<Event> {
+    let payload = Payload::batch(batch.to_string().as_bytes(), Limits::SEGMENT).unwrap();
+    payload
+        .into_events(IngestContext {
+            project_id: "shop",
+            received_at: chrono::Utc::now(),
+            max_future: chrono::Duration::days(1),
+            client_ip: None,
+            keep_ip: true,
+        })
+        .events
+}
+
+async fn events_stored_before_enrichment_get_what_their_context_allows(backend: Backend) {
+    if !regexes_installed() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = test_config(dir.path());
+    backend.configure(&mut config);
+    let repository = analytics::startup::open_repository(&config).await.unwrap();
+    let mut from_google = page_view("old-1", CHROME_WINDOWS);
+    from_google["context"]["page"]["referrer"] = json!("https://www.google.com/search");
+    let server_side =
+        json!({"type": "track", "userId": "server", "event": "invoice_paid", "messageId": "old-2"});
+    let events =
+        unenriched(json!({"batch": [from_google, server_side, page_view("old-3", SAFARI_IPHONE)]}));
+    assert!(events.iter().all(|e| e.visit.is_empty()));
+    repository.insert_batch(events.into()).await.unwrap();
+
+    let app = spawn_app_over(dir.path(), repository.clone()).await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let expected = vec![
+        (vec![Value::Null, Value::Null, Value::Null], json!(1)),
+        (
+            vec![json!("Chrome"), json!("desktop"), json!("Organic Search")],
+            json!(1),
+        ),
+        (
+            vec![json!("Mobile Safari"), json!("mobile"), json!("Direct")],
+            json!(1),
+        ),
+    ];
+    loop {
+        let found = breakdown(&app, &["visit:browser", "visit:device", "visit:channel"]).await;
+        if found == expected {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the backfill sets the columns: {found:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+}
+
 crate::on_every_backend!(
+    events_stored_before_enrichment_get_what_their_context_allows,
+    a_visit_is_counted_under_the_source_of_its_first_page,
     browsers_systems_and_devices_are_recognised_and_bots_are_not_stored,
     with_drop_bots_off_bots_are_stored_as_such,
     locations_come_from_the_sent_ip_or_a_trusted_proxys_word_only,

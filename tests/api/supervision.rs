@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use analytics::domain::analysis::TimelineRequest;
 use analytics::domain::query::{EventQuery, QueryRows, TimeRange};
+use analytics::domain::visit::VisitFields;
 use analytics::domain::Event;
 use analytics::startup::StartupError;
 use analytics::storage::duckdb::{DuckDbOptions, DuckDbRepository};
@@ -38,6 +39,13 @@ impl Repository for DefectiveWrites {
     }
     async fn delete_setting(&self, name: &str) -> Result<(), StorageError> {
         self.0.delete_setting(name).await
+    }
+    async fn update_visits(
+        &self,
+        project_id: &str,
+        visits: Vec<(String, VisitFields)>,
+    ) -> Result<(), StorageError> {
+        self.0.update_visits(project_id, visits).await
     }
     async fn query(
         &self,

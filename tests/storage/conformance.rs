@@ -291,7 +291,7 @@ fn event_query(body: serde_json::Value) -> EventQuery {
         .rows
     {
         RowSource::Events(query) => query,
-        RowSource::Sessions(_) => panic!("storage runs event queries only"),
+        _ => panic!("storage runs event queries only"),
     }
 }
 
@@ -383,6 +383,22 @@ pub async fn queries_count_group_and_filter_one_project(repository: Arc<dyn Repo
             ),
         ],
         "ordered by events, then by name; the anonymous visitor and u1 are one person"
+    );
+
+    let page_views = event_query(json!({
+        "metrics": ["pageviews", "events"], "date_range": march, "dimensions": ["user:id"]
+    }));
+    let rows = repository.query(&page_views, budget).await.unwrap();
+    let count = |n| MetricValue::Count(n);
+    assert_eq!(
+        counts(&rows),
+        vec![
+            (vec![text("anon-1")], vec![count(1), count(2)]),
+            (vec![text("u3")], vec![count(1), count(1)]),
+            (vec![text("u1")], vec![count(0), count(2)]),
+            (vec![text("u2")], vec![count(0), count(2)]),
+        ],
+        "page views are the page calls among the events"
     );
 
     let by_day = event_query(json!({

@@ -50,7 +50,7 @@ fn requests() -> Vec<Value> {
     let march = json!(["2026-03-01", "2026-03-31"]);
     let mut requests = vec![
         json!({"metrics": ["events", "users", "sum:props.revenue", "avg:props.revenue", "min:props.revenue", "max:props.revenue", "percentage"]}),
-        json!({"metrics": ["events", "users"], "dimensions": ["event:name", "event:type"]}),
+        json!({"metrics": ["events", "users", "pageviews"], "dimensions": ["event:name", "event:type"]}),
         json!({"metrics": ["events"], "dimensions": ["event:page", "event:url", "event:referrer", "event:library", "event:locale"]}),
         json!({"metrics": ["events"], "dimensions": ["event:utm_source", "event:utm_medium", "user:id"]}),
         json!({"metrics": ["users"], "dimensions": ["event:props:plan", "event:props:cart.items", "event:context:app.version"]}),
@@ -106,7 +106,7 @@ fn plans() -> Vec<EventQuery> {
             let spec = QuerySpec::try_from(request).unwrap();
             match plan(&spec, &context).unwrap().rows {
                 RowSource::Events(query) => query,
-                RowSource::Sessions(_) => panic!("storage runs event queries only"),
+                _ => panic!("storage runs event queries only"),
             }
         })
         .collect()

@@ -145,13 +145,7 @@ impl PlausibleEvent {
         let domains: Vec<String> = text(take(&mut object, "domain", "d"), "domain")?
             .unwrap_or_default()
             .split(',')
-            .map(|domain| {
-                let domain = domain.trim().to_ascii_lowercase();
-                domain
-                    .strip_prefix("www.")
-                    .map(str::to_owned)
-                    .unwrap_or(domain)
-            })
+            .map(crate::visit::bare_host)
             .filter(|domain| !domain.is_empty())
             .collect();
         if domains.is_empty() {

@@ -75,19 +75,20 @@ impl ProjectRegistry {
             self.by_key.insert(key.to_owned(), (kind, project.clone()));
         }
         for domain in &project.domains {
-            let domain = domain.strip_prefix("www.").unwrap_or(domain);
             self.by_domain
-                .entry(domain.to_owned())
+                .entry(crate::visit::bare_host(domain))
                 .or_insert_with(|| project.clone());
         }
         self.projects.push(project.clone());
         project
     }
 
-    /// The project whose site is `domain` (lowercase, without `www.`): the
+    /// The project whose site is `domain` (in any case, `www.` or not): the
     /// first that lists it in its domains.
     pub fn by_domain(&self, domain: &str) -> Option<Arc<Project>> {
-        self.by_domain.get(domain).cloned()
+        self.by_domain
+            .get(&crate::visit::bare_host(domain))
+            .cloned()
     }
 
     /// The project a key of the given kind belongs to.

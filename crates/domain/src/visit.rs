@@ -8,7 +8,7 @@
 //! channel grouping).
 
 /// The visit attributes stored with an event; `None` where unknown.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
 pub struct VisitFields {
     /// Browser family (`Chrome`, `Firefox`, `Mobile Safari`, ...).
     pub browser: Option<String>,
@@ -33,6 +33,30 @@ pub struct VisitFields {
     pub source: Option<String>,
     /// The acquisition channel ([`Channel`]).
     pub channel: Option<String>,
+}
+
+impl VisitFields {
+    /// Each attribute under its column's name.
+    pub fn columns(&self) -> [(&'static str, Option<&str>); 11] {
+        [
+            ("browser", self.browser.as_deref()),
+            ("browser_version", self.browser_version.as_deref()),
+            ("os", self.os.as_deref()),
+            ("os_version", self.os_version.as_deref()),
+            ("device", self.device.as_deref()),
+            ("country", self.country.as_deref()),
+            ("region", self.region.as_deref()),
+            ("city", self.city.as_deref()),
+            ("referrer_domain", self.referrer_domain.as_deref()),
+            ("source", self.source.as_deref()),
+            ("channel", self.channel.as_deref()),
+        ]
+    }
+
+    /// Whether nothing is known.
+    pub fn is_empty(&self) -> bool {
+        self.columns().iter().all(|(_, value)| value.is_none())
+    }
 }
 
 /// The kinds of device a visit comes from.
@@ -72,19 +96,26 @@ pub fn referrer_host(referrer: &str) -> Option<String> {
     if !matches!(url.scheme(), "http" | "https" | "android-app") {
         return None;
     }
-    let host = url.host_str()?.to_ascii_lowercase();
-    Some(host.strip_prefix("www.").map(str::to_owned).unwrap_or(host))
+    Some(bare_host(url.host_str()?))
+}
+
+/// A host as sites are compared: lower case, without `www.`.
+pub fn bare_host(host: &str) -> String {
+    let host = host.trim().to_ascii_lowercase();
+    match host.strip_prefix("www.") {
+        Some(rest) => rest.to_owned(),
+        None => host,
+    }
 }
 
 /// Whether a referrer host is the site itself: the page's own host, or one
 /// of the project's domains or their subdomains.
 pub fn is_self_referral(host: &str, page_host: Option<&str>, site_domains: &[String]) -> bool {
-    let bare = |h: &str| h.strip_prefix("www.").unwrap_or(h).to_ascii_lowercase();
-    if page_host.is_some_and(|page| bare(page) == host) {
+    if page_host.is_some_and(|page| bare_host(page) == host) {
         return true;
     }
     site_domains.iter().any(|domain| {
-        let domain = bare(domain);
+        let domain = bare_host(domain);
         host == domain
             || host
                 .strip_suffix(domain.as_str())

@@ -111,6 +111,7 @@ fn lookup(statement: &mut Statement, keys: &str, values: &str, key: &str) -> Str
 fn metric_sql(index: usize, metric: &EventMetric) -> String {
     match metric {
         EventMetric::Events => "count()".into(),
+        EventMetric::Pageviews => format!("countIf(n{index} = 1)"),
         // The person's hash: see `QuerySql::person`.
         EventMetric::Users => "uniqExact(person)".into(),
         EventMetric::Numeric(aggregate, _) => {
@@ -307,7 +308,7 @@ fn parse_rows(query: &EventQuery, body: &[u8]) -> Result<Vec<QueryRow>, String> 
                         None => None,
                         Some(_) => Some(number(field, "an aggregate")?),
                     })),
-                    EventMetric::Events | EventMetric::Users => {
+                    EventMetric::Events | EventMetric::Users | EventMetric::Pageviews => {
                         Ok(MetricValue::Count(number(field, "a count")?))
                     }
                 })

@@ -1,5 +1,6 @@
 //! [`ClickHouseRepository`]: the [`Repository`] on a ClickHouse server or cluster.
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
@@ -15,10 +16,15 @@ use super::writer::EventTables;
 use super::{query, server_client, server_version, storage_error, ClickHouseOptions};
 use crate::domain::analysis::TimelineRequest;
 use crate::domain::query::{EventQuery, QueryRows, TimeRange};
+use crate::domain::visit::VisitFields;
 use crate::domain::Event;
 use crate::storage::{
     EventChunks, ExportRequest, InsertOutcome, ReadBudget, Repository, StorageError, TimelineChunks,
 };
+
+/// `messageId`s per visit-column mutation: the statement stays well under
+/// the server's query size limit.
+const UPDATE_IDS_PER_STATEMENT: usize = 1_000;
 
 /// Events stored in ClickHouse.
 pub struct ClickHouseRepository {
@@ -158,6 +164,47 @@ impl Repository for ClickHouseRepository {
             .execute()
             .await
             .map_err(|e| storage_error("deleting a setting", e))
+    }
+
+    async fn update_visits(
+        &self,
+        project_id: &str,
+        visits: Vec<(String, VisitFields)>,
+    ) -> Result<(), StorageError> {
+        self.check_open()?;
+        // Mutations, applied in the background: one per distinct set of
+        // values (events of one browser and referrer share theirs).
+        let mut groups: HashMap<VisitFields, Vec<String>> = HashMap::new();
+        for (message_id, visit) in visits {
+            groups.entry(visit).or_default().push(message_id);
+        }
+        for (visit, message_ids) in groups {
+            let assignments = visit
+                .columns()
+                .map(|(name, value)| match value {
+                    Some(_) => format!("{name} = ?"),
+                    None => format!("{name} = NULL"),
+                })
+                .join(", ");
+            for ids in message_ids.chunks(UPDATE_IDS_PER_STATEMENT) {
+                let statement = self.layout.update_statement(
+                    "events",
+                    &assignments,
+                    "project_id = ? AND has(?, message_id)",
+                );
+                let mut query = self.client.query(&statement);
+                for value in visit.columns().into_iter().filter_map(|(_, value)| value) {
+                    query = query.bind(value);
+                }
+                query
+                    .bind(project_id)
+                    .bind(ids)
+                    .execute()
+                    .await
+                    .map_err(|e| storage_error("updating visit columns", e))?;
+            }
+        }
+        Ok(())
     }
 
     async fn query(

@@ -89,6 +89,16 @@ impl Layout {
         )
     }
 
+    /// `ALTER TABLE ... UPDATE assignments WHERE condition` on the rows of
+    /// `name`: a mutation, applied in the background.
+    pub fn update_statement(&self, name: &str, assignments: &str, condition: &str) -> String {
+        format!(
+            "ALTER TABLE {}{} UPDATE {assignments} WHERE {condition}",
+            self.storage_table(name),
+            self.on_cluster()
+        )
+    }
+
     /// The table that holds the rows of `name`: `name` itself, or `name_local`.
     fn storage_table(&self, name: &str) -> String {
         match self.cluster {

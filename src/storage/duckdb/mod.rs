@@ -29,6 +29,7 @@ use tokio_stream::wrappers::ReceiverStream;
 
 use crate::domain::analysis::TimelineRequest;
 use crate::domain::query::{EventQuery, QueryRows, TimeRange};
+use crate::domain::visit::VisitFields;
 use crate::domain::Event;
 use crate::storage::{
     first_occurrences, EventChunks, ExportRequest, InsertOutcome, ReadBudget, Repository,
@@ -230,6 +231,39 @@ impl Repository for DuckDbRepository {
             let conn = &guard.as_ref().ok_or_else(closed)?.conn;
             conn.execute("DELETE FROM settings WHERE name = ?", duckdb::params![name])?;
             Ok(())
+        })
+        .await
+        .map_err(StorageError::from_join)?
+    }
+
+    async fn update_visits(
+        &self,
+        project_id: &str,
+        visits: Vec<(String, VisitFields)>,
+    ) -> Result<(), StorageError> {
+        let writer = self.writer.clone();
+        let project_id = project_id.to_owned();
+        tokio::task::spawn_blocking(move || {
+            let guard = lock(&writer);
+            let conn = &guard.as_ref().ok_or_else(closed)?.conn;
+            let assignments = VisitFields::default()
+                .columns()
+                .map(|(name, _)| format!("{name} = ?"))
+                .join(", ");
+            in_transaction(conn, || {
+                let mut statement = conn.prepare(&format!(
+                    "UPDATE events SET {assignments} WHERE project_id = ? AND message_id = ?"
+                ))?;
+                for (message_id, visit) in &visits {
+                    let values = visit
+                        .columns()
+                        .map(|(_, value)| value)
+                        .into_iter()
+                        .chain([Some(project_id.as_str()), Some(message_id.as_str())]);
+                    statement.execute(duckdb::params_from_iter(values))?;
+                }
+                Ok::<_, StorageError>(())
+            })
         })
         .await
         .map_err(StorageError::from_join)?

@@ -94,6 +94,7 @@ const BITMAP_BUDGET_BYTES: i64 = 64 << 20;
 fn metric_sql(index: usize, metric: &EventMetric, users: UserCount) -> String {
     match metric {
         EventMetric::Events => "count(*)".into(),
+        EventMetric::Pageviews => format!("count(*) FILTER (WHERE n{index} = 1)"),
         EventMetric::Users => match users {
             UserCount::Distinct => "count(DISTINCT person)".into(),
             // Numbers come from storage, not from the request.
@@ -264,7 +265,7 @@ fn read_row(query: &EventQuery, row: &Row<'_>) -> duckdb::Result<(QueryRow, i64)
         let index = first_metric + i;
         metrics.push(match metric {
             EventMetric::Numeric(..) => MetricValue::Number(row.get(index)?),
-            EventMetric::Events | EventMetric::Users => {
+            EventMetric::Events | EventMetric::Users | EventMetric::Pageviews => {
                 MetricValue::Count(u64::try_from(row.get::<_, i64>(index)?).unwrap_or(0))
             }
         });

@@ -174,10 +174,7 @@ impl KafkaConsumerWorker {
                 pending.push_event(origin, *event);
             }
             Decoded::Dropped(reason) => {
-                self.metrics
-                    .events_dropped
-                    .with_label_values(&[reason.as_str()])
-                    .inc();
+                self.metrics.count_dropped(reason);
                 pending.push_dropped(record.partition, record.offset);
             }
             Decoded::DeadLetter(letter) => {

@@ -13,6 +13,7 @@
 //! `messageId` order, so answers never depend on the backend.
 
 pub mod funnel;
+mod grouping;
 pub mod lifecycle;
 pub mod paths;
 pub mod period;
@@ -20,6 +21,7 @@ pub mod retention;
 pub mod sessions;
 pub mod stickiness;
 pub mod timeline;
+pub mod visit_events;
 
 use chrono::{DateTime, Duration, Utc};
 use chrono_tz::Tz;

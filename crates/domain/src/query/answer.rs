@@ -89,6 +89,8 @@ fn metric_json(metric: &Metric, value: MetricValue, total_users: Option<u64>) ->
             };
             Value::from(round(share, 1))
         }
+        // A bucket filled in, with no users to convert.
+        (Metric::ConversionRate, MetricValue::Count(_)) => Value::from(0.0),
         (_, MetricValue::Count(count)) => Value::from(count),
         (Metric::Numeric(Aggregate::Sum, _), MetricValue::Number(None)) => Value::from(0.0),
         (_, MetricValue::Number(None)) => Value::Null,
@@ -104,6 +106,7 @@ fn empty_metrics(plan: &QueryPlan) -> Vec<MetricValue> {
             | Metric::Users
             | Metric::Visitors
             | Metric::Percentage
+            | Metric::ConversionRate
             | Metric::Sessions
             | Metric::Visits
             | Metric::Pageviews => MetricValue::Count(0),
@@ -184,6 +187,46 @@ fn fill_buckets(
         .take(usize::try_from(plan.limit).unwrap_or(usize::MAX))
         .collect();
     (page, total)
+}
+
+/// Turns each row's users of `conversion_rate` into the percentage they
+/// are of the baseline row with the same kept dimension values (one
+/// decimal; 0 when that row has no users).
+pub fn apply_conversion_rates(plan: &QueryPlan, rows: &mut QueryRows, baseline: &QueryRows) {
+    let Some(plan_baseline) = &plan.conversion_baseline else {
+        return;
+    };
+    let Some(index) = plan
+        .metrics
+        .iter()
+        .position(|m| *m == Metric::ConversionRate)
+    else {
+        return;
+    };
+    let users_of: HashMap<String, u64> = baseline
+        .rows
+        .iter()
+        .filter_map(|row| match row.metrics.first() {
+            Some(MetricValue::Count(users)) => Some((format!("{:?}", row.dimensions), *users)),
+            _ => None,
+        })
+        .collect();
+    for row in &mut rows.rows {
+        let kept: Vec<&DimensionValue> = plan_baseline
+            .dimensions
+            .iter()
+            .filter_map(|&i| row.dimensions.get(i))
+            .collect();
+        let total = users_of.get(&format!("{kept:?}")).copied().unwrap_or(0);
+        if let Some(MetricValue::Count(users)) = row.metrics.get(index).copied() {
+            let rate = if total == 0 {
+                0.0
+            } else {
+                users as f64 * 100.0 / total as f64
+            };
+            row.metrics[index] = MetricValue::Number(Some(round(rate, 1)));
+        }
+    }
 }
 
 /// Builds the answer from storage rows; `total_users` is the denominator of `percentage`.

@@ -163,6 +163,43 @@ impl VisitAttribute {
     }
 }
 
+/// Where a visit came from, as enrichment stores it on each event: the
+/// referrer's domain, the source it names and the channel. A visit's is the
+/// value on its first event (later pages of a site refer to the site itself).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Acquisition {
+    /// The referrer's host, `www.` removed.
+    ReferrerDomain,
+    /// A name for the referrer or campaign (`Google`, `newsletter`).
+    Source,
+    /// Plausible's channel grouping (`Organic Search`, `Direct`, ...).
+    Channel,
+}
+
+impl Acquisition {
+    /// Every attribute.
+    pub const ALL: [Acquisition; 3] = [
+        Acquisition::ReferrerDomain,
+        Acquisition::Source,
+        Acquisition::Channel,
+    ];
+
+    /// The name after `visit:`, which is also the stored column's.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Acquisition::ReferrerDomain => "referrer_domain",
+            Acquisition::Source => "source",
+            Acquisition::Channel => "channel",
+        }
+    }
+
+    /// The attribute named `visit:NAME`.
+    pub fn parse(text: &str) -> Option<Self> {
+        let name = text.strip_prefix("visit:")?;
+        Acquisition::ALL.into_iter().find(|a| a.as_str() == name)
+    }
+}
+
 /// A value every event has (or lacks) by itself: what storage reads,
 /// groups, filters and labels by. Neither time nor a session's.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -191,6 +228,10 @@ pub enum EventDimension {
     UserId,
     /// A device or location attribute (`visit:browser`, `visit:country`, ...).
     Visit(VisitAttribute),
+    /// The referrer domain, source or channel of the event itself; queries
+    /// ask for a visit's ([`SessionDimension::Acquisition`]), analyses read
+    /// their step events'.
+    Acquisition(Acquisition),
 }
 
 /// A value of a session as a whole, computed from its events.
@@ -200,6 +241,39 @@ pub enum SessionDimension {
     EntryPage,
     /// The page of a session's last page view.
     ExitPage,
+    /// The referrer domain, source or channel of a session's first event.
+    Acquisition(Acquisition),
+}
+
+impl SessionDimension {
+    /// The event dimension whose value on one event of the session is the
+    /// session's (see [`SessionDimension::anchor`]).
+    pub fn label(self) -> EventDimension {
+        match self {
+            SessionDimension::EntryPage | SessionDimension::ExitPage => EventDimension::Page,
+            SessionDimension::Acquisition(attribute) => EventDimension::Acquisition(attribute),
+        }
+    }
+
+    /// Which event of the session carries the value.
+    pub fn anchor(self) -> SessionAnchor {
+        match self {
+            SessionDimension::EntryPage => SessionAnchor::FirstPageView,
+            SessionDimension::ExitPage => SessionAnchor::LastPageView,
+            SessionDimension::Acquisition(_) => SessionAnchor::FirstEvent,
+        }
+    }
+}
+
+/// The event of a session whose value is the session's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionAnchor {
+    /// Its first event.
+    FirstEvent,
+    /// Its first page view.
+    FirstPageView,
+    /// Its last page view.
+    LastPageView,
 }
 
 /// A dimension of a planned query.
@@ -268,7 +342,9 @@ impl RequestedDimension {
             "session:exit_page" | "visit:exit_page" => Some(SessionDimension::ExitPage),
             _ => None,
         };
-        if let Some(session) = session {
+        if let Some(session) =
+            session.or_else(|| Acquisition::parse(text).map(SessionDimension::Acquisition))
+        {
             return Ok(RequestedDimension::Exact(Dimension::Session(session)));
         }
         EventDimension::parse_name(text)
@@ -276,10 +352,14 @@ impl RequestedDimension {
     }
 
     /// Parses a dimension that must be an event dimension; `what` says what
-    /// it is for, in the refusal of a time or session dimension.
+    /// it is for, in the refusal of a time or session dimension. The
+    /// referrer domain, source and channel are read on the event itself.
     pub fn parse_event(text: &str, what: &str) -> Result<EventDimension, String> {
         match Self::parse(text)? {
             RequestedDimension::Exact(Dimension::Event(dimension)) => Ok(dimension),
+            RequestedDimension::Exact(Dimension::Session(SessionDimension::Acquisition(
+                attribute,
+            ))) => Ok(EventDimension::Acquisition(attribute)),
             RequestedDimension::AutoTime | RequestedDimension::Exact(Dimension::Time(_)) => Err(
                 format!("{text:?} is a time dimension; {what} takes an event or user dimension"),
             ),
@@ -342,16 +422,18 @@ impl fmt::Display for EventDimension {
             EventDimension::Context(key) => write!(f, "event:context:{key}"),
             EventDimension::UserId => f.write_str("user:id"),
             EventDimension::Visit(attribute) => write!(f, "visit:{}", attribute.as_str()),
+            EventDimension::Acquisition(attribute) => write!(f, "visit:{}", attribute.as_str()),
         }
     }
 }
 
 impl fmt::Display for SessionDimension {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            SessionDimension::EntryPage => "session:entry_page",
-            SessionDimension::ExitPage => "session:exit_page",
-        })
+        match self {
+            SessionDimension::EntryPage => f.write_str("session:entry_page"),
+            SessionDimension::ExitPage => f.write_str("session:exit_page"),
+            SessionDimension::Acquisition(attribute) => write!(f, "visit:{}", attribute.as_str()),
+        }
     }
 }
 
@@ -403,6 +485,9 @@ mod tests {
             "user:id",
             "session:entry_page",
             "session:exit_page",
+            "visit:referrer_domain",
+            "visit:source",
+            "visit:channel",
         ] {
             match RequestedDimension::parse(name) {
                 Ok(RequestedDimension::Exact(dimension)) => assert_eq!(dimension.to_string(), name),
@@ -434,6 +519,10 @@ mod tests {
         assert_eq!(
             RequestedDimension::parse_event("session:entry_page", "a breakdown").unwrap_err(),
             "\"session:entry_page\" is a session dimension; a breakdown takes an event or user dimension"
+        );
+        assert_eq!(
+            RequestedDimension::parse_event("visit:channel", "a breakdown"),
+            Ok(EventDimension::Acquisition(Acquisition::Channel))
         );
         assert!(RequestedDimension::parse_event("time", "a breakdown")
             .unwrap_err()

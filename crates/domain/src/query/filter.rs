@@ -2,7 +2,7 @@
 
 use serde_json::Value;
 
-use super::dimension::{EventDimension, RequestedDimension};
+use super::dimension::{EventDimension, RequestedDimension, SessionDimension};
 use super::QueryError;
 
 /// A comparison of one dimension with values.
@@ -181,6 +181,74 @@ pub fn parse_filters(value: &Value) -> Result<Option<Filter>, QueryError> {
     }
 }
 
+/// The filters of `/v1/query`, split by what they test.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct QueryFilters {
+    /// Conditions on each event.
+    pub events: Option<Filter>,
+    /// Conditions on the visit an event belongs to: `visit:referrer_domain`,
+    /// `visit:source` and `visit:channel`, tested on the visit's first event.
+    pub visits: Option<Filter>,
+}
+
+/// Parses `/v1/query`'s `filters`: like [`parse_filters`], with each
+/// top-level condition that names a visit's referrer domain, source or
+/// channel set apart; such a condition may not also test an event dimension.
+pub fn parse_query_filters(value: &Value) -> Result<QueryFilters, QueryError> {
+    let Some(filter) = parse_filters(value)? else {
+        return Ok(QueryFilters::default());
+    };
+    let (conjuncts, path): (Vec<Filter>, Box<dyn Fn(usize) -> String>) = match filter {
+        Filter::And(items) if value.get(0).and_then(Value::as_str) == Some("and") => {
+            (items, Box::new(|i| format!("filters[1][{i}]")))
+        }
+        Filter::And(items) if value.is_array() && value.get(0).is_some_and(Value::is_array) => {
+            (items, Box::new(|i| format!("filters[{i}]")))
+        }
+        other => (vec![other], Box::new(|_| "filters".to_owned())),
+    };
+    let mut events = Vec::new();
+    let mut visits = Vec::new();
+    for (i, conjunct) in conjuncts.into_iter().enumerate() {
+        match (tests_visits(&conjunct), tests_events(&conjunct)) {
+            (true, true) => {
+                return Err(QueryError::new(
+                    path(i),
+                    "visit:referrer_domain, visit:source and visit:channel test an event's visit, not the event: give them conditions of their own, joined to the others by the top-level and",
+                ))
+            }
+            (true, false) => visits.push(conjunct),
+            _ => events.push(conjunct),
+        }
+    }
+    let all = |mut items: Vec<Filter>| match items.len() {
+        0 => None,
+        1 => items.pop(),
+        _ => Some(Filter::And(items)),
+    };
+    Ok(QueryFilters {
+        events: all(events),
+        visits: all(visits),
+    })
+}
+
+/// Whether some condition of `filter` satisfies `test`.
+fn any_condition(filter: &Filter, test: &dyn Fn(&EventDimension) -> bool) -> bool {
+    match filter {
+        Filter::And(items) | Filter::Or(items) => items.iter().any(|f| any_condition(f, test)),
+        Filter::Not(inner) => any_condition(inner, test),
+        Filter::Condition { dimension, .. } => test(dimension),
+    }
+}
+
+fn tests_visits(filter: &Filter) -> bool {
+    any_condition(filter, &|d| matches!(d, EventDimension::Acquisition(_)))
+}
+
+fn tests_events(filter: &Filter) -> bool {
+    any_condition(filter, &|d| !matches!(d, EventDimension::Acquisition(_)))
+}
+
 fn parse_filter(value: &Value, path: &str, depth: usize) -> Result<Filter, QueryError> {
     if depth > MAX_DEPTH {
         return Err(QueryError::new(
@@ -256,10 +324,13 @@ fn parse_condition(items: &[Value], path: &str) -> Result<Filter, QueryError> {
     let dimension = match items.get(1) {
         Some(Value::String(text)) => match RequestedDimension::parse(text) {
             Ok(RequestedDimension::Exact(super::Dimension::Event(dimension))) => dimension,
+            Ok(RequestedDimension::Exact(super::Dimension::Session(
+                SessionDimension::Acquisition(attribute),
+            ))) => EventDimension::Acquisition(attribute),
             Ok(RequestedDimension::Exact(super::Dimension::Session(_))) => {
                 return Err(QueryError::new(
                     format!("{path}[1]"),
-                    "session dimensions cannot be filtered on; filter the events with event dimensions",
+                    "session:entry_page and session:exit_page cannot be filtered on; filter the events with event dimensions",
                 ))
             }
             Ok(_) => {

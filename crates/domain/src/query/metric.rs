@@ -59,14 +59,18 @@ pub enum Metric {
     Visits,
     /// Plausible's name for the average session length, in seconds.
     VisitDuration,
-    /// Page views of the sessions (a session metric).
+    /// Page views: the `page` calls among the events.
     Pageviews,
     /// Average page views per session.
     ViewsPerVisit,
+    /// Plausible's conversion rate: the row's users as a percentage of the
+    /// users of the same row and filters without the goal (the conditions
+    /// on, and the dimension, `event:name`).
+    ConversionRate,
 }
 
 /// Every metric name that is not a property aggregate, for error messages.
-const NAMES: &str = "events, users, percentage, sum|avg|min|max:props.KEY, sessions, bounce_rate, session_duration, events_per_session, visitors, visits, visit_duration, pageviews, views_per_visit";
+const NAMES: &str = "events, users, percentage, sum|avg|min|max:props.KEY, sessions, bounce_rate, session_duration, events_per_session, visitors, visits, visit_duration, pageviews, views_per_visit, conversion_rate";
 
 impl Metric {
     /// Parses a metric name.
@@ -84,6 +88,7 @@ impl Metric {
             "visit_duration" => return Ok(Metric::VisitDuration),
             "pageviews" => return Ok(Metric::Pageviews),
             "views_per_visit" => return Ok(Metric::ViewsPerVisit),
+            "conversion_rate" => return Ok(Metric::ConversionRate),
             _ => {}
         }
         let Some((aggregate, key)) = text.split_once(":props.") else {
@@ -116,7 +121,6 @@ impl Metric {
                 | Metric::EventsPerSession
                 | Metric::Visits
                 | Metric::VisitDuration
-                | Metric::Pageviews
                 | Metric::ViewsPerVisit
         )
     }
@@ -126,15 +130,17 @@ impl Metric {
     pub fn over_events(&self) -> Option<EventMetric> {
         Some(match self {
             Metric::Events => EventMetric::Events,
-            Metric::Users | Metric::Visitors | Metric::Percentage => EventMetric::Users,
+            Metric::Users | Metric::Visitors | Metric::Percentage | Metric::ConversionRate => {
+                EventMetric::Users
+            }
             Metric::Numeric(aggregate, key) => EventMetric::Numeric(*aggregate, key.clone()),
+            Metric::Pageviews => EventMetric::Pageviews,
             Metric::Sessions
             | Metric::BounceRate
             | Metric::SessionDuration
             | Metric::EventsPerSession
             | Metric::Visits
             | Metric::VisitDuration
-            | Metric::Pageviews
             | Metric::ViewsPerVisit => return None,
         })
     }
@@ -151,7 +157,7 @@ impl Metric {
             Metric::Pageviews => SessionMetric::Pageviews,
             Metric::ViewsPerVisit => SessionMetric::ViewsPerVisit,
             Metric::EventsPerSession => SessionMetric::EventsPerSession,
-            Metric::Numeric(..) | Metric::Percentage => return None,
+            Metric::Numeric(..) | Metric::Percentage | Metric::ConversionRate => return None,
         })
     }
 }
@@ -163,6 +169,8 @@ pub enum EventMetric {
     Events,
     /// Distinct persons.
     Users,
+    /// Page views (`page` calls).
+    Pageviews,
     /// An aggregate of a property's numeric values; other values are skipped.
     Numeric(Aggregate, String),
 }
@@ -203,6 +211,7 @@ impl fmt::Display for Metric {
             Metric::Visits => f.write_str("visits"),
             Metric::VisitDuration => f.write_str("visit_duration"),
             Metric::Pageviews => f.write_str("pageviews"),
+            Metric::ConversionRate => f.write_str("conversion_rate"),
             Metric::ViewsPerVisit => f.write_str("views_per_visit"),
         }
     }

@@ -12,17 +12,19 @@ mod plan;
 mod spec;
 pub mod time_buckets;
 
-pub use answer::{answer, Answer, AnswerMeta, AnswerRow};
+pub use answer::{answer, apply_conversion_rates, Answer, AnswerMeta, AnswerRow};
 pub use date_range::{DateRangeSpec, TimeRange};
 pub use dimension::{
-    Dimension, EventDimension, FixedLengthBucket, Granularity, RequestedDimension,
-    SessionDimension, UtmField, VisitAttribute,
+    Acquisition, Dimension, EventDimension, FixedLengthBucket, Granularity, RequestedDimension,
+    SessionAnchor, SessionDimension, UtmField, VisitAttribute,
 };
-pub use filter::{parse_filters, Comparison, Filter, FilterOp, Test};
+pub use filter::{
+    parse_filters, parse_query_filters, Comparison, Filter, FilterOp, QueryFilters, Test,
+};
 pub use metric::{Aggregate, EventMetric, Metric, SessionMetric, NUMERIC_TEXT_PATTERN};
 pub use plan::{
-    plan, EventQuery, GroupDimension, OrderTarget, Ordering, PlanContext, QueryPlan, RowSource,
-    SessionQuery,
+    plan, Baseline, EventQuery, GroupDimension, OrderTarget, Ordering, PlanContext, QueryPlan,
+    RowSource, SessionQuery, VisitEventQuery,
 };
 pub use spec::{
     parse_dimensions, parse_metrics, parse_order_by, parse_timezone, OrderKey, QuerySpec,

@@ -11,7 +11,9 @@ use chrono_tz::Tz;
 use serde_json::{json, Value};
 
 use super::date_range::{DateRangeSpec, TimeRange};
-use super::dimension::{Dimension, EventDimension, Granularity, RequestedDimension};
+use super::dimension::{
+    Dimension, EventDimension, Granularity, RequestedDimension, SessionDimension,
+};
 use super::filter::Filter;
 use super::metric::{EventMetric, Metric, SessionMetric};
 use super::spec::{OrderKey, QuerySpec};
@@ -82,6 +84,19 @@ pub struct QueryPlan {
     pub total_rows: bool,
     /// How the rows are computed.
     pub rows: RowSource,
+    /// What `conversion_rate` divides by, when the query asks for it.
+    pub conversion_baseline: Option<Baseline>,
+}
+
+/// The users that `conversion_rate` divides by: the plan's rows without the
+/// goal (its conditions on `event:name` and its `event:name` dimension).
+#[derive(Debug, Clone)]
+pub struct Baseline {
+    /// Metric `users` by the kept dimensions, every row.
+    pub rows: RowSource,
+    /// The plan's dimensions that the baseline keeps, in order: the
+    /// positions in a plan row of a baseline row's values.
+    pub dimensions: Vec<usize>,
 }
 
 /// How a plan's rows are computed.
@@ -91,6 +106,8 @@ pub enum RowSource {
     Events(EventQuery),
     /// From timelines, cut into sessions.
     Sessions(SessionQuery),
+    /// From timelines, each event counted under its visit's attributes.
+    VisitEvents(VisitEventQuery),
 }
 
 /// A dimension storage groups events by.
@@ -150,11 +167,45 @@ pub struct SessionQuery {
     pub dimensions: Vec<Dimension>,
     /// Which events make up sessions.
     pub filter: Option<Filter>,
+    /// Which sessions count, tested on their first event.
+    pub visit_filter: Option<Filter>,
     /// The events' time span.
     pub range: TimeRange,
     /// UTC offsets of the query's timezone over `range`.
     pub offsets: OffsetSchedule,
     /// The longest gap between two events of one session.
+    pub timeout: chrono::Duration,
+    /// Sort keys over `metrics` and `dimensions`.
+    pub order_by: Vec<Ordering>,
+    /// Rows at most.
+    pub limit: u64,
+    /// Rows skipped.
+    pub offset: u64,
+    /// Return every row, unpaginated.
+    pub all_rows: bool,
+}
+
+/// Event metrics (`events`, `users`) of events grouped with their visit's
+/// attributes, computed from timelines (see
+/// [`crate::analysis::visit_events`]).
+#[derive(Debug, Clone)]
+pub struct VisitEventQuery {
+    /// The project whose events are read.
+    pub project_id: String,
+    /// Metrics, in the order of the answer: events and users only.
+    pub metrics: Vec<EventMetric>,
+    /// Dimensions, in the order of the answer: time and event dimensions
+    /// of each event, session dimensions of its visit.
+    pub dimensions: Vec<Dimension>,
+    /// Which events count.
+    pub filter: Option<Filter>,
+    /// Which visits' events count, tested on their first event.
+    pub visit_filter: Option<Filter>,
+    /// The events' time span.
+    pub range: TimeRange,
+    /// UTC offsets of the query's timezone over `range`.
+    pub offsets: OffsetSchedule,
+    /// The longest gap between two events of one visit.
     pub timeout: chrono::Duration,
     /// Sort keys over `metrics` and `dimensions`.
     pub order_by: Vec<Ordering>,
@@ -370,16 +421,19 @@ fn resolve_order_by(
         let time = dimensions
             .iter()
             .position(|d| matches!(d, Dimension::Time(_)));
-        order_by.push(match time {
-            Some(i) => Ordering {
+        // Rates are computed after the rows are sorted and cut.
+        let sortable_metric = metrics.iter().position(|m| *m != Metric::ConversionRate);
+        match (time, sortable_metric) {
+            (Some(i), _) => order_by.push(Ordering {
                 target: OrderTarget::Dimension(i),
                 descending: false,
-            },
-            None => Ordering {
-                target: OrderTarget::Metric(0),
+            }),
+            (None, Some(i)) => order_by.push(Ordering {
+                target: OrderTarget::Metric(i),
                 descending: true,
-            },
-        });
+            }),
+            (None, None) => {}
+        }
     }
     // Every dimension, so that rows with equal sort keys still come in one order.
     for i in 0..dimensions.len() {
@@ -423,12 +477,35 @@ pub fn plan(spec: &QuerySpec, context: &PlanContext) -> Result<QueryPlan, QueryE
     let shared = Shared {
         project_id: context.project_id.clone(),
         filter: spec.filter.clone(),
+        visit_filter: spec.visit_filter.clone(),
         range,
         offsets: OffsetSchedule::for_range(timezone, range),
         order_by: order_by.clone(),
         limit,
         offset,
         all_rows,
+    };
+    if let Some(ordering) = order_by.iter().find(
+        |o| matches!(o.target, OrderTarget::Metric(i) if spec.metrics[i] == Metric::ConversionRate),
+    ) {
+        let position = order_by.iter().position(|o| o == ordering).unwrap_or(0);
+        return Err(QueryError::new(
+            format!("order_by[{position}][0]"),
+            "conversion_rate cannot be sorted on; sort on the converted visitors instead",
+        ));
+    }
+    let conversion_baseline = match spec
+        .metrics
+        .iter()
+        .position(|m| *m == Metric::ConversionRate)
+    {
+        Some(index) => Some(baseline(
+            index,
+            &dimensions,
+            &shared,
+            context.session_timeout,
+        )?),
+        None => None,
     };
     let rows = row_source(&spec.metrics, &dimensions, shared, context.session_timeout)?;
     Ok(QueryPlan {
@@ -442,6 +519,73 @@ pub fn plan(spec: &QuerySpec, context: &PlanContext) -> Result<QueryPlan, QueryE
         time_labels: spec.time_labels,
         total_rows: spec.total_rows,
         rows,
+        conversion_baseline,
+    })
+}
+
+/// Whether `filter` is a condition on `event:name` (a goal).
+fn is_goal(filter: &Filter) -> bool {
+    matches!(
+        filter,
+        Filter::Condition {
+            dimension: EventDimension::Name,
+            ..
+        }
+    )
+}
+
+/// The baseline of `conversion_rate` (metric `index`): the same range,
+/// dimensions and filters without the goal.
+fn baseline(
+    index: usize,
+    dimensions: &[Dimension],
+    shared: &Shared,
+    session_timeout: chrono::Duration,
+) -> Result<Baseline, QueryError> {
+    let goal_dimension = Dimension::Event(EventDimension::Name);
+    let conjuncts = match &shared.filter {
+        Some(Filter::And(items)) => items.clone(),
+        Some(other) => vec![other.clone()],
+        None => Vec::new(),
+    };
+    let (goals, kept): (Vec<Filter>, Vec<Filter>) = conjuncts.into_iter().partition(is_goal);
+    if goals.is_empty() && !dimensions.contains(&goal_dimension) {
+        return Err(QueryError::new(
+            format!("metrics[{index}]"),
+            "conversion_rate needs a goal: a top-level filter on event:name (e.g. [\"is\", \"event:name\", [\"signup\"]]) or the dimension event:name",
+        ));
+    }
+    let kept_dimensions: Vec<usize> = (0..dimensions.len())
+        .filter(|&i| dimensions[i] != goal_dimension)
+        .collect();
+    let baseline_dimensions: Vec<Dimension> = kept_dimensions
+        .iter()
+        .map(|&i| dimensions[i].clone())
+        .collect();
+    let metrics = [Metric::Users];
+    let baseline_shared = Shared {
+        project_id: shared.project_id.clone(),
+        filter: match kept.len() {
+            0 => None,
+            1 => kept.into_iter().next(),
+            _ => Some(Filter::And(kept)),
+        },
+        visit_filter: shared.visit_filter.clone(),
+        range: shared.range,
+        offsets: shared.offsets.clone(),
+        order_by: resolve_order_by(&[], &metrics, &baseline_dimensions)?,
+        limit: MAX_LIMIT,
+        offset: 0,
+        all_rows: true,
+    };
+    Ok(Baseline {
+        rows: row_source(
+            &metrics,
+            &baseline_dimensions,
+            baseline_shared,
+            session_timeout,
+        )?,
+        dimensions: kept_dimensions,
     })
 }
 
@@ -449,6 +593,7 @@ pub fn plan(spec: &QuerySpec, context: &PlanContext) -> Result<QueryPlan, QueryE
 struct Shared {
     project_id: String,
     filter: Option<Filter>,
+    visit_filter: Option<Filter>,
     range: TimeRange,
     offsets: OffsetSchedule,
     order_by: Vec<Ordering>,
@@ -459,7 +604,8 @@ struct Shared {
 
 /// Storage aggregates the plan's events, unless a session metric or
 /// dimension makes it a session query, whose metrics must all be ones that
-/// sessions answer.
+/// sessions answer; event metrics by a visit's source (as dimension or
+/// filter) count each event under its visit's.
 fn row_source(
     metrics: &[Metric],
     dimensions: &[Dimension],
@@ -469,19 +615,54 @@ fn row_source(
     let event_metrics: Option<Vec<EventMetric>> = metrics.iter().map(Metric::over_events).collect();
     let group_dimensions: Option<Vec<GroupDimension>> =
         dimensions.iter().map(GroupDimension::of).collect();
-    if let (Some(metrics), Some(dimensions)) = (event_metrics, group_dimensions) {
-        return Ok(RowSource::Events(EventQuery {
-            project_id: shared.project_id,
-            metrics,
-            dimensions,
-            filter: shared.filter,
-            range: shared.range,
-            offsets: shared.offsets,
-            order_by: shared.order_by,
-            limit: shared.limit,
-            offset: shared.offset,
-            all_rows: shared.all_rows,
-        }));
+    let by_visit = shared.visit_filter.is_some()
+        || dimensions
+            .iter()
+            .any(|d| matches!(d, Dimension::Session(SessionDimension::Acquisition(_))));
+    match (event_metrics, group_dimensions) {
+        (Some(metrics), Some(dimensions)) if !by_visit => {
+            return Ok(RowSource::Events(EventQuery {
+                project_id: shared.project_id,
+                metrics,
+                dimensions,
+                filter: shared.filter,
+                range: shared.range,
+                offsets: shared.offsets,
+                order_by: shared.order_by,
+                limit: shared.limit,
+                offset: shared.offset,
+                all_rows: shared.all_rows,
+            }));
+        }
+        (Some(event_metrics), _) if by_visit => {
+            if let Some(i) = event_metrics
+                .iter()
+                .position(|m| matches!(m, EventMetric::Numeric(..)))
+            {
+                return Err(QueryError::new(
+                    format!("metrics[{i}]"),
+                    format!(
+                        "{} cannot be combined with visit:referrer_domain, visit:source or visit:channel; send it in another query",
+                        metrics[i]
+                    ),
+                ));
+            }
+            return Ok(RowSource::VisitEvents(VisitEventQuery {
+                project_id: shared.project_id,
+                metrics: event_metrics,
+                dimensions: dimensions.to_vec(),
+                filter: shared.filter,
+                visit_filter: shared.visit_filter,
+                range: shared.range,
+                offsets: shared.offsets,
+                timeout: session_timeout,
+                order_by: shared.order_by,
+                limit: shared.limit,
+                offset: shared.offset,
+                all_rows: shared.all_rows,
+            }));
+        }
+        _ => {}
     }
     let metrics = metrics
         .iter()
@@ -502,6 +683,7 @@ fn row_source(
         metrics,
         dimensions: dimensions.to_vec(),
         filter: shared.filter,
+        visit_filter: shared.visit_filter,
         range: shared.range,
         offsets: shared.offsets,
         timeout: session_timeout,
@@ -517,7 +699,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::query::parse_filters;
+    use crate::query::parse_query_filters;
     use crate::query::spec::{parse_dimensions, parse_metrics, parse_order_by, parse_timezone};
 
     fn context() -> PlanContext {
@@ -545,12 +727,14 @@ mod tests {
                 })
                 .unwrap_or_default()
         };
+        let filters = parse_query_filters(&value["filters"])?;
         Ok(QuerySpec {
             metrics: parse_metrics(&names("metrics"))?,
             date_range: DateRangeSpec::parse(&value["date_range"])?,
             timezone: value["timezone"].as_str().map(parse_timezone).transpose()?,
             dimensions: parse_dimensions(&names("dimensions"))?,
-            filter: parse_filters(&value["filters"])?,
+            filter: filters.events,
+            visit_filter: filters.visits,
             order_by: parse_order_by(value.get("order_by"))?,
             time_labels: false,
             total_rows: false,
@@ -600,7 +784,7 @@ mod tests {
             fault(json!({"metrics": [], "date_range": "7d"})),
             "metrics: at least one metric is required"
         );
-        assert_eq!(fault(json!({"metrics": ["events", "hits"], "date_range": "7d"})), "metrics[1]: unknown metric \"hits\" (events, users, percentage, sum|avg|min|max:props.KEY, sessions, bounce_rate, session_duration, events_per_session, visitors, visits, visit_duration, pageviews, views_per_visit)");
+        assert_eq!(fault(json!({"metrics": ["events", "hits"], "date_range": "7d"})), "metrics[1]: unknown metric \"hits\" (events, users, percentage, sum|avg|min|max:props.KEY, sessions, bounce_rate, session_duration, events_per_session, visitors, visits, visit_duration, pageviews, views_per_visit, conversion_rate)");
         assert_eq!(
             fault(json!({"metrics": ["events", "events"], "date_range": "7d"})),
             "metrics[1]: \"events\" is listed twice"

@@ -26,6 +26,9 @@ pub struct QuerySpec {
     pub dimensions: Vec<RequestedDimension>,
     /// Which events count.
     pub filter: Option<Filter>,
+    /// Which visits' events count: conditions on `visit:referrer_domain`,
+    /// `visit:source` and `visit:channel`, tested on each visit's first event.
+    pub visit_filter: Option<Filter>,
     /// Sort keys, by metric or dimension name.
     pub order_by: Vec<OrderKey>,
     /// List every time bucket (and fill empty ones when time is the only dimension).
@@ -47,6 +50,7 @@ impl QuerySpec {
             timezone: None,
             dimensions: Vec::new(),
             filter: None,
+            visit_filter: None,
             order_by: Vec::new(),
             time_labels: false,
             total_rows: false,
