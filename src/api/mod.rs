@@ -6,6 +6,7 @@ pub mod auth;
 pub mod body;
 mod client_address;
 pub mod cors;
+pub mod dashboard;
 pub mod error;
 pub mod export;
 pub mod health;
@@ -13,6 +14,7 @@ pub mod ingest;
 pub mod middleware;
 pub mod openapi;
 pub mod plausible;
+pub mod project;
 pub mod query;
 pub mod sdk_settings;
 #[cfg(test)]
@@ -73,6 +75,8 @@ pub struct WebAccess {
     pub read_origins: Vec<OriginPattern>,
     /// Peers whose forwarding headers name the client (`ingest.trusted_proxies`).
     pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// Whether `/` serves the dashboard (`dashboard.enabled`).
+    pub dashboard: bool,
 }
 
 async fn not_found(uri: Uri) -> ApiError {
@@ -128,13 +132,21 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/lifecycle", post(analysis::lifecycle))
         .route("/v1/paths", post(analysis::paths))
         .route("/v1/events/names", get(query::event_names))
-        .route("/v1/properties", get(query::properties));
+        .route("/v1/properties", get(query::properties))
+        .route("/v1/project", get(project::project));
     if let Some(cors) = cors::read_cors(&state.web.read_origins) {
         read = read.layer(cors);
+    }
+    let mut pages = Router::new();
+    if state.web.dashboard {
+        pages = pages
+            .route("/", get(dashboard::index))
+            .route("/dashboard/{name}", get(dashboard::asset));
     }
     let api = Router::new()
         .merge(ingest)
         .merge(read)
+        .merge(pages)
         .route("/js/script.js", get(tracker::script))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))

@@ -10,6 +10,7 @@ use super::analysis::{
 use super::error::{ErrorBody, ErrorDetail};
 use super::health::HealthResponse;
 use super::ingest::{BatchRequest, IngestResponse, SegmentMessage};
+use super::project::ProjectInfo;
 use super::query::{
     DateRange, FilterExpression, Include, Pagination, QueryRequest, Seen, SeenList,
 };
@@ -64,6 +65,7 @@ use crate::domain::EventType;
         super::analysis::paths,
         super::query::event_names,
         super::query::properties,
+        super::project::project,
         super::health::healthz,
         super::health::readyz,
         super::health::metrics,
@@ -77,7 +79,7 @@ use crate::domain::EventType;
         RetentionRequest, CohortKind, RetentionAnswer, Cohort,
         StickinessRequest, StickinessAnswer, StickinessRow,
         LifecycleRequest, LifecycleAnswer, LifecyclePeriod,
-        PathsRequest, Direction, PathsAnswer, PathNode, PathLink
+        PathsRequest, Direction, PathsAnswer, PathNode, PathLink, ProjectInfo
     )),
     modifiers(&SecuritySchemes),
     tags(

@@ -62,7 +62,8 @@ pub struct QueryRequest {
     /// `users`), `visits` (= `sessions`), `visit_duration` (=
     /// `session_duration`), `pageviews`, `views_per_visit` (over sessions), and
     /// `conversion_rate` (visitors as a percentage of those of the same row
-    /// without the goal: the top-level `event:name` conditions and dimension).
+    /// without the goal: the top-level `event:name` and `event:type`
+    /// conditions and the `event:name` dimension).
     pub metrics: Vec<String>,
     /// `[from, to]` dates (inclusive whole days) or ISO-8601 date-times with offsets,
     /// or one of `today`, `yesterday`, `7d`, `30d` (any `Nd`), `month`, `year`, `all`.

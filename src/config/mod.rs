@@ -5,6 +5,7 @@
 //! reports the key by its dotted path (`projects[0].timezone`) so that an
 //! operator knows what to fix. Each section has its own module.
 
+mod dashboard;
 mod enrich;
 mod exporter;
 mod ingest;
@@ -25,6 +26,7 @@ use figment::providers::{Format, Serialized, Toml};
 use figment::Figment;
 use serde::{Deserialize, Serialize};
 
+pub use dashboard::DashboardConfig;
 pub use enrich::EnrichConfig;
 pub use exporter::{ExporterConfig, MAX_EXPORTER_TOP_EVENTS};
 pub use ingest::IngestConfig;
@@ -69,6 +71,8 @@ pub struct Config {
     pub kafka: Option<KafkaConfig>,
     /// The exporter worker's business gauges on `/metrics`.
     pub exporter: ExporterConfig,
+    /// The web dashboard at `/`.
+    pub dashboard: DashboardConfig,
     /// Logging.
     pub log: LogConfig,
     /// How long a graceful shutdown may take to drain requests and the queue.
@@ -88,6 +92,7 @@ impl Default for Config {
             read: ReadConfig::default(),
             kafka: None,
             exporter: ExporterConfig::default(),
+            dashboard: DashboardConfig::default(),
             log: LogConfig::default(),
             shutdown_timeout: Duration::from_secs(30),
         }

@@ -192,6 +192,7 @@ impl Application {
                 public_url: config.ingest.public_url(),
                 read_origins: config.read.origins(),
                 trusted_proxies: config.ingest.trusted_proxies(),
+                dashboard: config.dashboard.enabled,
             },
         };
         Ok(Self {

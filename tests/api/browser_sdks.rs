@@ -16,7 +16,7 @@ const DRIVER: &str = "tests/browser/drive.mjs";
 const USER_AGENT: &str = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/156.0.0.0 Safari/537.36";
 
 /// Whether Node, Chromium and the driver's npm packages are installed.
-fn browser_available(package: &str) -> bool {
+pub fn browser_available(package: &str) -> bool {
     requirements::program("node")
         && requirements::program("chromium")
         && crate::enrichment::regexes_installed()

@@ -166,6 +166,15 @@ impl TestApp {
     }
 
     /// POSTs JSON with the shop's write key as HTTP Basic user.
+    /// GETs a path without a key.
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client
+            .get(self.url(path))
+            .send()
+            .await
+            .expect("request")
+    }
+
     pub async fn post(&self, path: &str, body: &Value) -> reqwest::Response {
         self.client
             .post(self.url(path))

@@ -5,6 +5,7 @@ mod auth;
 mod browser_sdks;
 mod browsers;
 mod clickhouse;
+mod dashboard;
 mod enrichment;
 mod export;
 mod exporter;

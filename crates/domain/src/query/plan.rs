@@ -523,12 +523,13 @@ pub fn plan(spec: &QuerySpec, context: &PlanContext) -> Result<QueryPlan, QueryE
     })
 }
 
-/// Whether `filter` is a condition on `event:name` (a goal).
+/// Whether `filter` is a condition on `event:name` or `event:type` (which
+/// events are the goal's).
 fn is_goal(filter: &Filter) -> bool {
     matches!(
         filter,
         Filter::Condition {
-            dimension: EventDimension::Name,
+            dimension: EventDimension::Name | EventDimension::Type,
             ..
         }
     )
@@ -552,7 +553,7 @@ fn baseline(
     if goals.is_empty() && !dimensions.contains(&goal_dimension) {
         return Err(QueryError::new(
             format!("metrics[{index}]"),
-            "conversion_rate needs a goal: a top-level filter on event:name (e.g. [\"is\", \"event:name\", [\"signup\"]]) or the dimension event:name",
+            "conversion_rate needs a goal: a top-level filter on event:name or event:type (e.g. [\"is\", \"event:name\", [\"signup\"]]) or the dimension event:name",
         ));
     }
     let kept_dimensions: Vec<usize> = (0..dimensions.len())

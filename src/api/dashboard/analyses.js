@@ -1,0 +1,184 @@
+// Product analytics: a funnel (steps picked from the event names the API
+// lists, window, order, bars with conversion, drop-off and the median time
+// between steps) and retention (a cohort grid, shaded by share). Each form
+// keeps its values in the URL like the overview's state.
+
+import { analyse, eventNames } from './api.js'
+import { errorNote } from './panels.js'
+
+function element (name, attributes = {}, ...children) {
+  const node = document.createElement(name)
+  for (const [key, value] of Object.entries(attributes)) {
+    if (key === 'class') node.className = value
+    else if (key === 'text') node.textContent = value
+    else node.setAttribute(key, value)
+  }
+  node.append(...children)
+  return node
+}
+
+function seconds (value) {
+  if (value === null || value === undefined) return '–'
+  if (value < 60) return `${Math.round(value)}s`
+  if (value < 3600) return `${Math.round(value / 60)}m`
+  if (value < 86400) return `${(value / 3600).toFixed(1)}h`
+  return `${(value / 86400).toFixed(1)}d`
+}
+
+const percent = (share) => `${(share * 100).toFixed(1)}%`
+
+/** A select of the event names seen in the range. */
+function eventSelect (names, value, label) {
+  const select = element('select', { 'aria-label': label })
+  for (const name of names) select.appendChild(element('option', { value: name, text: name }))
+  if (value && !names.includes(value)) select.appendChild(element('option', { value, text: value }))
+  select.value = value || names[0] || ''
+  return select
+}
+
+function params () {
+  return new URLSearchParams(location.search)
+}
+
+function remember (entries) {
+  const search = params()
+  for (const [key, value] of Object.entries(entries)) search.set(key, value)
+  history.replaceState(null, '', `${location.pathname}?${search}`)
+}
+
+/** The funnel's bars: persons per step, conversion and drop-off. */
+function funnelChart (answer) {
+  const list = element('ol', { class: 'funnel', 'aria-label': 'Funnel steps' })
+  const first = answer.steps[0] ? answer.steps[0].users : 0
+  answer.steps.forEach((step, i) => {
+    const bar = element('span', { class: 'funnel-bar' })
+    bar.style.width = `${first ? Math.max(1, (100 * step.users) / first) : 0}%`
+    const dropped = i === 0 ? null : answer.steps[i - 1].users - step.users
+    const facts = i === 0
+      ? `${step.users} entered`
+      : `${step.users} (${percent(step.conversion_from_first)} of all, ${percent(step.conversion_from_previous)} of the step before); ${dropped} dropped off; median ${seconds(step.median_seconds_from_previous)} after the step before`
+    list.appendChild(element('li', {},
+      element('span', { class: 'funnel-name', text: `${i + 1}. ${step.event}` }),
+      element('span', { class: 'funnel-track' }, bar),
+      element('span', { class: 'funnel-facts', text: facts })))
+  })
+  return list
+}
+
+/** The funnel view. */
+export async function funnels (main, range, toolbar) {
+  const search = params()
+  const result = element('div', { class: 'card' })
+  let names = []
+  try {
+    names = (await eventNames(range)).items.map(item => item.name)
+  } catch (error) {
+    main.replaceChildren(toolbar, errorNote(error))
+    return
+  }
+  let stored = []
+  try {
+    stored = JSON.parse(search.get('steps') || '[]')
+  } catch {
+    stored = []
+  }
+  const initial = stored.length >= 2 ? stored : names.slice(0, 2)
+  const steps = element('div', { class: 'steps' })
+  const addStep = (value) => steps.appendChild(eventSelect(names, value, `Step ${steps.children.length + 1}`))
+  initial.forEach(addStep)
+  const within = element('select', { 'aria-label': 'Conversion window' },
+    ...['30m', '1h', '1d', '7d', '14d', '30d'].map(w => element('option', { value: w, text: `within ${w}` })))
+  within.value = search.get('window') || '14d'
+  const order = element('select', { 'aria-label': 'Step order' },
+    element('option', { value: 'ordered', text: 'in order' }),
+    element('option', { value: 'strict', text: 'in strict order' }),
+    element('option', { value: 'any', text: 'in any order' }))
+  order.value = search.get('order') || 'ordered'
+  const more = element('button', { type: 'button', text: 'Add step' })
+  more.addEventListener('click', () => addStep(names[0]))
+  const run = element('button', { type: 'submit', text: 'Show funnel' })
+  const form = element('form', { class: 'card analysis-form', 'aria-label': 'Funnel' },
+    element('h2', { text: 'Funnel' }), steps, element('div', { class: 'controls' }, more, within, order, run))
+  const show = async () => {
+    const picked = [...steps.children].map(select => select.value).filter(Boolean)
+    remember({ steps: JSON.stringify(picked), window: within.value, order: order.value })
+    result.replaceChildren(document.createTextNode('Loading…'))
+    try {
+      const answer = await analyse('v1/funnel', {
+        steps: picked.map(event => ({ event })),
+        window: within.value,
+        order: order.value,
+        date_range: range
+      })
+      result.replaceChildren(funnelChart(answer))
+    } catch (error) {
+      result.replaceChildren(errorNote(error))
+    }
+  }
+  form.addEventListener('submit', (event) => { event.preventDefault(); show() })
+  main.replaceChildren(toolbar, form, result)
+  if (names.length >= 2 || stored.length >= 2) show()
+  else result.replaceChildren(element('p', { class: 'muted', text: 'A funnel needs two event names in the period.' }))
+}
+
+/** The cohort grid, each cell shaded by its share. */
+function cohortGrid (answer, period) {
+  const table = element('table', { class: 'cohorts' })
+  const periods = answer.cohorts.reduce((n, c) => Math.max(n, c.returned.length), 0)
+  const head = element('tr', {}, element('th', { scope: 'col', text: 'Cohort' }), element('th', { scope: 'col', text: 'Persons' }))
+  for (let k = 0; k < periods; k++) head.appendChild(element('th', { scope: 'col', text: `${period} ${k}` }))
+  table.appendChild(element('thead', {}, head))
+  const body = element('tbody')
+  for (const cohort of answer.cohorts) {
+    const row = element('tr', {}, element('th', { scope: 'row', text: cohort.period.slice(0, 10) }), element('td', { text: String(cohort.size) }))
+    cohort.share.forEach((share, k) => {
+      const cell = element('td', { class: 'share', title: `${cohort.returned[k]} of ${cohort.size}`, text: percent(share) })
+      cell.style.setProperty('--share', String(share))
+      row.appendChild(cell)
+    })
+    body.appendChild(row)
+  }
+  table.appendChild(body)
+  return table
+}
+
+/** The retention view. */
+export async function retention (main, range, toolbar) {
+  const search = params()
+  const result = element('div', { class: 'card scroll' })
+  let names = []
+  try {
+    names = (await eventNames(range)).items.map(item => item.name)
+  } catch (error) {
+    main.replaceChildren(toolbar, errorNote(error))
+    return
+  }
+  const start = eventSelect(names, search.get('start') || names[0], 'Start event')
+  const back = eventSelect(names, search.get('return') || names[0], 'Return event')
+  const period = element('select', { 'aria-label': 'Period' },
+    ...['day', 'week', 'month'].map(p => element('option', { value: p, text: `by ${p}` })))
+  period.value = search.get('period_of') || 'week'
+  const run = element('button', { type: 'submit', text: 'Show retention' })
+  const form = element('form', { class: 'card analysis-form', 'aria-label': 'Retention' },
+    element('h2', { text: 'Retention' }),
+    element('div', { class: 'controls' }, element('span', { text: 'Persons who did' }), start, element('span', { text: 'and came back to' }), back, period, run))
+  const show = async () => {
+    remember({ start: start.value, return: back.value, period_of: period.value })
+    result.replaceChildren(document.createTextNode('Loading…'))
+    try {
+      const answer = await analyse('v1/retention', {
+        start_event: { event: start.value },
+        return_event: { event: back.value },
+        period: period.value,
+        periods: period.value === 'day' ? 14 : period.value === 'week' ? 8 : 6,
+        date_range: range
+      })
+      result.replaceChildren(answer.cohorts.length ? cohortGrid(answer, period.value) : element('p', { class: 'muted', text: 'No cohort in the period.' }))
+    } catch (error) {
+      result.replaceChildren(errorNote(error))
+    }
+  }
+  form.addEventListener('submit', (event) => { event.preventDefault(); show() })
+  main.replaceChildren(toolbar, form, result)
+  if (names.length) show()
+}

@@ -1,0 +1,324 @@
+// The dashboard: sign-in with a read key, the overview (top stats against
+// a comparison period, the main graph, breakdown panels) and realtime, all
+// from the public API.
+
+import * as api from './api.js'
+import { funnels, retention } from './analyses.js'
+import { lineChart } from './charts.js'
+import { PANELS, errorNote, panel } from './panels.js'
+import {
+  METRICS, PERIODS, comparisonRange, intervals, periodRange, readState, shiftRange, writeState
+} from './state.js'
+
+const main = document.getElementById('main')
+let project = null
+let state = readState()
+let refresh = null
+
+function element (name, attributes = {}, ...children) {
+  const node = document.createElement(name)
+  for (const [key, value] of Object.entries(attributes)) {
+    if (key === 'class') node.className = value
+    else if (key === 'text') node.textContent = value
+    else if (key.startsWith('on')) node.addEventListener(key.slice(2), value)
+    else node.setAttribute(key, value)
+  }
+  node.append(...children)
+  return node
+}
+
+// Values as people read them.
+const integer = new Intl.NumberFormat()
+function formatMetric (kind, value) {
+  if (value === null || value === undefined) return '–'
+  switch (kind) {
+    case 'percent': return `${value}%`
+    case 'decimal': return String(value)
+    case 'duration': {
+      const seconds = Math.round(value)
+      const minutes = Math.floor(seconds / 60)
+      return minutes ? `${minutes}m ${String(seconds % 60).padStart(2, '0')}s` : `${seconds}s`
+    }
+    default:
+      return value >= 10000 ? new Intl.NumberFormat(undefined, { notation: 'compact' }).format(value) : integer.format(value)
+  }
+}
+
+function change (current, previous) {
+  if (typeof current !== 'number' || typeof previous !== 'number' || previous === 0) return null
+  return Math.round(((current - previous) / previous) * 100)
+}
+
+function setState (update, replace = false) {
+  state = { ...state, ...update }
+  writeState(state, replace)
+  render()
+}
+
+function signInView (message) {
+  document.getElementById('views').hidden = true
+  document.getElementById('sign-out').hidden = true
+  document.getElementById('project').textContent = ''
+  const input = element('input', { id: 'read-key', type: 'password', autocomplete: 'off', required: '' })
+  const form = element('form', {
+    class: 'card sign-in',
+    onsubmit: async (event) => {
+      event.preventDefault()
+      api.signIn(input.value.trim())
+      await start()
+    }
+  },
+  element('h1', { text: 'Sign in' }),
+  element('p', { text: 'Paste a read key of your project. It is kept in this tab only.' }),
+  element('label', { for: 'read-key', text: 'Read key' }),
+  input,
+  element('button', { type: 'submit', text: 'Open dashboard' }))
+  if (message) form.appendChild(element('p', { class: 'error', role: 'alert', text: message }))
+  main.replaceChildren(form)
+  input.focus()
+}
+
+/** The controls: period, arrows, comparison, and the filter pills. */
+function controls (range) {
+  const select = element('select', {
+    'aria-label': 'Period',
+    onchange: (event) => {
+      const period = event.target.value
+      const update = { period, interval: '' }
+      if (period === 'custom') {
+        const [from, to] = Array.isArray(range) ? range : periodRange({ period: '30d' }, project.timezone)
+        update.from = from
+        update.to = to
+      }
+      setState(update)
+    }
+  }, ...PERIODS.map(([value, label]) => element('option', { value, text: label })))
+  select.value = state.period
+  const bar = element('div', { class: 'controls' })
+  if (Array.isArray(range)) {
+    const move = (direction) => {
+      const [from, to] = shiftRange(range, direction)
+      setState({ period: 'custom', from, to })
+    }
+    bar.append(element('button', { type: 'button', class: 'arrow', 'aria-label': 'Previous period', text: '‹', onclick: () => move(-1) }))
+    bar.append(select)
+    bar.append(element('button', { type: 'button', class: 'arrow', 'aria-label': 'Next period', text: '›', onclick: () => move(1) }))
+  } else {
+    bar.append(select)
+  }
+  if (state.period === 'custom') {
+    const date = (name) => element('input', {
+      type: 'date',
+      'aria-label': name === 'from' ? 'From' : 'To',
+      value: state[name] || '',
+      onchange: (event) => setState({ [name]: event.target.value })
+    })
+    bar.append(date('from'), date('to'))
+  }
+  const compare = element('select', {
+    'aria-label': 'Compare with',
+    onchange: (event) => setState({ compare: event.target.value })
+  },
+  element('option', { value: 'off', text: 'No comparison' }),
+  element('option', { value: 'previous', text: 'Compare with previous period' }),
+  element('option', { value: 'year', text: 'Compare with a year earlier' }))
+  compare.value = state.compare
+  compare.disabled = range === 'all'
+  bar.append(compare)
+  const pills = element('ul', { class: 'pills', 'aria-label': 'Filters' })
+  state.filters.forEach((filter, i) => {
+    const [op, dimension, values] = filter
+    pills.appendChild(element('li', {},
+      element('span', { text: `${dimension.replace(/^(visit|event):/, '')} ${op.replace('_', ' ')} ${values.join(', ')}` }),
+      element('button', {
+        type: 'button',
+        class: 'remove',
+        'aria-label': `Remove filter ${dimension}`,
+        text: '×',
+        onclick: () => setState({ filters: state.filters.filter((_, j) => j !== i) })
+      })))
+  })
+  return element('div', { class: 'toolbar' }, bar, pills)
+}
+
+/** Top stats with their change; clicking one charts it. */
+async function topStats (container, context) {
+  const body = (range) => ({ metrics: METRICS.map(([m]) => m), date_range: range, filters: state.filters })
+  try {
+    const [current, previous] = await Promise.all([
+      api.query(body(context.range)),
+      context.comparison ? api.query(body(context.comparison)) : null
+    ])
+    const values = current.results[0] ? current.results[0].metrics : []
+    const before = previous && previous.results[0] ? previous.results[0].metrics : []
+    container.replaceChildren(...METRICS.map(([metric, label, kind], i) => {
+      const delta = previous ? change(values[i], before[i]) : null
+      const better = metric === 'bounce_rate' ? delta < 0 : delta > 0
+      const stat = element('button', {
+        type: 'button',
+        class: `stat${state.metric === metric ? ' selected' : ''}`,
+        'aria-pressed': String(state.metric === metric),
+        onclick: () => setState({ metric })
+      },
+      element('span', { class: 'label', text: label }),
+      element('span', { class: 'number', text: formatMetric(kind, values[i]) }))
+      if (delta !== null) {
+        stat.appendChild(element('span', {
+          class: `delta ${delta === 0 ? '' : better ? 'good' : 'bad'}`,
+          text: `${delta > 0 ? '↑' : delta < 0 ? '↓' : ''} ${Math.abs(delta)}%`
+        }))
+      }
+      return stat
+    }))
+  } catch (error) {
+    container.replaceChildren(errorNote(error))
+  }
+}
+
+function bucketLabel (label, interval, long) {
+  if (!label) return ''
+  const date = label.slice(0, 10)
+  const day = new Date(`${date}T00:00:00Z`)
+  const options = { timeZone: 'UTC' }
+  if (interval === 'hour' || interval === 'minute') {
+    return long ? `${date} ${label.slice(11, 16)}` : label.slice(11, 16)
+  }
+  if (interval === 'month') return day.toLocaleDateString(undefined, { ...options, month: 'short', year: 'numeric' })
+  return day.toLocaleDateString(undefined, { ...options, month: 'short', day: 'numeric', ...(long ? { year: 'numeric' } : {}) })
+}
+
+/** The main graph of the chosen metric, with the comparison as a second line. */
+async function graph (container, context) {
+  const [metric, label, kind] = METRICS.find(([m]) => m === state.metric)
+  const body = (range) => ({
+    metrics: [metric],
+    date_range: range,
+    dimensions: [`time:${context.interval}`],
+    filters: state.filters,
+    include: { time_labels: true }
+  })
+  try {
+    const [current, previous] = await Promise.all([
+      api.query(body(context.range)),
+      context.comparison ? api.query(body(context.comparison)) : null
+    ])
+    const labels = current.meta.time_labels || current.results.map(r => r.dimensions[0])
+    const byLabel = new Map(current.results.map(r => [r.dimensions[0], r.metrics[0]]))
+    const series = [{ name: label, values: labels.map(l => byLabel.get(l) ?? 0) }]
+    if (previous) {
+      const earlier = previous.meta.time_labels || []
+      const values = new Map(previous.results.map(r => [r.dimensions[0], r.metrics[0]]))
+      series.push({ name: `${label} (comparison)`, comparison: true, values: labels.map((_, i) => values.get(earlier[i]) ?? (i < earlier.length ? 0 : null)) })
+    }
+    lineChart(container, {
+      labels,
+      series,
+      title: `${label} by ${context.interval}`,
+      formatValue: (v) => formatMetric(kind, v),
+      formatLabel: (l, long) => bucketLabel(l, context.interval, long)
+    })
+  } catch (error) {
+    container.replaceChildren(errorNote(error))
+  }
+}
+
+function overview () {
+  const range = periodRange(state, project.timezone)
+  const choices = intervals(range)
+  const interval = choices.includes(state.interval) ? state.interval : choices[0]
+  const context = {
+    range,
+    comparison: comparisonRange(state, range),
+    interval,
+    filters: state.filters,
+    addFilter: (filter) => {
+      const others = state.filters.filter(f => f[1] !== filter[1])
+      setState({ filters: [...others, filter] })
+    }
+  }
+  const stats = element('div', { class: 'stats', 'aria-live': 'polite' }, document.createTextNode('Loading…'))
+  const chart = element('div', { class: 'chart-box' })
+  const intervalSelect = element('select', {
+    'aria-label': 'Interval',
+    onchange: (event) => setState({ interval: event.target.value })
+  }, ...choices.map(i => element('option', { value: i, text: i })))
+  intervalSelect.value = interval
+  const graphCard = element('section', { class: 'card graph' },
+    element('div', { class: 'graph-head' }, element('h2', { text: METRICS.find(([m]) => m === state.metric)[1] }), intervalSelect),
+    chart)
+  const grid = element('div', { class: 'panels' }, ...PANELS.map(definition => panel(definition, context)))
+  main.replaceChildren(controls(range), element('section', { class: 'card' }, stats), graphCard, grid)
+  topStats(stats, context)
+  graph(chart, context)
+}
+
+/** Visitors of the last five minutes, refreshed, and the last 30 minutes' panels. */
+function realtime () {
+  const now = element('p', { class: 'realtime-number', 'aria-live': 'polite', text: '…' })
+  const minutesAgo = (minutes) => new Date(Date.now() - minutes * 60000).toISOString()
+  const context = {
+    get range () { return [minutesAgo(30), new Date().toISOString()] },
+    filters: state.filters,
+    addFilter: (filter) => setState({ view: 'overview', filters: [...state.filters.filter(f => f[1] !== filter[1]), filter] })
+  }
+  const update = async () => {
+    try {
+      const answer = await api.query({ metrics: ['visitors'], date_range: [minutesAgo(5), new Date().toISOString()], filters: state.filters })
+      now.textContent = `${integer.format(answer.results[0] ? answer.results[0].metrics[0] : 0)} current visitors (last 5 minutes)`
+    } catch (error) {
+      now.replaceChildren(errorNote(error))
+    }
+  }
+  const grid = element('div', { class: 'panels' }, ...PANELS.filter(p => p.title !== 'Goals').map(definition => panel(definition, context)))
+  main.replaceChildren(element('section', { class: 'card' }, now), element('h2', { class: 'section', text: 'Last 30 minutes' }), grid)
+  update()
+  refresh = setInterval(update, 10000)
+}
+
+function render () {
+  clearInterval(refresh)
+  refresh = null
+  for (const link of document.querySelectorAll('#views a')) {
+    if (link.dataset.view === state.view) link.setAttribute('aria-current', 'page')
+    else link.removeAttribute('aria-current')
+  }
+  const range = periodRange(state, project.timezone)
+  if (state.view === 'realtime') realtime()
+  else if (state.view === 'funnels') funnels(main, range, controls(range))
+  else if (state.view === 'retention') retention(main, range, controls(range))
+  else overview()
+}
+
+async function start () {
+  if (!api.readKey()) return signInView()
+  try {
+    project = await api.project()
+  } catch (error) {
+    if (error.status === 401 || error.status === 403) {
+      api.signOut()
+      return signInView(error.message)
+    }
+    main.replaceChildren(errorNote(error))
+    return
+  }
+  document.getElementById('project').textContent = `${project.id} · ${project.timezone}`
+  document.getElementById('views').hidden = false
+  document.getElementById('sign-out').hidden = false
+  render()
+}
+
+document.getElementById('sign-out').addEventListener('click', () => {
+  api.signOut()
+  signInView()
+})
+for (const link of document.querySelectorAll('#views a')) {
+  link.addEventListener('click', (event) => {
+    event.preventDefault()
+    setState({ view: link.dataset.view })
+  })
+}
+window.addEventListener('popstate', () => {
+  state = readState()
+  if (project) render()
+})
+start()

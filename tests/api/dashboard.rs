@@ -1,0 +1,243 @@
+//! The dashboard: its embedded files as served (types, caching, gzip, the
+//! content security policy, nothing from another origin, the size), the
+//! option that turns it off, the project endpoint it reads, and the page
+//! itself in headless Chromium.
+
+use std::io::Read;
+use std::time::Duration;
+
+use analytics::api::dashboard::{ASSETS, CONTENT_SECURITY_POLICY};
+use serde_json::{json, Value};
+
+use crate::helpers::*;
+
+fn path_of(name: &str) -> String {
+    format!("/dashboard/{name}")
+}
+
+#[tokio::test]
+async fn every_embedded_file_answers_with_its_type_the_policy_and_a_tag() {
+    let app = spawn_app().await;
+    for asset in ASSETS {
+        for path in [path_of(asset.name), "/".to_owned()] {
+            if path == "/" && asset.name != "index.html" {
+                continue;
+            }
+            let response = app.client.get(app.url(&path)).send().await.unwrap();
+            assert_eq!(response.status(), 200, "{path}");
+            let headers = response.headers().clone();
+            assert_eq!(headers["content-type"], asset.content_type, "{path}");
+            assert_eq!(headers["content-security-policy"], CONTENT_SECURITY_POLICY);
+            assert_eq!(headers["x-content-type-options"], "nosniff");
+            assert!(headers.get("content-encoding").is_none(), "{path}");
+            assert_eq!(response.bytes().await.unwrap().as_ref(), asset.body);
+
+            let tag = headers["etag"].to_str().unwrap().to_owned();
+            let unchanged = app
+                .client
+                .get(app.url(&path))
+                .header("if-none-match", &tag)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(unchanged.status(), 304, "{path}");
+
+            let gzipped = app
+                .client
+                .get(app.url(&path))
+                .header("accept-encoding", "br, gzip;q=0.8")
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(gzipped.headers()["content-encoding"], "gzip", "{path}");
+            let compressed = gzipped.bytes().await.unwrap();
+            let mut plain = Vec::new();
+            flate2::read::GzDecoder::new(compressed.as_ref())
+                .read_to_end(&mut plain)
+                .unwrap();
+            assert_eq!(plain, asset.body, "{path}");
+        }
+    }
+    let missing = app.get("/dashboard/missing.js").await;
+    assert_eq!(missing.status(), 404);
+}
+
+#[test]
+fn no_file_loads_from_another_origin_and_the_page_stays_small() {
+    let mut total = 0;
+    for asset in ASSETS {
+        let text = std::str::from_utf8(asset.body).unwrap();
+        total += asset.body.len();
+        for scheme in ["http://", "https://"] {
+            for (at, _) in text.match_indices(scheme) {
+                // The SVG namespace names elements; nothing is fetched from it.
+                assert!(
+                    text[at..].starts_with("http://www.w3.org/2000/svg"),
+                    "{} names an address: {}",
+                    asset.name,
+                    &text[at..(at + 60).min(text.len())]
+                );
+            }
+        }
+        assert!(
+            !text.contains("<script>"),
+            "{}: no inline script",
+            asset.name
+        );
+        assert!(
+            !text.contains(" style=\""),
+            "{}: no inline style",
+            asset.name
+        );
+    }
+    assert!(total < 150 * 1024, "the dashboard is {total} bytes");
+}
+
+#[tokio::test]
+async fn with_the_dashboard_off_the_api_alone_is_served() {
+    let app = spawn_app_with(|config| config.dashboard.enabled = false).await;
+    assert_eq!(app.get("/").await.status(), 404);
+    assert_eq!(app.get("/dashboard/app.js").await.status(), 404);
+    assert_eq!(app.get("/healthz").await.status(), 200);
+}
+
+#[tokio::test]
+async fn a_read_key_opens_its_project_and_a_write_key_does_not() {
+    let app = spawn_app().await;
+    let answer = app
+        .client
+        .get(app.url("/v1/project"))
+        .bearer_auth(READ_KEY)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 200);
+    let body: Value = answer.json().await.unwrap();
+    assert_eq!(
+        body,
+        json!({"id": "shop", "timezone": "Europe/Berlin", "domains": [], "session_timeout_seconds": 1800})
+    );
+    let refused = app
+        .client
+        .get(app.url("/v1/project"))
+        .bearer_auth(WRITE_KEY)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 403);
+}
+
+/// Visits of the last days (from Google, from nowhere, one signing up) and
+/// one from Google ten days ago.
+fn visits() -> Value {
+    let now = chrono::Utc::now();
+    let page = |visitor: &str, minutes: i64, path: &str, referrer: &str| {
+        json!({"type": "page", "anonymousId": visitor,
+               "timestamp": (now - chrono::Duration::minutes(minutes)).to_rfc3339(),
+               "context": {"userAgent": crate::enrichment::CHROME_WINDOWS,
+                           "page": {"path": path, "url": format!("https://shop.example{path}"), "referrer": referrer}}})
+    };
+    json!({"batch": [
+        page("a", 3000, "/", "https://www.google.com/"),
+        page("a", 2998, "/pricing", "https://shop.example/"),
+        page("b", 1500, "/", ""),
+        page("c", 600, "/docs", "https://www.google.com/"),
+        page("d", 14_400, "/blog", "https://www.google.com/"),
+        {"type": "track", "event": "Signup", "anonymousId": "c",
+         "timestamp": (now - chrono::Duration::minutes(599)).to_rfc3339(),
+         "context": {"page": {"path": "/docs", "url": "https://shop.example/docs"}}},
+    ]})
+}
+
+#[tokio::test]
+async fn the_page_signs_in_shows_the_overview_and_filters_by_a_clicked_row() {
+    if !crate::browser_sdks::browser_available("playwright-core") {
+        return;
+    }
+    let app = spawn_app().await;
+    assert_eq!(app.post("/v1/batch", &visits()).await.status(), 200);
+    let screenshots = std::env::var("ANALYTICS_TEST_SCREENSHOTS").ok();
+    let mut command = tokio::process::Command::new("node");
+    command
+        .arg(format!(
+            "{}/tests/browser/dashboard.mjs",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .arg(&app.address)
+        .arg(READ_KEY)
+        .args(screenshots)
+        .kill_on_drop(true);
+    let output = tokio::time::timeout(Duration::from_secs(120), command.output())
+        .await
+        .expect("the browser finishes within two minutes")
+        .expect("node runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "the page ran: {stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let seen: Value = serde_json::from_str(stdout.trim()).unwrap();
+    assert_eq!(seen["pageErrors"], json!([]), "{seen}");
+    assert_eq!(seen["consoleErrorsBefore"], json!([]), "{seen}");
+    assert_eq!(seen["foreignRequests"], json!([]), "{seen}");
+    assert_eq!(seen["project"], "shop · Europe/Berlin");
+    assert_eq!(seen["keyInUrl"], false);
+    assert_eq!(
+        seen["stats"],
+        json!([
+            ["Unique visitors", "4"],
+            ["Total visits", "4"],
+            ["Total pageviews", "5"],
+            ["Views per visit", "1.25"],
+            ["Bounce rate", "50%"],
+            ["Visit duration", "45s"]
+        ]),
+        "{seen}"
+    );
+    let sources = &seen["panels"][0];
+    assert_eq!(sources["title"], "Sources");
+    assert_eq!(
+        sources["rows"],
+        json!(["Organic Search", "Direct"]),
+        "{seen}"
+    );
+    assert_eq!(seen["panels"][4]["rows"], json!(["Signup"]), "{seen}");
+    // Clicking "Organic Search" keeps the visits from Google: a, c and d.
+    assert_eq!(seen["clickedSource"], "Organic Search");
+    assert_eq!(seen["pills"], json!(["channel is Organic Search"]));
+    assert_eq!(seen["filteredStats"][0], "3", "{seen}");
+    assert_eq!(seen["reopenedStats"], seen["filteredStats"]);
+    assert_eq!(seen["reopenedPills"], seen["pills"]);
+    assert!(seen["filteredUrl"]
+        .as_str()
+        .unwrap()
+        .contains("visit%3Achannel"));
+    // The last 7 days against the 7 before (d's visit): every stat but the
+    // duration, which was 0 before, shows its change.
+    assert_eq!(seen["phoneDeltas"], 5, "{seen}");
+    // Of the four visitors who viewed a page, c signed up a minute later.
+    assert_eq!(
+        seen["funnel"],
+        json!([
+            ["1. page", "4 entered"],
+            ["2. Signup", "1 (25.0% of all, 25.0% of the step before); 3 dropped off; median 1m after the step before"]
+        ]),
+        "{seen}"
+    );
+    let cohort_persons: u64 = seen["cohortSizes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|size| size.as_str().unwrap().parse::<u64>().unwrap())
+        .sum();
+    assert_eq!(cohort_persons, 4, "one day's cohort per visitor: {seen}");
+    assert!(
+        seen["panelError"]
+            .as_str()
+            .unwrap()
+            .contains("unknown dimension \"event:nope\""),
+        "{seen}"
+    );
+    assert_eq!(seen["brokenPanels"], 5);
+}
