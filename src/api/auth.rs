@@ -55,6 +55,7 @@ pub fn authorize(
     let noun = match kind {
         KeyKind::Write => "write key",
         KeyKind::Read => "read key",
+        KeyKind::Share => "share token",
     };
     let key = key.filter(|k| !k.is_empty()).ok_or_else(|| {
         ApiError::Unauthorized(format!(
@@ -80,7 +81,29 @@ pub fn authorize_read(
             ));
         }
     }
+    if let Some(key) = key.as_deref() {
+        if registry.authorize(key, KeyKind::Share).is_some() {
+            return Err(ApiError::Forbidden(
+                "a share token opens the shared overview (queries) only; use a read key".into(),
+            ));
+        }
+    }
     authorize(registry, key.as_deref(), KeyKind::Read)
+}
+
+/// The project a read key or its share token authorises, and whether it was
+/// the share token: for what the shared overview reads (queries, the
+/// project). 401 for a missing or unknown key, 403 for a write key.
+pub fn authorize_view(
+    registry: &ProjectRegistry,
+    headers: &HeaderMap,
+) -> Result<(Arc<Project>, bool), ApiError> {
+    if let Some(key) = header_key(headers)? {
+        if let Some(project) = registry.authorize(&key, KeyKind::Share) {
+            return Ok((project, true));
+        }
+    }
+    authorize_read(registry, headers).map(|project| (project, false))
 }
 
 #[cfg(test)]

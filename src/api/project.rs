@@ -12,7 +12,7 @@ use super::{auth, AppState};
 
 /// The project of the read key.
 #[derive(Debug, Serialize, ToSchema)]
-#[schema(example = json!({"id": "shop", "timezone": "Europe/Berlin", "domains": ["shop.example"], "session_timeout_seconds": 1800}))]
+#[schema(example = json!({"id": "shop", "timezone": "Europe/Berlin", "domains": ["shop.example"], "session_timeout_seconds": 1800, "shared": false}))]
 pub struct ProjectInfo {
     /// The project's id.
     pub id: String,
@@ -22,9 +22,11 @@ pub struct ProjectInfo {
     pub domains: Vec<String>,
     /// The longest gap between two events of one session, in seconds.
     pub session_timeout_seconds: i64,
+    /// Whether the key is the project's share token (the shared overview).
+    pub shared: bool,
 }
 
-/// The project a read key opens.
+/// The project a read key (or its share token) opens.
 #[utoipa::path(
     get,
     path = "/v1/project",
@@ -40,11 +42,12 @@ pub async fn project(
     State(state): State<AppState>,
     headers: HeaderMap,
 ) -> Result<Json<ProjectInfo>, ApiError> {
-    let project = auth::authorize_read(&state.projects, &headers)?;
+    let (project, shared) = auth::authorize_view(&state.projects, &headers)?;
     Ok(Json(ProjectInfo {
         id: project.id.clone(),
         timezone: project.timezone.name().to_owned(),
         domains: project.domains.clone(),
         session_timeout_seconds: project.session_timeout.num_seconds(),
+        shared,
     }))
 }

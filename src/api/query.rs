@@ -199,7 +199,7 @@ pub async fn query(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Json<Answer>, ApiError> {
-    let project = auth::authorize_read(&state.projects, &headers)?;
+    let (project, _) = auth::authorize_view(&state.projects, &headers)?;
     let request: QueryRequest = parse_body(&body)?;
     let spec = QuerySpec::try_from(request)?;
     Ok(Json(state.reads.query(&project, &spec).await?))

@@ -40,6 +40,11 @@ pub struct ProjectConfig {
     /// false: it is used for location and then dropped).
     #[serde(default)]
     pub store_ip: bool,
+    /// The token of a public link to the dashboard's overview (`/?share=TOKEN`),
+    /// which reads the project's stats without a read key; absent (the
+    /// default): no shared link.
+    #[serde(default)]
+    pub share_token: Option<Secret>,
 }
 
 fn default_session_timeout() -> Duration {
@@ -63,6 +68,7 @@ impl ProjectConfig {
             allowed_origins: Vec::new(),
             domains: Vec::new(),
             store_ip: false,
+            share_token: None,
         }
     }
 
@@ -106,6 +112,12 @@ pub fn registry(projects: &[ProjectConfig]) -> ProjectRegistry {
                     .read_keys
                     .iter()
                     .map(|key| (KeyKind::Read, key.expose())),
+            )
+            .chain(
+                config
+                    .share_token
+                    .iter()
+                    .map(|token| (KeyKind::Share, token.expose())),
             );
         registry.add(project, keys);
     }
@@ -188,24 +200,32 @@ pub(super) fn validate(projects: &[ProjectConfig]) -> Result<(), ConfigError> {
                 "at least one write key is required",
             ));
         }
-        for (field, list) in [
+        let share_token = project
+            .share_token
+            .iter()
+            .map(|token| (at("share_token"), token));
+        let listed = [
             ("write_keys", &project.write_keys),
             ("read_keys", &project.read_keys),
-        ] {
-            for (key_index, key) in list.iter().enumerate() {
-                let name = format!("projects[{index}].{field}[{key_index}]");
-                if key.expose().len() < 8 || key.expose().chars().any(char::is_whitespace) {
-                    return Err(ConfigError::invalid(
-                        name,
-                        "a key must be at least 8 characters with no whitespace",
-                    ));
-                }
-                if !keys.insert(key.expose()) {
-                    return Err(ConfigError::invalid(
-                        name,
-                        "this key is already used (keys are unique across projects and kinds)",
-                    ));
-                }
+        ]
+        .into_iter()
+        .flat_map(|(field, list)| {
+            list.iter().enumerate().map(move |(key_index, key)| {
+                (format!("projects[{index}].{field}[{key_index}]"), key)
+            })
+        });
+        for (name, key) in listed.chain(share_token) {
+            if key.expose().len() < 8 || key.expose().chars().any(char::is_whitespace) {
+                return Err(ConfigError::invalid(
+                    name,
+                    "a key must be at least 8 characters with no whitespace",
+                ));
+            }
+            if !keys.insert(key.expose()) {
+                return Err(ConfigError::invalid(
+                    name,
+                    "this key is already used (keys are unique across projects and kinds)",
+                ));
             }
         }
     }
@@ -243,5 +263,33 @@ mod tests {
         assert!(registry.authorize("rk_shop_0001", KeyKind::Write).is_none());
         assert!(project.allowed_origins.allows("https://www.shop.example"));
         assert!(!project.allowed_origins.allows("https://elsewhere.example"));
+    }
+
+    #[test]
+    fn a_share_token_is_checked_like_a_key_and_opens_its_project() {
+        let with_token = |token: &str| ProjectConfig {
+            write_keys: vec![Secret::new("wk_shop_0001")],
+            read_keys: vec![Secret::new("rk_shop_0001")],
+            share_token: Some(Secret::new(token)),
+            ..ProjectConfig::new("shop")
+        };
+        let short = validate(&[with_token("short")]).unwrap_err().to_string();
+        assert!(short.contains("projects[0].share_token"), "{short}");
+        let reused = validate(&[with_token("rk_shop_0001")])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            reused.contains("projects[0].share_token") && reused.contains("already used"),
+            "{reused}"
+        );
+        let good = with_token("share_shop_0001");
+        validate(std::slice::from_ref(&good)).unwrap();
+        let registry = registry(&[good]);
+        assert!(registry
+            .authorize("share_shop_0001", KeyKind::Share)
+            .is_some());
+        assert!(registry
+            .authorize("share_shop_0001", KeyKind::Read)
+            .is_none());
     }
 }

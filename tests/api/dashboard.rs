@@ -115,7 +115,7 @@ async fn a_read_key_opens_its_project_and_a_write_key_does_not() {
     let body: Value = answer.json().await.unwrap();
     assert_eq!(
         body,
-        json!({"id": "shop", "timezone": "Europe/Berlin", "domains": [], "session_timeout_seconds": 1800})
+        json!({"id": "shop", "timezone": "Europe/Berlin", "domains": [], "session_timeout_seconds": 1800, "shared": false})
     );
     let refused = app
         .client
@@ -232,6 +232,21 @@ async fn the_page_signs_in_shows_the_overview_and_filters_by_a_clicked_row() {
         .map(|size| size.as_str().unwrap().parse::<u64>().unwrap())
         .sum();
     assert_eq!(cohort_persons, 4, "one day's cohort per visitor: {seen}");
+    for view in ["paths", "stickiness", "lifecycle"] {
+        let drawn = seen["views"][view].as_array().unwrap();
+        assert!(!drawn.is_empty(), "{view} draws its answer: {seen}");
+    }
+    assert!(
+        seen["views"]["paths"][0]
+            .as_str()
+            .unwrap()
+            .starts_with("page"),
+        "{seen}"
+    );
+    assert_eq!(
+        seen["views"]["stickiness"][0], "1 of 30 days4",
+        "the four visitors each viewed pages on one day: {seen}"
+    );
     assert!(
         seen["panelError"]
             .as_str()
@@ -240,4 +255,53 @@ async fn the_page_signs_in_shows_the_overview_and_filters_by_a_clicked_row() {
         "{seen}"
     );
     assert_eq!(seen["brokenPanels"], 5);
+}
+
+#[tokio::test]
+async fn a_share_token_reads_the_overview_and_nothing_else() {
+    let app = spawn_app_with(|config| {
+        config.projects[0].share_token =
+            Some(analytics::config::Secret::new("share_shop_0001_public"));
+    })
+    .await;
+    assert_eq!(app.post("/v1/batch", &visits()).await.status(), 200);
+    let token = "share_shop_0001_public";
+    let (status, project) = app.get_json(token, "/v1/project").await;
+    assert_eq!(
+        (status, &project["shared"]),
+        (200, &json!(true)),
+        "{project}"
+    );
+    let (status, answer) = app
+        .query_with(
+            token,
+            &json!({"metrics": ["visitors"], "date_range": "30d"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["results"][0]["metrics"][0], 4);
+    for (path, body) in [
+        (
+            "/v1/funnel",
+            json!({"steps": [{"event": "page"}, {"event": "Signup"}], "date_range": "30d"}),
+        ),
+        (
+            "/v1/paths",
+            json!({"start_event": {"event": "page"}, "date_range": "30d"}),
+        ),
+    ] {
+        let (status, refused) = app.read_post(token, path, &body).await;
+        assert_eq!(status, 403, "{path}: {refused}");
+        assert!(refused["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("share token"));
+    }
+    let (status, _) = app.get_json(token, "/v1/export").await;
+    assert_eq!(status, 403);
+    let (status, _) = app.get_json(token, "/v1/events/names").await;
+    assert_eq!(status, 403);
+    // The project's read key says it is no shared view.
+    let (_, project) = app.get_json(READ_KEY, "/v1/project").await;
+    assert_eq!(project["shared"], false);
 }

@@ -101,6 +101,16 @@ try {
   if (screenshots) await cohorts.screenshot({ path: `${screenshots}-retention.png`, fullPage: true })
   await cohorts.close()
 
+  // Paths, stickiness and lifecycle each draw their answer.
+  result.views = {}
+  for (const [view, drawn] of [['paths', '.flow-node'], ['stickiness', '.rows li'], ['lifecycle', '.lifecycle tbody tr']]) {
+    const shown = await open(signedIn, `${service}/?view=${view}&event=page`)
+    await shown.waitForSelector(`${drawn}, .error`, { timeout: 15000 })
+    result.views[view] = await shown.$$eval(drawn, (items) => items.map(i => i.textContent))
+    if (screenshots) await shown.screenshot({ path: `${screenshots}-${view}.png`, fullPage: true })
+    await shown.close()
+  }
+
   // A refused query shows in its panel, the rest of the page stays (the
   // browser logs its 400s: errors before this step are counted apart).
   result.consoleErrorsBefore = [...result.consoleErrors]

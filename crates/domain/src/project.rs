@@ -53,6 +53,8 @@ pub enum KeyKind {
     Write,
     /// Queries and exports.
     Read,
+    /// Opens the project's shared overview: queries, nothing else.
+    Share,
 }
 
 /// Looks projects up by key.

@@ -182,3 +182,111 @@ export async function retention (main, range, toolbar) {
   main.replaceChildren(toolbar, form, result)
   if (names.length) show()
 }
+
+/** A view of one analysis over one event: its form, then its chart. */
+async function oneEventView (main, range, toolbar, { title, path, draw, extra = [] }) {
+  const search = params()
+  const result = element('div', { class: 'card scroll' })
+  let names = []
+  try {
+    names = (await eventNames(range)).items.map(item => item.name)
+  } catch (error) {
+    main.replaceChildren(toolbar, errorNote(error))
+    return
+  }
+  const event = eventSelect(names, search.get('event') || names[0], 'Event')
+  const period = element('select', { 'aria-label': 'Period' },
+    ...['day', 'week', 'month'].map(p => element('option', { value: p, text: `by ${p}` })))
+  period.value = search.get('period_of') || 'day'
+  const fields = extra.map(make => make(search))
+  const run = element('button', { type: 'submit', text: `Show ${title.toLowerCase()}` })
+  const form = element('form', { class: 'card analysis-form', 'aria-label': title },
+    element('h2', { text: title }),
+    element('div', { class: 'controls' }, event, ...(path === 'v1/paths' ? [] : [period]), ...fields.map(f => f.control), run))
+  const show = async () => {
+    remember({ event: event.value, period_of: period.value, ...Object.fromEntries(fields.map(f => [f.name, f.control.value])) })
+    result.replaceChildren(document.createTextNode('Loading…'))
+    const body = path === 'v1/paths'
+      ? { start_event: { event: event.value }, date_range: range }
+      : { event: { event: event.value }, period: period.value, date_range: range }
+    for (const field of fields) body[field.name] = field.control.value
+    try {
+      result.replaceChildren(draw(await analyse(path, body), period.value))
+    } catch (error) {
+      result.replaceChildren(errorNote(error))
+    }
+  }
+  form.addEventListener('submit', (submitted) => { submitted.preventDefault(); show() })
+  main.replaceChildren(toolbar, form, result)
+  if (names.length) show()
+}
+
+/** Horizontal bars with a label and a value each. */
+function bars (rows, label) {
+  const list = element('ol', { class: 'rows', 'aria-label': label })
+  const top = Math.max(1, ...rows.map(r => r.value))
+  for (const row of rows) {
+    const bar = element('span', { class: 'bar' })
+    bar.style.width = `${Math.max(1, (100 * row.value) / top)}%`
+    list.appendChild(element('li', {}, bar, element('span', { class: 'name', text: row.label }), element('span', { class: 'value', text: String(row.value) })))
+  }
+  return list
+}
+
+/** Persons by how many periods they did the event in. */
+export const stickiness = (main, range, toolbar) => oneEventView(main, range, toolbar, {
+  title: 'Stickiness',
+  path: 'v1/stickiness',
+  draw: (answer, period) => bars(answer.results.map(r => ({ label: `${r.periods} of ${answer.total_periods} ${period}s`, value: r.users })), 'Persons by active periods')
+})
+
+/** New, returning, resurrecting and dormant persons per period. */
+export const lifecycle = (main, range, toolbar) => oneEventView(main, range, toolbar, {
+  title: 'Lifecycle',
+  path: 'v1/lifecycle',
+  draw: (answer) => {
+    const table = element('table', { class: 'cohorts lifecycle' })
+    const kinds = ['new', 'returning', 'resurrecting', 'dormant']
+    table.appendChild(element('thead', {}, element('tr', {}, element('th', { scope: 'col', text: 'Period' }),
+      ...kinds.map(k => element('th', { scope: 'col', text: k })))))
+    const body = element('tbody')
+    for (const row of answer.periods) {
+      body.appendChild(element('tr', {}, element('th', { scope: 'row', text: row.period.slice(0, 10) }),
+        ...kinds.map(k => element('td', { class: `kind ${k}`, text: String(k === 'dormant' ? -row[k] : row[k]) }))))
+    }
+    table.appendChild(body)
+    return table
+  }
+})
+
+/** The events after (or before) a start event, step by step, as columns of nodes with their links. */
+export const paths = (main, range, toolbar) => oneEventView(main, range, toolbar, {
+  title: 'Paths',
+  path: 'v1/paths',
+  extra: [(search) => {
+    const control = element('select', { 'aria-label': 'Direction' },
+      element('option', { value: 'next', text: 'what came after' }),
+      element('option', { value: 'previous', text: 'what came before' }))
+    control.value = search.get('direction') || 'next'
+    return { name: 'direction', control }
+  }],
+  draw: (answer) => {
+    const steps = [...new Set(answer.nodes.map(n => n.step))].sort((a, b) => a - b)
+    const flow = element('div', { class: 'flow', role: 'list', 'aria-label': 'Paths by step' })
+    for (const step of steps) {
+      const column = element('ol', { class: 'flow-step', 'aria-label': `Step ${step}` })
+      const nodes = answer.nodes.filter(n => n.step === step).sort((a, b) => b.users - a.users)
+      for (const node of nodes) {
+        const into = answer.links.filter(l => l.step === step && l.target === node.event)
+          .sort((a, b) => b.users - a.users)
+          .map(l => `${l.source} → ${l.users}`)
+        const item = element('li', { class: 'flow-node' },
+          element('strong', { text: node.event }), element('span', { class: 'value', text: ` ${node.users}` }))
+        if (into.length) item.appendChild(element('span', { class: 'muted flow-from', text: `from ${into.join(', ')}` }))
+        column.appendChild(item)
+      }
+      flow.appendChild(element('div', { role: 'listitem' }, element('h3', { text: step === 0 ? 'Start' : `Step ${step}` }), column))
+    }
+    return flow
+  }
+})

@@ -3,8 +3,9 @@
 
 const KEY = 'analytics.read_key'
 
+/** The read key, or the share token of a shared link (`?share=`). */
 export function readKey () {
-  return sessionStorage.getItem(KEY)
+  return new URLSearchParams(location.search).get('share') || sessionStorage.getItem(KEY)
 }
 
 export function signIn (key) {

@@ -3,7 +3,7 @@
 // from the public API.
 
 import * as api from './api.js'
-import { funnels, retention } from './analyses.js'
+import { funnels, lifecycle, paths, retention, stickiness } from './analyses.js'
 import { lineChart } from './charts.js'
 import { PANELS, errorNote, panel } from './panels.js'
 import {
@@ -286,6 +286,9 @@ function render () {
   if (state.view === 'realtime') realtime()
   else if (state.view === 'funnels') funnels(main, range, controls(range))
   else if (state.view === 'retention') retention(main, range, controls(range))
+  else if (state.view === 'stickiness') stickiness(main, range, controls(range))
+  else if (state.view === 'lifecycle') lifecycle(main, range, controls(range))
+  else if (state.view === 'paths') paths(main, range, controls(range))
   else overview()
 }
 
@@ -296,14 +299,23 @@ async function start () {
   } catch (error) {
     if (error.status === 401 || error.status === 403) {
       api.signOut()
+      // A shared link that no longer opens: sign in with a key instead.
+      history.replaceState(null, '', location.pathname)
       return signInView(error.message)
     }
     main.replaceChildren(errorNote(error))
     return
   }
-  document.getElementById('project').textContent = `${project.id} · ${project.timezone}`
+  document.getElementById('project').textContent = `${project.id} · ${project.timezone}${project.shared ? ' · shared view' : ''}`
   document.getElementById('views').hidden = false
-  document.getElementById('sign-out').hidden = false
+  document.getElementById('sign-out').hidden = project.shared
+  if (project.shared) {
+    // A shared link opens the overview and realtime, read-only.
+    for (const link of document.querySelectorAll('#views a')) {
+      link.hidden = !['overview', 'realtime'].includes(link.dataset.view)
+    }
+    if (!['overview', 'realtime'].includes(state.view)) state.view = 'overview'
+  }
   render()
 }
 

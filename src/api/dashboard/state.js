@@ -24,7 +24,7 @@ export const METRICS = [
 ]
 
 /** The dashboard's views. */
-export const VIEWS = ['overview', 'realtime', 'funnels', 'retention']
+export const VIEWS = ['overview', 'realtime', 'funnels', 'retention', 'paths', 'stickiness', 'lifecycle']
 
 /** Reads the state from the page's URL. */
 export function readState () {
@@ -54,6 +54,9 @@ export function readState () {
 /** Writes the state into the URL (a new history entry unless `replace`). */
 export function writeState (state, replace = false) {
   const params = new URLSearchParams()
+  // A shared link's token stays in its URL.
+  const share = new URLSearchParams(location.search).get('share')
+  if (share) params.set('share', share)
   if (state.view !== 'overview') params.set('view', state.view)
   params.set('period', state.period)
   if (state.period === 'custom') {
