@@ -143,7 +143,7 @@ fn visits() -> Value {
         page("b", 1500, "/", ""),
         page("c", 600, "/docs", "https://www.google.com/"),
         page("d", 14_400, "/blog", "https://www.google.com/"),
-        {"type": "track", "event": "Signup", "anonymousId": "c",
+        {"type": "track", "event": "Signup", "anonymousId": "c", "properties": {"plan": "pro"},
          "timestamp": (now - chrono::Duration::minutes(599)).to_rfc3339(),
          "context": {"page": {"path": "/docs", "url": "https://shop.example/docs"}}},
     ]})
@@ -232,6 +232,17 @@ async fn the_page_signs_in_shows_the_overview_and_filters_by_a_clicked_row() {
         .map(|size| size.as_str().unwrap().parse::<u64>().unwrap())
         .sum();
     assert_eq!(cohort_persons, 4, "one day's cohort per visitor: {seen}");
+    // c came from Google: the funnel by channel has both, Signup's plan shows.
+    assert_eq!(
+        seen["funnelBreakdown"],
+        json!(["Organic Search", "Direct"]),
+        "{seen}"
+    );
+    assert_eq!(
+        seen["goalProperties"],
+        json!([{"tabs": ["plan"], "rows": ["pro"]}]),
+        "{seen}"
+    );
     for view in ["paths", "stickiness", "lifecycle"] {
         let drawn = seen["views"][view].as_array().unwrap();
         assert!(!drawn.is_empty(), "{view} draws its answer: {seen}");

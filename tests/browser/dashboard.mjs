@@ -101,6 +101,21 @@ try {
   if (screenshots) await cohorts.screenshot({ path: `${screenshots}-retention.png`, fullPage: true })
   await cohorts.close()
 
+  // The funnel broken down by channel.
+  const split = await open(signedIn, `${service}/?view=funnels&breakdown=visit%3Achannel&steps=${encodeURIComponent(JSON.stringify(['page', 'Signup']))}`)
+  await split.waitForSelector('.breakdown-value', { timeout: 15000 })
+  result.funnelBreakdown = await split.$$eval('.breakdown-value', (values) => values.map(v => v.textContent))
+  await split.close()
+
+  // A goal's properties break it down.
+  const goal = await open(signedIn, `${service}/?filters=${encodeURIComponent(JSON.stringify([['is', 'event:name', ['Signup']]]))}`)
+  await goal.waitForFunction(() => [...document.querySelectorAll('.panel h2')].some(h => h.textContent === 'Properties of Signup'), null, { timeout: 15000 })
+  await panelsLoaded(goal)
+  result.goalProperties = await goal.$$eval('.panel', (panels) => panels
+    .filter(p => p.querySelector('h2').textContent === 'Properties of Signup')
+    .map(p => ({ tabs: [...p.querySelectorAll('.tabs button')].map(b => b.textContent), rows: [...p.querySelectorAll('.rows li .name')].map(n => n.textContent) })))
+  await goal.close()
+
   // Paths, stickiness and lifecycle each draw their answer.
   result.views = {}
   for (const [view, drawn] of [['paths', '.flow-node'], ['stickiness', '.rows li'], ['lifecycle', '.lifecycle tbody tr']]) {

@@ -94,23 +94,34 @@ export async function funnels (main, range, toolbar) {
     element('option', { value: 'strict', text: 'in strict order' }),
     element('option', { value: 'any', text: 'in any order' }))
   order.value = search.get('order') || 'ordered'
+  const breakdown = element('select', { 'aria-label': 'Breakdown' },
+    element('option', { value: '', text: 'no breakdown' }),
+    ...[['visit:channel', 'by channel'], ['visit:source', 'by source'], ['visit:device', 'by device'],
+      ['visit:browser', 'by browser'], ['visit:country', 'by country'], ['event:page', 'by first page']]
+      .map(([value, text]) => element('option', { value, text })))
+  breakdown.value = search.get('breakdown') || ''
   const more = element('button', { type: 'button', text: 'Add step' })
   more.addEventListener('click', () => addStep(names[0]))
   const run = element('button', { type: 'submit', text: 'Show funnel' })
   const form = element('form', { class: 'card analysis-form', 'aria-label': 'Funnel' },
-    element('h2', { text: 'Funnel' }), steps, element('div', { class: 'controls' }, more, within, order, run))
+    element('h2', { text: 'Funnel' }), steps, element('div', { class: 'controls' }, more, within, order, breakdown, run))
   const show = async () => {
     const picked = [...steps.children].map(select => select.value).filter(Boolean)
-    remember({ steps: JSON.stringify(picked), window: within.value, order: order.value })
+    remember({ steps: JSON.stringify(picked), window: within.value, order: order.value, breakdown: breakdown.value })
     result.replaceChildren(document.createTextNode('Loading…'))
     try {
       const answer = await analyse('v1/funnel', {
         steps: picked.map(event => ({ event })),
         window: within.value,
         order: order.value,
-        date_range: range
+        date_range: range,
+        ...(breakdown.value ? { breakdown: breakdown.value, breakdown_limit: 10 } : {})
       })
-      result.replaceChildren(funnelChart(answer))
+      const parts = [funnelChart(answer)]
+      for (const group of answer.breakdown || []) {
+        parts.push(element('h3', { class: 'breakdown-value', text: group.value === null ? '(none)' : group.value }), funnelChart(group))
+      }
+      result.replaceChildren(...parts)
     } catch (error) {
       result.replaceChildren(errorNote(error))
     }

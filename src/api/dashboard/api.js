@@ -68,3 +68,7 @@ export const eventNames = (range) =>
 
 /** One of the analyses: `v1/funnel`, `v1/retention`, ... */
 export const analyse = (path, body) => call(path, { method: 'POST', body })
+
+/** `GET /v1/properties` of one event name over a range. */
+export const properties = (event, range) =>
+  call(`v1/properties?event=${encodeURIComponent(event)}&date_range=${encodeURIComponent(Array.isArray(range) ? range.join(',') : range)}`)

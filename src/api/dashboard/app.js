@@ -248,6 +248,14 @@ function overview () {
     chart)
   const grid = element('div', { class: 'panels' }, ...PANELS.map(definition => panel(definition, context)))
   main.replaceChildren(controls(range), element('section', { class: 'card' }, stats), graphCard, grid)
+  // With a goal picked, its properties break it down.
+  const goal = state.filters.find(([op, dimension, values]) => op === 'is' && dimension === 'event:name' && values.length === 1)
+  if (goal) {
+    api.properties(goal[2][0], range).then((found) => {
+      const tabs = found.items.slice(0, 8).map(item => [item.name, `event:props:${item.name}`, { properties: true }])
+      if (tabs.length) grid.appendChild(panel({ title: `Properties of ${goal[2][0]}`, tabs }, context))
+    }).catch((error) => grid.appendChild(errorNote(error)))
+  }
   topStats(stats, context)
   graph(chart, context)
 }

@@ -63,7 +63,9 @@ function tabQuery (tab, context, { limit, offset, search }) {
   if (search && !options.sessions) filters.push(['contains', dimension, [search]])
   const metrics = options.sessions
     ? ['visitors', 'visits']
-    : options.goals
+    : options.properties
+      ? ['visitors', 'events']
+      : options.goals
       ? ['visitors', 'events', 'conversion_rate']
       : options.pageViews ? ['visitors', 'pageviews'] : ['visitors']
   return {
