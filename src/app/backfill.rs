@@ -11,6 +11,7 @@ use std::time::Duration;
 use futures::StreamExt;
 use tokio_util::sync::CancellationToken;
 
+use crate::domain::segment::stored_client;
 use crate::domain::visit::VisitFields;
 use crate::domain::{Event, Project, ProjectRegistry};
 use crate::enrich::Enricher;
@@ -132,19 +133,13 @@ impl VisitBackfill {
 
     /// The visit of a stored event, from its stored context.
     fn derive(&self, project: &Project, event: &mut Event) -> VisitFields {
-        let context: Option<serde_json::Value> = event
+        let (user_agent, ip) = event
             .context
             .as_deref()
-            .and_then(|text| serde_json::from_str(text).ok());
-        let field = |key: &str| {
-            context
-                .as_ref()
-                .and_then(|c| c.get(key))
-                .and_then(serde_json::Value::as_str)
-                .map(str::to_owned)
-        };
-        event.context_fields.user_agent = field("userAgent");
-        event.context_fields.ip = field("ip").and_then(|ip| ip.parse().ok());
+            .map(stored_client)
+            .unwrap_or_default();
+        event.context_fields.user_agent = user_agent;
+        event.context_fields.ip = ip;
         // A bot stored before bots were dropped stays, marked as one.
         let _ = self.enricher.enrich(project, event);
         std::mem::take(&mut event.visit)

@@ -36,26 +36,14 @@ fn page_view(id: &str, user_agent: &str) -> Value {
 
 /// Rows of a query over the shop's last week, as (dimensions, first metric).
 async fn breakdown(app: &TestApp, dimensions: &[&str]) -> Vec<(Vec<Value>, Value)> {
-    let (status, body) = app
-        .query_with(
-            READ_KEY,
-            &json!({"metrics": ["events"], "dimensions": dimensions, "date_range": "7d"}),
-        )
-        .await;
-    assert_eq!(status, 200, "{body}");
-    let mut rows: Vec<_> = body["results"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|row| {
-            (
-                row["dimensions"].as_array().unwrap().clone(),
-                row["metrics"][0].clone(),
-            )
-        })
-        .collect();
-    rows.sort_by_key(|(dimensions, _)| format!("{dimensions:?}"));
-    rows
+    rows(
+        app,
+        json!({"metrics": ["events"], "dimensions": dimensions}),
+    )
+    .await
+    .into_iter()
+    .map(|(dimensions, mut metrics)| (dimensions, metrics.swap_remove(0)))
+    .collect()
 }
 
 async fn browsers_systems_and_devices_are_recognised_and_bots_are_not_stored(backend: Backend) {

@@ -609,9 +609,7 @@ fn build_event(
 
     let ip = context
         .as_ref()
-        .and_then(|ctx| ctx.get("ip"))
-        .and_then(Value::as_str)
-        .and_then(|ip| ip.trim().parse().ok())
+        .and_then(context_ip)
         .or(shared.context.client_ip);
     match (shared.context.keep_ip, ip) {
         (true, Some(ip)) => {
@@ -799,6 +797,28 @@ fn nested<'a>(object: &'a Map<String, Value>, outer: &str, inner: &str) -> Optio
     object.get(outer)?.as_object()?.get(inner)
 }
 
+/// `context.ip`, when it is an address.
+fn context_ip(context: &Map<String, Value>) -> Option<std::net::IpAddr> {
+    context
+        .get("ip")
+        .and_then(Value::as_str)
+        .and_then(|ip| ip.trim().parse().ok())
+}
+
+/// `context.userAgent`.
+fn context_user_agent(context: &Map<String, Value>) -> Option<String> {
+    scalar_text(context.get("userAgent"))
+}
+
+/// The user agent and IP address a stored `context` text holds, read as
+/// ingest reads them (for enriching stored events).
+pub fn stored_client(context: &str) -> (Option<String>, Option<std::net::IpAddr>) {
+    match serde_json::from_str::<Map<String, Value>>(context) {
+        Ok(context) => (context_user_agent(&context), context_ip(&context)),
+        Err(_) => (None, None),
+    }
+}
+
 fn extract_context_fields(
     context: &Map<String, Value>,
     properties: Option<&Map<String, Value>>,
@@ -827,7 +847,7 @@ fn extract_context_fields(
         campaign_content: campaign("content", &utm.content),
         library_name: scalar_text(nested(context, "library", "name")),
         locale: scalar_text(context.get("locale")),
-        user_agent: scalar_text(context.get("userAgent")),
+        user_agent: context_user_agent(context),
         ip: None,
         page_path,
         page_url,

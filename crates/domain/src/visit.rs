@@ -35,22 +35,38 @@ pub struct VisitFields {
     pub channel: Option<String>,
 }
 
+/// The stored columns of the visit attributes, in [`VisitFields::columns`] order.
+pub const COLUMNS: [&str; 11] = [
+    "browser",
+    "browser_version",
+    "os",
+    "os_version",
+    "device",
+    "country",
+    "region",
+    "city",
+    "referrer_domain",
+    "source",
+    "channel",
+];
+
 impl VisitFields {
     /// Each attribute under its column's name.
     pub fn columns(&self) -> [(&'static str, Option<&str>); 11] {
-        [
-            ("browser", self.browser.as_deref()),
-            ("browser_version", self.browser_version.as_deref()),
-            ("os", self.os.as_deref()),
-            ("os_version", self.os_version.as_deref()),
-            ("device", self.device.as_deref()),
-            ("country", self.country.as_deref()),
-            ("region", self.region.as_deref()),
-            ("city", self.city.as_deref()),
-            ("referrer_domain", self.referrer_domain.as_deref()),
-            ("source", self.source.as_deref()),
-            ("channel", self.channel.as_deref()),
-        ]
+        let values = [
+            &self.browser,
+            &self.browser_version,
+            &self.os,
+            &self.os_version,
+            &self.device,
+            &self.country,
+            &self.region,
+            &self.city,
+            &self.referrer_domain,
+            &self.source,
+            &self.channel,
+        ];
+        std::array::from_fn(|i| (COLUMNS[i], values[i].as_deref()))
     }
 
     /// Whether nothing is known.

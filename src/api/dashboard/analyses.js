@@ -46,6 +46,16 @@ function remember (entries) {
   history.replaceState(null, '', `${location.pathname}?${search}`)
 }
 
+/** The event names of the range, or `null` after showing why they failed. */
+async function namesOrError (main, range, toolbar) {
+  try {
+    return (await eventNames(range)).items.map(item => item.name)
+  } catch (error) {
+    main.replaceChildren(toolbar, errorNote(error))
+    return null
+  }
+}
+
 /** The funnel's bars: persons per step, conversion and drop-off. */
 function funnelChart (answer) {
   const list = element('ol', { class: 'funnel', 'aria-label': 'Funnel steps' })
@@ -69,13 +79,8 @@ function funnelChart (answer) {
 export async function funnels (main, range, toolbar) {
   const search = params()
   const result = element('div', { class: 'card' })
-  let names = []
-  try {
-    names = (await eventNames(range)).items.map(item => item.name)
-  } catch (error) {
-    main.replaceChildren(toolbar, errorNote(error))
-    return
-  }
+  const names = await namesOrError(main, range, toolbar)
+  if (!names) return
   let stored = []
   try {
     stored = JSON.parse(search.get('steps') || '[]')
@@ -157,13 +162,8 @@ function cohortGrid (answer, period) {
 export async function retention (main, range, toolbar) {
   const search = params()
   const result = element('div', { class: 'card scroll' })
-  let names = []
-  try {
-    names = (await eventNames(range)).items.map(item => item.name)
-  } catch (error) {
-    main.replaceChildren(toolbar, errorNote(error))
-    return
-  }
+  const names = await namesOrError(main, range, toolbar)
+  if (!names) return
   const start = eventSelect(names, search.get('start') || names[0], 'Start event')
   const back = eventSelect(names, search.get('return') || names[0], 'Return event')
   const period = element('select', { 'aria-label': 'Period' },
@@ -198,13 +198,8 @@ export async function retention (main, range, toolbar) {
 async function oneEventView (main, range, toolbar, { title, path, draw, extra = [] }) {
   const search = params()
   const result = element('div', { class: 'card scroll' })
-  let names = []
-  try {
-    names = (await eventNames(range)).items.map(item => item.name)
-  } catch (error) {
-    main.replaceChildren(toolbar, errorNote(error))
-    return
-  }
+  const names = await namesOrError(main, range, toolbar)
+  if (!names) return
   const event = eventSelect(names, search.get('event') || names[0], 'Event')
   const period = element('select', { 'aria-label': 'Period' },
     ...['day', 'week', 'month'].map(p => element('option', { value: p, text: `by ${p}` })))

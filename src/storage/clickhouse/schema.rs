@@ -255,21 +255,6 @@ fn message_ids_view(layout: &Layout) -> Vec<String> {
     )]
 }
 
-/// The visit attributes derived at ingest (`crate::enrich`).
-pub const VISIT_COLUMNS: [&str; 11] = [
-    "browser",
-    "browser_version",
-    "os",
-    "os_version",
-    "device",
-    "country",
-    "region",
-    "city",
-    "referrer_domain",
-    "source",
-    "channel",
-];
-
 /// Device, location and source as real columns, on the table that holds
 /// the rows and (in cluster mode) the `Distributed` one in front of it: one
 /// statement per column (older servers have no `ADD COLUMN IF NOT
@@ -282,7 +267,7 @@ fn visit_columns(layout: &Layout) -> Vec<String> {
     tables
         .iter()
         .flat_map(|table| {
-            VISIT_COLUMNS.iter().map(move |column| {
+            crate::domain::visit::COLUMNS.iter().map(move |column| {
                 format!(
                     "ALTER TABLE {table}{} ADD COLUMN {column} Nullable(String)",
                     layout.on_cluster()
