@@ -44,6 +44,161 @@ fn pick(salt: u32, modulo: u64) -> String {
     format!("CAST(hash(i, {salt}) % {modulo} AS BIGINT)")
 }
 
+/// `values[hash(seed, salt) % len]` as SQL: one of `values`, picked by `seed`.
+fn one_of(seed: &str, salt: u32, values: &[&str]) -> String {
+    let list = values
+        .iter()
+        .map(|v| format!("'{v}'"))
+        .collect::<Vec<_>>()
+        .join(",");
+    format!(
+        "[{list}][1 + CAST(hash({seed}, {salt}) % {} AS BIGINT)]",
+        values.len()
+    )
+}
+
+/// The visit columns as enrichment fills them: the device and location are
+/// the user's (one of a few browsers, systems and cities), the source the
+/// event's own (half of them direct, the rest from search, social and
+/// referring sites).
+fn visit_columns(user: &str) -> Vec<(&'static str, String)> {
+    let place = format!("CAST(hash({user}, 41) % 8 AS BIGINT)");
+    let of_place = |values: [&str; 8]| {
+        format!(
+            "[{}][1 + {place}]",
+            values.map(|v| format!("'{v}'")).join(",")
+        )
+    };
+    let referrer = pick(42, 10);
+    let of_referrer = |values: [&str; 10]| {
+        format!(
+            "[{}][1 + {referrer}]",
+            values
+                .map(|v| if v.is_empty() {
+                    "NULL".to_owned()
+                } else {
+                    format!("'{v}'")
+                })
+                .join(",")
+        )
+    };
+    vec![
+        (
+            "browser",
+            one_of(
+                user,
+                43,
+                &[
+                    "Chrome",
+                    "Chrome",
+                    "Chrome",
+                    "Mobile Safari",
+                    "Firefox",
+                    "Edge",
+                    "Safari",
+                    "Samsung Internet",
+                ],
+            ),
+        ),
+        (
+            "browser_version",
+            one_of(user, 44, &["124.0", "125.0", "126.0", "17.4"]),
+        ),
+        (
+            "os",
+            one_of(
+                user,
+                45,
+                &[
+                    "Windows", "Windows", "Mac OS X", "iOS", "Android", "Android", "Linux",
+                ],
+            ),
+        ),
+        (
+            "os_version",
+            one_of(user, 46, &["10", "11", "14.4", "17.4"]),
+        ),
+        (
+            "device",
+            one_of(
+                user,
+                47,
+                &[
+                    "desktop", "desktop", "desktop", "mobile", "mobile", "tablet",
+                ],
+            ),
+        ),
+        (
+            "country",
+            of_place(["US", "US", "DE", "DE", "GB", "FR", "IN", "BR"]),
+        ),
+        (
+            "region",
+            of_place([
+                "US-CA", "US-NY", "DE-BE", "DE-BY", "GB-ENG", "FR-IDF", "IN-MH", "BR-SP",
+            ]),
+        ),
+        (
+            "city",
+            of_place([
+                "San Francisco",
+                "New York",
+                "Berlin",
+                "Munich",
+                "London",
+                "Paris",
+                "Mumbai",
+                "São Paulo",
+            ]),
+        ),
+        (
+            "referrer_domain",
+            of_referrer([
+                "",
+                "",
+                "",
+                "",
+                "",
+                "google.com",
+                "google.com",
+                "duckduckgo.com",
+                "news.ycombinator.com",
+                "github.com",
+            ]),
+        ),
+        (
+            "source",
+            of_referrer([
+                "",
+                "",
+                "",
+                "",
+                "",
+                "Google",
+                "Google",
+                "DuckDuckGo",
+                "Hacker News",
+                "GitHub",
+            ]),
+        ),
+        (
+            "channel",
+            of_referrer([
+                "Direct",
+                "Direct",
+                "Direct",
+                "Direct",
+                "Direct",
+                "Organic Search",
+                "Organic Search",
+                "Organic Search",
+                "Organic Social",
+                "Referral",
+            ]),
+        ),
+    ]
+}
+
 fn generation_sql(events: u64) -> String {
     let user = pick(1, 100_000);
     let identified = format!("{user} % 10 < 7");
@@ -68,10 +223,11 @@ fn generation_sql(events: u64) -> String {
     }
     let properties = format!("'{{' || {} || '}}'", properties.join(" || ',' || "));
     let path = format!("'/p/' || {}", pick(8, 200));
+    let visit = visit_columns(&user);
     format!(
         "INSERT INTO events (project_id, message_id, type, event, name, user_id, anonymous_id,
                              timestamp, received_at, properties, context, page_path, page_url,
-                             library_name, locale, user_index)
+                             library_name, locale, user_index, {visit_names})
          SELECT 'bench', 'm-' || i, CASE WHEN {is_page} THEN 'page' ELSE 'track' END,
                 CASE WHEN {is_page} THEN NULL ELSE {name} END,
                 CASE WHEN {is_page} THEN 'Page' END,
@@ -79,12 +235,15 @@ fn generation_sql(events: u64) -> String {
                 'anon-' || {user},
                 ts, ts, {properties},
                 '{{\"page\":{{\"path\":\"' || {path} || '\"}},\"library\":{{\"name\":\"analytics.js\"}},\"locale\":\"en-US\"}}',
-                {path}, 'https://shop.example' || {path}, 'analytics.js', 'en-US', {user} + 1
+                {path}, 'https://shop.example' || {path}, 'analytics.js', 'en-US', {user} + 1,
+                {visit_values}
          FROM (
              SELECT i, TIMESTAMP '2026-08-26 00:00:00' + to_microseconds(CAST({offset} AS BIGINT)) AS ts
              FROM range({events}) AS r(i)
          )
          ORDER BY ts",
+        visit_names = visit.iter().map(|(name, _)| *name).collect::<Vec<_>>().join(", "),
+        visit_values = visit.iter().map(|(_, value)| value.as_str()).collect::<Vec<_>>().join(",\n                "),
         is_page = format!("{} < 3", pick(9, 10)),
         offset = pick(30, 90 * 86_400 * 1_000_000),
     )
@@ -106,6 +265,13 @@ fn generate(args: &[String]) {
     .expect("users");
     conn.execute_batch(&generation_sql(events))
         .expect("generate");
+    // The events carry their visit columns, as ingest stores them: there is
+    // nothing for the one-time backfill of older events to do.
+    conn.execute(
+        "INSERT OR IGNORE INTO settings (name, value) VALUES (?, 'done')",
+        [analytics::app::backfill::SETTING],
+    )
+    .expect("settings");
     if args.iter().any(|a| a == "--linked") {
         // Each anonymous user (30%) merged into an identified one, as identify calls would.
         conn.execute_batch(

@@ -15,8 +15,8 @@ use analytics_domain::analysis::{
     fold_all, parse_window, Analysis, EventSpec, Period, ScopeSpec, TimelineEvent,
 };
 use analytics_domain::query::{
-    answer, apply_conversion_rates, parse_dimensions, parse_filters, parse_query_filters, parse_metrics, parse_order_by, parse_timezone, plan,
-    DateRangeSpec, PlanContext, QueryError, QueryRows, QuerySpec, RequestedDimension, RowSource,
+    answer, apply_conversion_rates, compared_spec, parse_dimensions, parse_filters, parse_query_filters, parse_metrics, parse_order_by, parse_timezone, plan,
+    ComparedPeriod, DateRangeSpec, PlanContext, QueryError, QueryRows, QuerySpec, RequestedDimension, RowSource,
 };
 use libfuzzer_sys::fuzz_target;
 use serde_json::Value;
@@ -89,6 +89,10 @@ fn query(value: &Value) -> Result<QuerySpec, QueryError> {
         total_rows: value["include"]["total_rows"].as_bool().unwrap_or(false),
         limit: value["pagination"]["limit"].as_u64(),
         offset: value["pagination"]["offset"].as_u64(),
+        compare: value
+            .get("compare")
+            .map(ComparedPeriod::parse)
+            .transpose()?,
     })
 }
 
@@ -108,6 +112,11 @@ fuzz_target!(|bytes: &[u8]| {
     if let Ok(spec) = query(&value) {
         if let Ok(planned) = plan(&spec, &context()) {
             let _ = planned.normalized();
+            if let Ok(Some(compared)) =
+                compared_spec(&spec, planned.range, planned.timezone, context().now)
+            {
+                let _ = plan(&compared, &context());
+            }
             let rows = match &planned.rows {
                 RowSource::Events(events) => {
                     let _ = events.offset_pieces();

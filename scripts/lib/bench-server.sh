@@ -45,11 +45,13 @@ start_server() {
   local config="$1" port="$2"
   "${BENCH_BINARY:-$CARGO_TARGET_DIR/release/analytics}" --config "$config" > "${SERVER_LOG:-$WORK/server.log}" 2>&1 &
   SERVER_PID=$!
-  for _ in $(seq 1 100); do
+  for _ in $(seq 1 600); do
     curl -sf "http://127.0.0.1:${port}/healthz" >/dev/null && return 0
+    kill -0 "$SERVER_PID" 2>/dev/null || break
     sleep 0.1
   done
-  echo "the server did not start; see ${SERVER_LOG:-$WORK/server.log}" >&2
+  echo "the server did not start:" >&2
+  tail -n 20 "${SERVER_LOG:-$WORK/server.log}" >&2
   return 1
 }
 

@@ -14,7 +14,7 @@ use super::{auth, AppState};
 use crate::app::{Discovered, DiscoverySpec};
 use crate::domain::query::{
     parse_dimensions, parse_metrics, parse_order_by, parse_query_filters, parse_timezone, Answer,
-    DateRangeSpec, QueryError, QuerySpec,
+    ComparedPeriod, DateRangeSpec, QueryError, QuerySpec,
 };
 
 // The schemas of `date_range` and `filters`: the members themselves are read
@@ -94,6 +94,13 @@ pub struct QueryRequest {
     #[serde(default)]
     #[schema(value_type = Option<Vec<Vec<String>>>)]
     pub order_by: Option<Value>,
+    /// A period to compare with, answered in `comparison` by the same query:
+    /// `previous_period` (as long as the range, ending where it starts),
+    /// `year_over_year` (the same local dates a year earlier) or a range as
+    /// in `date_range` (`[from, to]`, `yesterday`, ...; not `all`).
+    #[serde(default)]
+    #[schema(value_type = Option<DateRange>, example = json!("previous_period"))]
+    pub compare: Option<Value>,
     /// Extra parts of the answer.
     #[serde(default)]
     pub include: Include,
@@ -153,6 +160,11 @@ impl TryFrom<QueryRequest> for QuerySpec {
             total_rows: request.include.total_rows,
             limit: request.pagination.limit,
             offset: request.pagination.offset,
+            compare: request
+                .compare
+                .as_ref()
+                .map(ComparedPeriod::parse)
+                .transpose()?,
         })
     }
 }

@@ -13,8 +13,9 @@ use super::error::{AppError, Limit};
 use super::limits::ReadLimits;
 use crate::domain::analysis::{Analysis, Folding, PersonFold};
 use crate::domain::query::{
-    answer, apply_conversion_rates, plan, Answer, DateRangeSpec, Dimension, EventDimension, Metric,
-    MetricValue, PlanContext, QueryRows, QuerySpec, RequestedDimension, RowSource, TimeRange,
+    answer, apply_conversion_rates, compared_spec, plan, Answer, DateRangeSpec, Dimension,
+    EventDimension, Metric, MetricValue, PlanContext, QueryPlan, QueryRows, QuerySpec,
+    RequestedDimension, RowSource, TimeRange,
 };
 use crate::domain::Project;
 use crate::storage::{EventChunks, ExportRequest, Repository};
@@ -103,16 +104,28 @@ impl QueryService {
     pub async fn query(&self, project: &Project, spec: &QuerySpec) -> Result<Answer, AppError> {
         let started = Instant::now();
         let context = self.context(project, &spec.date_range).await?;
-        let plan = plan(spec, &context)?;
+        let planned = plan(spec, &context)?;
+        let compared = compared_spec(spec, planned.range, planned.timezone, context.now)?
+            .map(|compared| plan(&compared, &context))
+            .transpose()?;
+        let mut answer = self.answer_plan(planned).await?;
+        if let Some(compared) = compared {
+            // One after the other: a session query holds an analysis slot.
+            answer.comparison = Some(Box::new(self.answer_plan(compared).await?));
+        }
+        answer.meta.took_ms = elapsed_ms(started);
+        Ok(answer)
+    }
+
+    /// The answer of one planned query.
+    async fn answer_plan(&self, plan: QueryPlan) -> Result<Answer, AppError> {
         let wants_total = plan.metrics.contains(&Metric::Percentage);
         let (mut rows, total_users) = self.rows(&plan.rows, wants_total).await?;
         if let Some(baseline) = &plan.conversion_baseline {
             let (baseline_rows, _) = self.rows(&baseline.rows, false).await?;
             apply_conversion_rates(&plan, &mut rows, &baseline_rows);
         }
-        let mut answer = off_runtime(move || answer(&plan, rows, total_users)).await?;
-        answer.meta.took_ms = elapsed_ms(started);
-        Ok(answer)
+        off_runtime(move || answer(&plan, rows, total_users)).await
     }
 
     /// The rows of a plan's source, and the users of its whole range and

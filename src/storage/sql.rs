@@ -175,17 +175,30 @@ pub(crate) fn timeline_sql<S: QuerySql>(
     } else {
         format!(", {}", (cast.labels)(&labels))
     };
-    let ties = if request.ordered_ties {
-        ", message_id"
-    } else {
-        ""
+    let (tie_column, ties) = match (request.ordered_ties, cast.ties) {
+        (false, _) => ("", ""),
+        (true, TieOrder::InStatement) => ("", ", message_id"),
+        (true, TieOrder::ByReader) => (", message_id", ""),
     };
     format!(
-        "SELECT {}, {}, {}{labels} FROM ({sql}) AS timeline{keep} ORDER BY person, timestamp_us{ties}",
+        "SELECT {}, {}, {}{tie_column}{labels} FROM ({sql}) AS timeline{keep} ORDER BY person, timestamp_us{ties}",
         (cast.person)("person"),
         (cast.timestamp)("timestamp_us"),
         (cast.matches)("matches"),
     )
+}
+
+/// Where events at the same instant are put in `messageId` order when a
+/// timeline request orders ties.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum TieOrder {
+    /// By the statement's `ORDER BY`.
+    InStatement,
+    /// By the reader: the statement orders by person and time only and
+    /// returns `message_id` as its fourth column (before the labels), for
+    /// the reader to order each run of events at one instant. DuckDB sorts
+    /// fixed-size keys far faster than keys with a string in them.
+    ByReader,
 }
 
 /// How a backend types the outputs of [`timeline_sql`].
@@ -196,6 +209,8 @@ pub(crate) struct TimelineCasts {
     pub label: fn(&str) -> String,
     /// The label columns (already cast) as the output's last column(s).
     pub labels: fn(&[String]) -> String,
+    /// Who orders events at the same instant.
+    pub ties: TieOrder,
 }
 
 /// The SQL of a filter tree. `condition` writes the positive form of one

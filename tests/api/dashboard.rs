@@ -241,17 +241,17 @@ fn visits() -> Value {
     ]})
 }
 
-#[tokio::test]
-async fn the_page_signs_in_shows_the_overview_and_filters_by_a_clicked_row() {
+async fn the_page_signs_in_shows_the_overview_and_filters_by_a_clicked_row(backend: Backend) {
     if !crate::browser_sdks::browser_available("playwright-core") {
         return;
     }
-    let app = spawn_app().await;
+    let app = spawn_app_on(backend).await;
     assert_eq!(app.post("/v1/batch", &visits()).await.status(), 200);
     let seen = drive(&app.address).await;
     assert_eq!(seen["pageErrors"], json!([]), "{seen}");
     assert_eq!(seen["consoleErrorsBefore"], json!([]), "{seen}");
     assert_eq!(seen["foreignRequests"], json!([]), "{seen}");
+    assert_eq!(seen["ready"], true, "the page marks itself ready: {seen}");
     assert_eq!(seen["project"], "shop · Europe/Berlin");
     assert_eq!(seen["keyInUrl"], false);
     assert_eq!(
@@ -333,6 +333,27 @@ async fn the_page_signs_in_shows_the_overview_and_filters_by_a_clicked_row() {
         seen["views"]["stickiness"][0], "1 of 30 days4",
         "the four visitors each viewed pages on one day: {seen}"
     );
+    // Four sessions: a's two pages a couple of minutes apart, the others
+    // one page each (c's signup is an event, not a page).
+    assert_eq!(
+        seen["sessionStats"],
+        json!([
+            ["Sessions", "4"],
+            ["Average duration", "45s"],
+            ["Bounce rate", "50%"],
+            ["Pages per session", "1.25"],
+            ["Events per session", "1.5"]
+        ]),
+        "{seen}"
+    );
+    let entry_pages: Vec<&str> = seen["sessionRows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|row| row[0].as_str().unwrap())
+        .collect();
+    assert_eq!(entry_pages, ["/", "/blog", "/docs"], "{seen}");
+    assert_eq!(seen["sessionRows"][0][1], "2", "{seen}");
     assert!(
         seen["panelError"]
             .as_str()
@@ -391,3 +412,5 @@ async fn a_share_token_reads_the_overview_and_nothing_else() {
     let (_, project) = app.get_json(READ_KEY, "/v1/project").await;
     assert_eq!(project["shared"], false);
 }
+
+crate::on_every_backend!(the_page_signs_in_shows_the_overview_and_filters_by_a_clicked_row);

@@ -646,6 +646,89 @@ async fn event_names_and_property_keys_are_listed_with_counts(backend: Backend) 
     assert_eq!(status, 403);
 }
 
+async fn a_compared_period_is_answered_in_the_same_request(backend: Backend) {
+    let app = seeded(backend).await;
+    let answer = app
+        .query(
+            &json!({"metrics": ["events", "visits"], "dimensions": ["time:day"],
+                       "date_range": ["2026-03-04", "2026-03-05"], "compare": "previous_period",
+                       "include": {"time_labels": true}}),
+        )
+        .await;
+    let counts = |answer: &Value| -> Vec<(Value, Value, Value)> {
+        rows(answer)
+            .into_iter()
+            .map(|(d, m)| (d[0].clone(), m[0].clone(), m[1].clone()))
+            .collect()
+    };
+    assert_eq!(
+        counts(&answer),
+        [
+            (json!("2026-03-04T00:00:00+01:00"), json!(2), json!(1)),
+            (json!("2026-03-05T00:00:00+01:00"), json!(1), json!(1)),
+        ]
+    );
+    let before = &answer["comparison"];
+    assert_eq!(
+        counts(before),
+        [
+            (json!("2026-03-02T00:00:00+01:00"), json!(2), json!(2)),
+            (json!("2026-03-03T00:00:00+01:00"), json!(2), json!(2)),
+        ],
+        "{answer}"
+    );
+    assert_eq!(
+        before["query"]["date_range"],
+        json!([
+            "2026-03-02T00:00:00+01:00",
+            "2026-03-03T23:59:59.999999+01:00"
+        ])
+    );
+    assert_eq!(before["meta"]["time_labels"].as_array().unwrap().len(), 2);
+    assert!(before.get("comparison").is_none());
+
+    // A year earlier there was nothing; a range of its own is answered as given.
+    let yearly = app
+        .query(&march(
+            json!({"metrics": ["events"], "compare": "year_over_year"}),
+        ))
+        .await;
+    assert_eq!(yearly["results"][0]["metrics"][0], 8);
+    assert_eq!(yearly["comparison"]["results"][0]["metrics"][0], 0);
+    assert_eq!(
+        yearly["comparison"]["query"]["date_range"][0],
+        "2025-03-01T00:00:00+01:00"
+    );
+    let custom = app
+        .query(&march(
+            json!({"metrics": ["events"], "compare": ["2026-03-02", "2026-03-02"]}),
+        ))
+        .await;
+    assert_eq!(custom["comparison"]["results"][0]["metrics"][0], 2);
+    // Without compare, no comparison.
+    let plain = app.query(&march(json!({"metrics": ["events"]}))).await;
+    assert!(plain.get("comparison").is_none());
+
+    for (compare, range, field) in [
+        (json!("last_week"), json!("30d"), "compare"),
+        (json!("previous_period"), json!("all"), "compare"),
+        (
+            json!(["2026-03-05", "2026-03-01"]),
+            json!("30d"),
+            "compare[1]",
+        ),
+    ] {
+        let (status, refused) = app
+            .query_with(
+                READ_KEY,
+                &json!({"metrics": ["events"], "date_range": range, "compare": compare}),
+            )
+            .await;
+        assert_eq!(status, 400, "{refused}");
+        assert_eq!(refused["error"]["field"], field, "{refused}");
+    }
+}
+
 crate::on_every_backend!(
     totals_count_events_users_and_numeric_properties,
     breakdowns_sort_by_the_first_metric_then_by_dimension,
@@ -659,4 +742,5 @@ crate::on_every_backend!(
     a_read_key_sees_its_own_project_only,
     keys_are_checked_and_bad_queries_name_their_fault,
     event_names_and_property_keys_are_listed_with_counts,
+    a_compared_period_is_answered_in_the_same_request,
 );

@@ -48,6 +48,8 @@ try {
   await statsShown(page)
   await page.waitForSelector('.chart polyline', { timeout: 15000 })
   await panelsLoaded(page)
+  await page.waitForFunction(() => document.body.dataset.ready === 'overview', null, { timeout: 15000 })
+  result.ready = await page.evaluate(() => performance.getEntriesByName('ready').length === 1)
   result.project = await page.textContent('#project')
   result.stats = await page.$$eval('.stat', (stats) => stats.map(s => [
     s.querySelector('.label').textContent, s.querySelector('.number').textContent]))
@@ -125,6 +127,16 @@ try {
     if (screenshots) await shown.screenshot({ path: `${screenshots}-${view}.png`, fullPage: true })
     await shown.close()
   }
+
+  // Sessions: the totals, the chart and the table by entry page.
+  const visits = await open(signedIn, `${service}/?view=sessions&by=session%3Aentry_page`)
+  await visits.waitForSelector('.sessions-table tbody tr', { timeout: 15000 })
+  await visits.waitForSelector('.chart polyline', { timeout: 15000 })
+  result.sessionStats = await visits.$$eval('.stat', (stats) => stats.map(s => [
+    s.querySelector('.label').textContent, s.querySelector('.number').textContent]))
+  result.sessionRows = await visits.$$eval('.sessions-table tbody tr', (rows) => rows.map(r => [...r.children].map(c => c.textContent)))
+  if (screenshots) await visits.screenshot({ path: `${screenshots}-sessions.png`, fullPage: true })
+  await visits.close()
 
   // A refused query shows in its panel, the rest of the page stays (the
   // browser logs its 400s: errors before this step are counted apart).

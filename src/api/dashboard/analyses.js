@@ -4,18 +4,10 @@
 // keeps its values in the URL like the overview's state.
 
 import { analyse, eventNames } from './api.js'
+import { flowChart } from './charts.js'
+import { element } from './dom.js'
 import { errorNote } from './panels.js'
-
-function element (name, attributes = {}, ...children) {
-  const node = document.createElement(name)
-  for (const [key, value] of Object.entries(attributes)) {
-    if (key === 'class') node.className = value
-    else if (key === 'text') node.textContent = value
-    else node.setAttribute(key, value)
-  }
-  node.append(...children)
-  return node
-}
+import { remember, searchParams } from './state.js'
 
 function seconds (value) {
   if (value === null || value === undefined) return '–'
@@ -34,16 +26,6 @@ function eventSelect (names, value, label) {
   if (value && !names.includes(value)) select.appendChild(element('option', { value, text: value }))
   select.value = value || names[0] || ''
   return select
-}
-
-function params () {
-  return new URLSearchParams(location.search)
-}
-
-function remember (entries) {
-  const search = params()
-  for (const [key, value] of Object.entries(entries)) search.set(key, value)
-  history.replaceState(null, '', `${location.pathname}?${search}`)
 }
 
 /** The event names of the range, or `null` after showing why they failed. */
@@ -77,7 +59,7 @@ function funnelChart (answer) {
 
 /** The funnel view. */
 export async function funnels (main, range, toolbar) {
-  const search = params()
+  const search = searchParams()
   const result = element('div', { class: 'card' })
   const names = await namesOrError(main, range, toolbar)
   if (!names) return
@@ -160,7 +142,7 @@ function cohortGrid (answer, period) {
 
 /** The retention view. */
 export async function retention (main, range, toolbar) {
-  const search = params()
+  const search = searchParams()
   const result = element('div', { class: 'card scroll' })
   const names = await namesOrError(main, range, toolbar)
   if (!names) return
@@ -196,7 +178,7 @@ export async function retention (main, range, toolbar) {
 
 /** A view of one analysis over one event: its form, then its chart. */
 async function oneEventView (main, range, toolbar, { title, path, draw, extra = [] }) {
-  const search = params()
+  const search = searchParams()
   const result = element('div', { class: 'card scroll' })
   const names = await namesOrError(main, range, toolbar)
   if (!names) return
@@ -265,7 +247,7 @@ export const lifecycle = (main, range, toolbar) => oneEventView(main, range, too
   }
 })
 
-/** The events after (or before) a start event, step by step, as columns of nodes with their links. */
+/** The events after (or before) a start event, step by step, as a flow diagram. */
 export const paths = (main, range, toolbar) => oneEventView(main, range, toolbar, {
   title: 'Paths',
   path: 'v1/paths',
@@ -276,23 +258,7 @@ export const paths = (main, range, toolbar) => oneEventView(main, range, toolbar
     control.value = search.get('direction') || 'next'
     return { name: 'direction', control }
   }],
-  draw: (answer) => {
-    const steps = [...new Set(answer.nodes.map(n => n.step))].sort((a, b) => a - b)
-    const flow = element('div', { class: 'flow', role: 'list', 'aria-label': 'Paths by step' })
-    for (const step of steps) {
-      const column = element('ol', { class: 'flow-step', 'aria-label': `Step ${step}` })
-      const nodes = answer.nodes.filter(n => n.step === step).sort((a, b) => b.users - a.users)
-      for (const node of nodes) {
-        const into = answer.links.filter(l => l.step === step && l.target === node.event)
-          .sort((a, b) => b.users - a.users)
-          .map(l => `${l.source} → ${l.users}`)
-        const item = element('li', { class: 'flow-node' },
-          element('strong', { text: node.event }), element('span', { class: 'value', text: ` ${node.users}` }))
-        if (into.length) item.appendChild(element('span', { class: 'muted flow-from', text: `from ${into.join(', ')}` }))
-        column.appendChild(item)
-      }
-      flow.appendChild(element('div', { role: 'listitem' }, element('h3', { text: step === 0 ? 'Start' : `Step ${step}` }), column))
-    }
-    return flow
-  }
+  draw: (answer) => answer.nodes.length
+    ? flowChart(answer, { label: 'Paths by step' })
+    : element('p', { class: 'muted', text: 'No path in the period.' })
 })

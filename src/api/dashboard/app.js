@@ -5,44 +5,17 @@
 import * as api from './api.js'
 import { funnels, lifecycle, paths, retention, stickiness } from './analyses.js'
 import { lineChart } from './charts.js'
+import { bucketLabel, count, element, formatMetric } from './dom.js'
 import { PANELS, errorNote, panel } from './panels.js'
+import { sessions } from './sessions.js'
 import {
-  METRICS, PERIODS, comparisonRange, intervals, periodRange, readState, shiftRange, writeState
+  METRICS, PERIODS, comparisonMode, intervals, periodRange, readState, shiftRange, writeState
 } from './state.js'
 
 const main = document.getElementById('main')
 let project = null
 let state = readState()
 let refresh = null
-
-function element (name, attributes = {}, ...children) {
-  const node = document.createElement(name)
-  for (const [key, value] of Object.entries(attributes)) {
-    if (key === 'class') node.className = value
-    else if (key === 'text') node.textContent = value
-    else if (key.startsWith('on')) node.addEventListener(key.slice(2), value)
-    else node.setAttribute(key, value)
-  }
-  node.append(...children)
-  return node
-}
-
-// Values as people read them.
-const integer = new Intl.NumberFormat()
-function formatMetric (kind, value) {
-  if (value === null || value === undefined) return '–'
-  switch (kind) {
-    case 'percent': return `${value}%`
-    case 'decimal': return String(value)
-    case 'duration': {
-      const seconds = Math.round(value)
-      const minutes = Math.floor(seconds / 60)
-      return minutes ? `${minutes}m ${String(seconds % 60).padStart(2, '0')}s` : `${seconds}s`
-    }
-    default:
-      return value >= 10000 ? new Intl.NumberFormat(undefined, { notation: 'compact' }).format(value) : integer.format(value)
-  }
-}
 
 function change (current, previous) {
   if (typeof current !== 'number' || typeof previous !== 'number' || previous === 0) return null
@@ -143,12 +116,14 @@ function controls (range) {
 
 /** Top stats with their change; clicking one charts it. */
 async function topStats (container, context) {
-  const body = (range) => ({ metrics: METRICS.map(([m]) => m), date_range: range, filters: state.filters })
   try {
-    const [current, previous] = await Promise.all([
-      api.query(body(context.range)),
-      context.comparison ? api.query(body(context.comparison)) : null
-    ])
+    const current = await api.query({
+      metrics: METRICS.map(([m]) => m),
+      date_range: context.range,
+      filters: state.filters,
+      ...(context.comparison ? { compare: context.comparison } : {})
+    })
+    const previous = current.comparison
     const values = current.results[0] ? current.results[0].metrics : []
     const before = previous && previous.results[0] ? previous.results[0].metrics : []
     container.replaceChildren(...METRICS.map(([metric, label, kind], i) => {
@@ -175,33 +150,19 @@ async function topStats (container, context) {
   }
 }
 
-function bucketLabel (label, interval, long) {
-  if (!label) return ''
-  const date = label.slice(0, 10)
-  const day = new Date(`${date}T00:00:00Z`)
-  const options = { timeZone: 'UTC' }
-  if (interval === 'hour' || interval === 'minute') {
-    return long ? `${date} ${label.slice(11, 16)}` : label.slice(11, 16)
-  }
-  if (interval === 'month') return day.toLocaleDateString(undefined, { ...options, month: 'short', year: 'numeric' })
-  return day.toLocaleDateString(undefined, { ...options, month: 'short', day: 'numeric', ...(long ? { year: 'numeric' } : {}) })
-}
-
 /** The main graph of the chosen metric, with the comparison as a second line. */
 async function graph (container, context) {
   const [metric, label, kind] = METRICS.find(([m]) => m === state.metric)
-  const body = (range) => ({
-    metrics: [metric],
-    date_range: range,
-    dimensions: [`time:${context.interval}`],
-    filters: state.filters,
-    include: { time_labels: true }
-  })
   try {
-    const [current, previous] = await Promise.all([
-      api.query(body(context.range)),
-      context.comparison ? api.query(body(context.comparison)) : null
-    ])
+    const current = await api.query({
+      metrics: [metric],
+      date_range: context.range,
+      dimensions: [`time:${context.interval}`],
+      filters: state.filters,
+      include: { time_labels: true },
+      ...(context.comparison ? { compare: context.comparison } : {})
+    })
+    const previous = current.comparison
     const labels = current.meta.time_labels || current.results.map(r => r.dimensions[0])
     const byLabel = new Map(current.results.map(r => [r.dimensions[0], r.metrics[0]]))
     const series = [{ name: label, values: labels.map(l => byLabel.get(l) ?? 0) }]
@@ -228,7 +189,7 @@ function overview () {
   const interval = choices.includes(state.interval) ? state.interval : choices[0]
   const context = {
     range,
-    comparison: comparisonRange(state, range),
+    comparison: comparisonMode(state, range),
     interval,
     filters: state.filters,
     addFilter: (filter) => {
@@ -246,7 +207,8 @@ function overview () {
   const graphCard = element('section', { class: 'card graph' },
     element('div', { class: 'graph-head' }, element('h2', { text: METRICS.find(([m]) => m === state.metric)[1] }), intervalSelect),
     chart)
-  const grid = element('div', { class: 'panels' }, ...PANELS.map(definition => panel(definition, context)))
+  const cards = PANELS.map(definition => panel(definition, context))
+  const grid = element('div', { class: 'panels' }, ...cards)
   main.replaceChildren(controls(range), element('section', { class: 'card' }, stats), graphCard, grid)
   // With a goal picked, its properties break it down.
   const goal = state.filters.find(([op, dimension, values]) => op === 'is' && dimension === 'event:name' && values.length === 1)
@@ -256,8 +218,24 @@ function overview () {
       if (tabs.length) grid.appendChild(panel({ title: `Properties of ${goal[2][0]}`, tabs }, context))
     }).catch((error) => grid.appendChild(errorNote(error)))
   }
-  topStats(stats, context)
-  graph(chart, context)
+  const drawn = [topStats(stats, context), graph(chart, context), ...cards.map(card => card.loaded)]
+  markReady('overview', drawn)
+}
+
+let rendered = 0
+
+/**
+ * Marks the page ready (`data-ready` on the body, a `ready` performance
+ * mark) once everything `drawn` has settled, unless another view was
+ * rendered meanwhile.
+ */
+function markReady (view, drawn) {
+  const turn = rendered
+  Promise.all(drawn).then(() => {
+    if (turn !== rendered) return
+    performance.mark('ready')
+    document.body.dataset.ready = view
+  })
 }
 
 /** Visitors of the last five minutes, refreshed, and the last 30 minutes' panels. */
@@ -272,7 +250,7 @@ function realtime () {
   const update = async () => {
     try {
       const answer = await api.query({ metrics: ['visitors'], date_range: [minutesAgo(5), new Date().toISOString()], filters: state.filters })
-      now.textContent = `${integer.format(answer.results[0] ? answer.results[0].metrics[0] : 0)} current visitors (last 5 minutes)`
+      now.textContent = `${count(answer.results[0] ? answer.results[0].metrics[0] : 0)} current visitors (last 5 minutes)`
     } catch (error) {
       now.replaceChildren(errorNote(error))
     }
@@ -284,6 +262,8 @@ function realtime () {
 }
 
 function render () {
+  rendered += 1
+  delete document.body.dataset.ready
   clearInterval(refresh)
   refresh = null
   for (const link of document.querySelectorAll('#views a')) {
@@ -297,6 +277,7 @@ function render () {
   else if (state.view === 'stickiness') stickiness(main, range, controls(range))
   else if (state.view === 'lifecycle') lifecycle(main, range, controls(range))
   else if (state.view === 'paths') paths(main, range, controls(range))
+  else if (state.view === 'sessions') sessions(main, range, controls(range), state.filters)
   else overview()
 }
 

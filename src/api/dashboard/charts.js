@@ -95,3 +95,74 @@ export function lineChart (container, { labels, series, formatValue, formatLabel
   })
   container.append(svg, tooltip)
 }
+
+/**
+ * Draws a paths answer (`nodes` and `links` by step) as a flow diagram:
+ * a column of nodes per step, each as tall as its persons, and bands
+ * between the steps as wide as the persons who went that way.
+ */
+export function flowChart (answer, { label = 'Paths' } = {}) {
+  const steps = [...new Set(answer.nodes.map(n => n.step))].sort((a, b) => a - b)
+  const columnWidth = 210
+  const nodeWidth = 12
+  const gap = 14
+  const margin = { top: 28, right: 150, bottom: 12, left: 12 }
+  const columns = steps.map(step => answer.nodes.filter(n => n.step === step).sort((a, b) => b.users - a.users))
+  const tallest = Math.max(1, ...columns.map(c => c.length))
+  const height = Math.max(240, tallest * 44) + margin.top + margin.bottom
+  const width = margin.left + Math.max(0, steps.length - 1) * columnWidth + nodeWidth + margin.right
+  const inner = height - margin.top - margin.bottom
+  const persons = Math.max(1, ...columns.map(c => c.reduce((n, node) => n + node.users, 0)))
+  const unit = Math.max(0, inner - (tallest - 1) * gap) / persons
+
+  const svg = node('svg', { viewBox: `0 0 ${width} ${height}`, class: 'chart flow', role: 'img' })
+  // Its natural size: a wide diagram scrolls rather than shrinks.
+  svg.style.width = `${width}px`
+  const described = answer.links.slice(0, 20).map(l => `${l.source} then ${l.target}: ${l.users}`).join('; ')
+  node('title', {}, svg).textContent = `${label}. ${described || 'No path.'}`
+  // Where each node sits, and how much of it its bands have used so far.
+  const boxes = new Map()
+  columns.forEach((column, c) => {
+    const x = margin.left + c * columnWidth
+    let y = margin.top
+    const heading = node('text', { x, y: 16, class: 'axis' }, svg)
+    heading.textContent = steps[c] === 0 ? 'Start' : `Step ${steps[c]}`
+    for (const item of column) {
+      const h = Math.max(2, item.users * unit)
+      boxes.set(`${steps[c]}:${item.event}`, { x, y, h, out: 0, in: 0 })
+      y += h + gap
+    }
+  })
+  const bands = node('g', { class: 'flow-links' }, svg)
+  for (const link of answer.links) {
+    const from = boxes.get(`${link.step - 1}:${link.source}`)
+    const to = boxes.get(`${link.step}:${link.target}`)
+    if (!from || !to) continue
+    const thickness = Math.max(1, link.users * unit)
+    const y0 = from.y + from.out + thickness / 2
+    const y1 = to.y + to.in + thickness / 2
+    from.out += thickness
+    to.in += thickness
+    const x0 = from.x + nodeWidth
+    const x1 = to.x
+    const middle = (x0 + x1) / 2
+    const band = node('path', {
+      d: `M${x0},${y0} C${middle},${y0} ${middle},${y1} ${x1},${y1}`,
+      class: 'flow-link',
+      'stroke-width': thickness
+    }, bands)
+    node('title', {}, band).textContent = `${link.source} → ${link.target}: ${link.users}`
+  }
+  columns.forEach((column, c) => {
+    for (const item of column) {
+      const box = boxes.get(`${steps[c]}:${item.event}`)
+      const group = node('g', { class: 'flow-node' }, svg)
+      node('rect', { x: box.x, y: box.y, width: nodeWidth, height: box.h, rx: 2 }, group)
+      const text = node('text', { x: box.x + nodeWidth + 6, y: box.y + Math.min(box.h / 2, 14) + 4 }, group)
+      const name = item.event.length > 24 ? `${item.event.slice(0, 23)}…` : item.event
+      text.textContent = `${name} ${item.users}`
+      node('title', {}, group).textContent = `${item.event}: ${item.users}`
+    }
+  })
+  return svg
+}

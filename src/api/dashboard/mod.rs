@@ -67,6 +67,16 @@ pub const ASSETS: &[Asset] = &[
         content_type: "text/javascript; charset=utf-8",
         body: include_bytes!("panels.js"),
     },
+    Asset {
+        name: "sessions.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_bytes!("sessions.js"),
+    },
+    Asset {
+        name: "dom.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_bytes!("dom.js"),
+    },
 ];
 
 /// An asset prepared for serving: its tag and its gzip form, computed once.

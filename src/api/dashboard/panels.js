@@ -269,6 +269,7 @@ export function panel (definition, context) {
   })
   more.addEventListener('click', () => details(definition.tabs[selected], context))
   card.append(heading, tabs, body, more)
-  load()
+  // Settles when the first tab is drawn (or its error shown).
+  card.loaded = load()
   return card
 }

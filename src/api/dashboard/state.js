@@ -24,7 +24,7 @@ export const METRICS = [
 ]
 
 /** The dashboard's views. */
-export const VIEWS = ['overview', 'realtime', 'funnels', 'retention', 'paths', 'stickiness', 'lifecycle']
+export const VIEWS = ['overview', 'realtime', 'funnels', 'retention', 'paths', 'sessions', 'stickiness', 'lifecycle']
 
 /** Reads the state from the page's URL. */
 export function readState () {
@@ -130,16 +130,10 @@ export function periodRange (state, timezone) {
   }
 }
 
-/** The range compared with: the period before, or the same dates a year earlier. */
-export function comparisonRange (state, range) {
+/** What the API compares the range with (its `compare`), or `null`. */
+export function comparisonMode (state, range) {
   if (state.compare === 'off' || range === 'all') return null
-  const [from, to] = range
-  if (state.compare === 'year') {
-    const back = (text) => `${Number(text.slice(0, 4)) - 1}${text.slice(4)}`.replace(/-02-29$/, '-02-28')
-    return [back(from), back(to)]
-  }
-  const length = daysBetween(from, to) + 1
-  return [addDays(from, -length), addDays(to, -length)]
+  return state.compare === 'year' ? 'year_over_year' : 'previous_period'
 }
 
 /** The range moved by one period length (previous and next arrows). */
@@ -155,4 +149,16 @@ export function intervals (range) {
   if (days <= 2) return ['hour', 'day']
   if (days <= 92) return ['day', 'week', 'hour'].filter(i => i !== 'hour' || days <= 7)
   return ['month', 'week', 'day']
+}
+
+/** The page's query parameters (an analysis form's values among them). */
+export function searchParams () {
+  return new URLSearchParams(location.search)
+}
+
+/** Keeps `entries` in the URL, replacing the current history entry. */
+export function remember (entries) {
+  const search = searchParams()
+  for (const [key, value] of Object.entries(entries)) search.set(key, value)
+  history.replaceState(null, '', `${location.pathname}?${search}`)
 }

@@ -28,7 +28,7 @@ use crate::domain::query::{
 };
 use crate::storage::sql::{
     dimension_columns, dimension_source, events_source, grouped_select, timeline_sql,
-    DimensionSource, QuerySql, TimelineCasts,
+    DimensionSource, QuerySql, TieOrder, TimelineCasts,
 };
 use crate::storage::{ReadBudget, StorageError, TimelineChunks};
 
@@ -374,6 +374,7 @@ const TIMELINE_CASTS: TimelineCasts = TimelineCasts {
     matches: |column| format!("toUInt64({column})"),
     label: |column| format!("CAST({column} AS Nullable(String))"),
     labels: |columns| format!("[{}]", columns.join(", ")),
+    ties: TieOrder::InStatement,
 };
 
 /// A timeline row with labels, as [`TIMELINE_CASTS`] types it.

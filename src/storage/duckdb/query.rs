@@ -23,7 +23,7 @@ use crate::domain::query::{
 };
 use crate::storage::sql::{
     dimension_source, events_source, grouped_select, timeline_sql, DimensionSource, QuerySql,
-    TimelineCasts,
+    TieOrder, TimelineCasts,
 };
 use crate::storage::StorageError;
 
@@ -355,6 +355,7 @@ const TIMELINE_CASTS: TimelineCasts = TimelineCasts {
     matches: |column| format!("CAST({column} AS BIGINT)"),
     label: |column| format!("CAST({column} AS VARCHAR)"),
     labels: |columns| columns.join(", "),
+    ties: TieOrder::ByReader,
 };
 
 /// Streams the events of a timeline request, in one snapshot, a batch at a
@@ -374,19 +375,19 @@ pub fn stream_timelines(
         let mut prepared = conn.prepare(&sql)?;
         // Columnar reads: millions of rows cost milliseconds, not seconds.
         let batches = prepared.stream_arrow(params_from_iter(statement.params))?;
-        let mut chunk = Vec::with_capacity(TIMELINE_CHUNK);
+        let mut timeline = TimelineAssembler::new(request);
         for batch in batches {
-            append_timeline_batch(&batch?, request.labels.len(), &mut chunk)?;
-            if chunk.len() >= TIMELINE_CHUNK {
-                let full = std::mem::replace(&mut chunk, Vec::with_capacity(TIMELINE_CHUNK));
+            timeline.append(&batch?)?;
+            if let Some(full) = timeline.ready() {
                 if sender.blocking_send(Ok(full)).is_err() {
                     // The reader is gone: nothing more is wanted.
                     return Ok(());
                 }
             }
         }
-        if !chunk.is_empty() {
-            let _ = sender.blocking_send(Ok(chunk));
+        let rest = timeline.finish();
+        if !rest.is_empty() {
+            let _ = sender.blocking_send(Ok(rest));
         }
         Ok(())
     })
@@ -400,31 +401,117 @@ fn column<T: 'static>(batch: &RecordBatch, index: usize) -> Result<&T, StorageEr
         .ok_or_else(|| StorageError::Internal(format!("timeline column {index} has another type")))
 }
 
-/// Appends the events of one Arrow batch of a timeline result.
-fn append_timeline_batch(
-    batch: &RecordBatch,
+/// Timeline events from the Arrow batches of [`timeline_sql`], in chunks;
+/// when the request orders ties, each run of a person's events at one
+/// instant is put in `messageId` order here ([`TieOrder::ByReader`]).
+struct TimelineAssembler {
     labels: usize,
-    events: &mut Vec<TimelineEvent>,
-) -> Result<(), StorageError> {
-    let persons = column::<Int64Array>(batch, 0)?;
-    let times = column::<Int64Array>(batch, 1)?;
-    let matches = column::<Int64Array>(batch, 2)?;
-    let label_columns = (0..labels)
-        .map(|i| column::<StringArray>(batch, 3 + i))
-        .collect::<Result<Vec<_>, _>>()?;
-    events.reserve(batch.num_rows());
-    for row in 0..batch.num_rows() {
-        events.push(TimelineEvent {
-            person: persons.value(row) as u64,
-            timestamp_us: times.value(row),
-            matches: matches.value(row) as u64,
-            labels: label_columns
-                .iter()
-                .map(|column| (!column.is_null(row)).then(|| column.value(row).to_owned()))
-                .collect(),
-        });
+    ordered_ties: bool,
+    events: Vec<TimelineEvent>,
+    /// Where the last run of events at one person and instant starts.
+    run_start: usize,
+    /// The `messageId`s of that run once it has two events or more.
+    run_ids: Vec<String>,
+    /// The `messageId` of the previous batch's last event.
+    previous_id: String,
+}
+
+impl TimelineAssembler {
+    fn new(request: &TimelineRequest) -> Self {
+        TimelineAssembler {
+            labels: request.labels.len(),
+            ordered_ties: request.ordered_ties,
+            events: Vec::with_capacity(TIMELINE_CHUNK),
+            run_start: 0,
+            run_ids: Vec::new(),
+            previous_id: String::new(),
+        }
     }
-    Ok(())
+
+    /// Appends the events of one batch.
+    fn append(&mut self, batch: &RecordBatch) -> Result<(), StorageError> {
+        let persons = column::<Int64Array>(batch, 0)?;
+        let times = column::<Int64Array>(batch, 1)?;
+        let matches = column::<Int64Array>(batch, 2)?;
+        let ids = if self.ordered_ties {
+            Some(column::<StringArray>(batch, 3)?)
+        } else {
+            None
+        };
+        let first_label = 3 + usize::from(self.ordered_ties);
+        let label_columns = (0..self.labels)
+            .map(|i| column::<StringArray>(batch, first_label + i))
+            .collect::<Result<Vec<_>, _>>()?;
+        self.events.reserve(batch.num_rows());
+        for row in 0..batch.num_rows() {
+            let event = TimelineEvent {
+                person: persons.value(row) as u64,
+                timestamp_us: times.value(row),
+                matches: matches.value(row) as u64,
+                labels: label_columns
+                    .iter()
+                    .map(|column| (!column.is_null(row)).then(|| column.value(row).to_owned()))
+                    .collect(),
+            };
+            let tied = self.events.last().is_some_and(|last| {
+                last.person == event.person && last.timestamp_us == event.timestamp_us
+            });
+            match ids {
+                Some(ids) if tied => {
+                    if self.run_ids.is_empty() {
+                        let previous = if row == 0 {
+                            std::mem::take(&mut self.previous_id)
+                        } else {
+                            ids.value(row - 1).to_owned()
+                        };
+                        self.run_ids.push(previous);
+                    }
+                    self.run_ids.push(ids.value(row).to_owned());
+                }
+                _ => {
+                    self.close_run();
+                    self.run_start = self.events.len();
+                }
+            }
+            self.events.push(event);
+        }
+        if let Some(ids) = ids.filter(|ids| !ids.is_empty()) {
+            self.previous_id = ids.value(ids.len() - 1).to_owned();
+        }
+        Ok(())
+    }
+
+    /// Puts the last run in `messageId` order.
+    fn close_run(&mut self) {
+        if self.run_ids.len() < 2 {
+            self.run_ids.clear();
+            return;
+        }
+        let run: Vec<TimelineEvent> = self.events.drain(self.run_start..).collect();
+        let mut order: Vec<(String, TimelineEvent)> = std::mem::take(&mut self.run_ids)
+            .into_iter()
+            .zip(run)
+            .collect();
+        order.sort_by(|a, b| a.0.cmp(&b.0));
+        self.events
+            .extend(order.into_iter().map(|(_, event)| event));
+    }
+
+    /// A chunk of finished events once there are enough of them.
+    fn ready(&mut self) -> Option<Vec<TimelineEvent>> {
+        if self.run_start < TIMELINE_CHUNK {
+            return None;
+        }
+        let rest = self.events.split_off(self.run_start);
+        self.run_start = 0;
+        Some(std::mem::replace(&mut self.events, rest))
+    }
+
+    /// The events left.
+    fn finish(mut self) -> Vec<TimelineEvent> {
+        self.close_run();
+        self.events
+    }
 }
 
 /// First and last event time of a project.
@@ -500,6 +587,58 @@ pub fn property_keys(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn timeline_batch(rows: &[(i64, i64, i64, &str)]) -> RecordBatch {
+        use duckdb::arrow::array::ArrayRef;
+        use std::sync::Arc;
+        let int = |f: fn(&(i64, i64, i64, &str)) -> i64| {
+            Arc::new(Int64Array::from(rows.iter().map(f).collect::<Vec<_>>())) as ArrayRef
+        };
+        RecordBatch::try_from_iter([
+            ("person", int(|r| r.0)),
+            ("timestamp_us", int(|r| r.1)),
+            ("matches", int(|r| r.2)),
+            (
+                "message_id",
+                Arc::new(StringArray::from(
+                    rows.iter().map(|r| r.3).collect::<Vec<_>>(),
+                )) as ArrayRef,
+            ),
+        ])
+        .unwrap()
+    }
+
+    #[test]
+    fn events_at_one_instant_come_in_message_id_order_across_batches() {
+        let request = TimelineRequest {
+            project_id: "p".into(),
+            range: TimeRange {
+                from: DateTime::UNIX_EPOCH,
+                to: DateTime::UNIX_EPOCH,
+            },
+            filter: None,
+            matchers: Vec::new(),
+            all_events: true,
+            ordered_ties: true,
+            labels: Vec::new(),
+        };
+        let mut timeline = TimelineAssembler::new(&request);
+        // `matches` numbers the events in the order expected.
+        timeline
+            .append(&timeline_batch(&[(1, 10, 0, "b"), (1, 20, 3, "z")]))
+            .unwrap();
+        timeline
+            .append(&timeline_batch(&[
+                (1, 20, 1, "a"),
+                (1, 20, 2, "m"),
+                (2, 20, 4, "a"),
+                (2, 30, 6, "q"),
+                (2, 30, 5, "c"),
+            ]))
+            .unwrap();
+        let order: Vec<u64> = timeline.finish().iter().map(|e| e.matches).collect();
+        assert_eq!(order, [0, 1, 2, 3, 4, 5, 6]);
+    }
 
     #[test]
     fn pointers_escape_slashes_and_tildes() {

@@ -25,6 +25,11 @@ pub struct Answer {
     /// The query as planned: normalised names, the range as absolute date-times.
     #[schema(value_type = Object)]
     pub query: Value,
+    /// The same query over the compared period (with `compare`): its own
+    /// rows, buckets and range.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(no_recursion)]
+    pub comparison: Option<Box<Answer>>,
 }
 
 /// One row: a value per dimension and per metric, in the query's order.
@@ -291,5 +296,6 @@ pub fn answer(plan: &QueryPlan, rows: QueryRows, total_users: Option<u64>) -> An
         },
         results,
         query: plan.normalized(),
+        comparison: None,
     }
 }

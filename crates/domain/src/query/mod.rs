@@ -4,6 +4,7 @@
 //! buckets, pagination).
 
 mod answer;
+mod compared_period;
 mod date_range;
 mod dimension;
 mod filter;
@@ -13,6 +14,7 @@ mod spec;
 pub mod time_buckets;
 
 pub use answer::{answer, apply_conversion_rates, Answer, AnswerMeta, AnswerRow};
+pub use compared_period::{compared_spec, ComparedPeriod};
 pub use date_range::{DateRangeSpec, TimeRange};
 pub use dimension::{
     Acquisition, Dimension, EventDimension, FixedLengthBucket, Granularity, RequestedDimension,

@@ -741,6 +741,7 @@ mod tests {
             total_rows: false,
             limit: value["pagination"]["limit"].as_u64(),
             offset: value["pagination"]["offset"].as_u64(),
+            compare: None,
         })
     }
 

@@ -7,6 +7,7 @@
 use chrono_tz::Tz;
 use serde_json::Value;
 
+use super::compared_period::ComparedPeriod;
 use super::date_range::DateRangeSpec;
 use super::dimension::RequestedDimension;
 use super::filter::Filter;
@@ -39,6 +40,8 @@ pub struct QuerySpec {
     pub limit: Option<u64>,
     /// Rows skipped.
     pub offset: Option<u64>,
+    /// The period the answer is compared with, answered alongside.
+    pub compare: Option<ComparedPeriod>,
 }
 
 impl QuerySpec {
@@ -56,6 +59,7 @@ impl QuerySpec {
             total_rows: false,
             limit: None,
             offset: None,
+            compare: None,
         }
     }
 }
