@@ -7,7 +7,8 @@
 //! ```
 //!
 //! `generate` fills a fresh DuckDB file (project `bench`) with events spread over
-//! the 90 days before 2026-11-24: 100,000 users (70% identified, the rest
+//! the 90 days before 2026-11-24 (generated in chunks of 10 million, each
+//! a slice of the 90 days, so that any count fits in memory): 100,000 users (70% identified, the rest
 //! anonymous), 50 event
 //! names with a skewed popularity, 20 property keys per event, page and library
 //! context, stored in time order as ingest stores them; with `--linked`, every
@@ -15,8 +16,8 @@
 //! writes the same events into ClickHouse (the service's schema) and merges
 //! their parts, as background merges would. `run` sends each benchmark query `--runs` times after two warm-ups
 //! and prints p50 and p99 of the answer time. The requests cover `/v1/query`,
-//! sessions per day over 30 and 90 days, a 4-step funnel, weekly retention and
-//! 5-step paths (`--only TEXT` keeps the queries whose label contains TEXT).
+//! sessions per day over 30 and 90 days, a 4-step funnel, weekly retention,
+//! the queries of the dashboard's overview and 5-step paths (`--only TEXT` keeps the queries whose label contains TEXT).
 //! With `--server-pid`, the service's peak resident memory is reset before
 //! each query (`/proc/PID/clear_refs`) and read after its runs, so each query
 //! reports the memory it needed.
@@ -199,7 +200,17 @@ fn visit_columns(user: &str) -> Vec<(&'static str, String)> {
     ]
 }
 
-fn generation_sql(events: u64) -> String {
+/// Events generated per statement: DuckDB sorts each chunk by time in
+/// memory (about 2 GB for 10 million events).
+const CHUNK_EVENTS: u64 = 10_000_000;
+
+/// The span of the generated events: the 90 days before 2026-11-24.
+const SPAN_US: u64 = 90 * 86_400 * 1_000_000;
+
+/// The statement generating events `first..end`, of `chunks` equal time
+/// slices the `chunk`-th, so that chunks appended in order keep the table in
+/// time order, as ingest stores it.
+fn generation_sql(first: u64, end: u64, chunk: u64, chunks: u64) -> String {
     let user = pick(1, 100_000);
     let identified = format!("{user} % 10 < 7");
     let name = format!(
@@ -238,14 +249,15 @@ fn generation_sql(events: u64) -> String {
                 {path}, 'https://shop.example' || {path}, 'analytics.js', 'en-US', {user} + 1,
                 {visit_values}
          FROM (
-             SELECT i, TIMESTAMP '2026-08-26 00:00:00' + to_microseconds(CAST({offset} AS BIGINT)) AS ts
-             FROM range({events}) AS r(i)
+             SELECT i, TIMESTAMP '2026-08-26 00:00:00' + to_microseconds(CAST({slice_start} + {offset} AS BIGINT)) AS ts
+             FROM range({first}, {end}) AS r(i)
          )
          ORDER BY ts",
         visit_names = visit.iter().map(|(name, _)| *name).collect::<Vec<_>>().join(", "),
         visit_values = visit.iter().map(|(_, value)| value.as_str()).collect::<Vec<_>>().join(",\n                "),
         is_page = format!("{} < 3", pick(9, 10)),
-        offset = pick(30, 90 * 86_400 * 1_000_000),
+        slice_start = chunk * (SPAN_US / chunks),
+        offset = pick(30, SPAN_US / chunks),
     )
 }
 
@@ -263,8 +275,20 @@ fn generate(args: &[String]) {
          FROM range(100000) AS r(u);",
     )
     .expect("users");
-    conn.execute_batch(&generation_sql(events))
-        .expect("generate");
+    let chunks = events.div_ceil(CHUNK_EVENTS).max(1);
+    for chunk in 0..chunks {
+        let first = chunk * events / chunks;
+        let end = (chunk + 1) * events / chunks;
+        conn.execute_batch(&generation_sql(first, end, chunk, chunks))
+            .expect("generate");
+        if chunks > 1 {
+            println!(
+                "chunk {} of {chunks}: {end} events after {:.0} s",
+                chunk + 1,
+                started.elapsed().as_secs_f64()
+            );
+        }
+    }
     // The events carry their visit columns, as ingest stores them: there is
     // nothing for the one-time backfill of older events to do.
     conn.execute(
@@ -310,6 +334,7 @@ async fn copy_to_clickhouse(args: &[String]) {
         project_id: "bench".into(),
         from: None,
         to: None,
+        without_visit: false,
     });
     let mut insert = client.insert::<EventRow>("events").await.expect("insert");
     let mut copied = 0;
@@ -389,6 +414,52 @@ fn queries() -> Vec<(&'static str, &'static str, Value)> {
             json!({"start_event": {"event": "event_00"}, "return_event": {"event": "event_01"},
                    "period": "week", "periods": 12, "date_range": ["2026-08-31", "2026-11-22"]}),
         ),
+        // What the dashboard's overview sends for the last 30 days.
+        (
+            "overview: top stats",
+            "/v1/query",
+            json!({"metrics": ["visitors", "visits", "pageviews", "views_per_visit", "bounce_rate", "visit_duration"],
+                   "date_range": ["2026-10-25", "2026-11-23"], "filters": []}),
+        ),
+        (
+            "overview: graph, visitors by day",
+            "/v1/query",
+            json!({"metrics": ["visitors"], "date_range": ["2026-10-25", "2026-11-23"], "dimensions": ["time:day"],
+                   "filters": [], "include": {"time_labels": true}}),
+        ),
+        (
+            "overview: sources (visitors by visit:channel)",
+            "/v1/query",
+            overview_panel("visit:channel", json!(["visitors"]), json!([])),
+        ),
+        (
+            "overview: top pages",
+            "/v1/query",
+            overview_panel(
+                "event:page",
+                json!(["visitors", "pageviews"]),
+                json!([["is", "event:type", ["page"]]]),
+            ),
+        ),
+        (
+            "overview: countries",
+            "/v1/query",
+            overview_panel("visit:country", json!(["visitors"]), json!([])),
+        ),
+        (
+            "overview: browsers",
+            "/v1/query",
+            overview_panel("visit:browser", json!(["visitors"]), json!([])),
+        ),
+        (
+            "overview: goals with conversion rates",
+            "/v1/query",
+            overview_panel(
+                "event:name",
+                json!(["visitors", "events", "conversion_rate"]),
+                json!([["is", "event:type", ["track"]]]),
+            ),
+        ),
         (
             "5-step paths, 90 days",
             "/v1/paths",
@@ -396,6 +467,14 @@ fn queries() -> Vec<(&'static str, &'static str, Value)> {
                    "date_range": ["2026-08-26", "2026-11-23"]}),
         ),
     ]
+}
+
+/// A panel of the dashboard's overview: the top 10 of `dimension` over the
+/// last 30 days of the data.
+fn overview_panel(dimension: &str, metrics: Value, filters: Value) -> Value {
+    json!({"metrics": metrics, "date_range": ["2026-10-25", "2026-11-23"], "dimensions": [dimension],
+           "filters": filters, "order_by": [["visitors", "desc"]], "include": {"total_rows": true},
+           "pagination": {"limit": 10, "offset": 0}})
 }
 
 /// Rows of an answer, whatever its shape.
@@ -432,6 +511,7 @@ async fn run(args: &[String]) {
     let selected = queries()
         .into_iter()
         .filter(|(label, _, _)| only.as_deref().is_none_or(|text| label.contains(text)));
+    let mut overall_peak = 0;
     for (label, path, query) in selected {
         if let Some(pid) = server {
             reset_peak_rss(pid);
@@ -459,8 +539,9 @@ async fn run(args: &[String]) {
         }
         times.sort_by(f64::total_cmp);
         let percentile = |p: f64| times[((times.len() - 1) as f64 * p).round() as usize];
-        let memory = server
-            .and_then(peak_rss_mb)
+        let peak = server.and_then(peak_rss_mb);
+        overall_peak = overall_peak.max(peak.unwrap_or(0));
+        let memory = peak
             .map(|mb| format!(", service peak RSS {mb} MB"))
             .unwrap_or_default();
         println!(
@@ -469,6 +550,9 @@ async fn run(args: &[String]) {
             percentile(0.99),
             answer_rows(&answer)
         );
+    }
+    if server.is_some() {
+        println!("service peak RSS over the run: {overall_peak} MB");
     }
 }
 

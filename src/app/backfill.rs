@@ -96,6 +96,7 @@ impl VisitBackfill {
             project_id: project.id.clone(),
             from: None,
             to: None,
+            without_visit: true,
         });
         let mut updates = Vec::new();
         loop {

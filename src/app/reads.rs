@@ -302,6 +302,7 @@ impl QueryService {
             project_id: project.id.clone(),
             from: spec.from,
             to: spec.to,
+            without_visit: false,
         });
         Ok(self.limits.stream_export(chunks, slot))
     }

@@ -105,6 +105,17 @@ pub struct ExportRequest {
     pub from: Option<DateTime<Utc>>,
     /// Latest event time, exclusive.
     pub to: Option<DateTime<Utc>>,
+    /// Only events stored without any visit attribute (what enrichment
+    /// added later may fill in).
+    pub without_visit: bool,
+}
+
+/// ` AND` the visit columns are all unset, in SQL both backends read.
+pub(crate) fn without_visit_sql() -> String {
+    crate::domain::visit::COLUMNS
+        .iter()
+        .map(|column| format!(" AND {column} IS NULL"))
+        .collect()
 }
 
 /// Events in timestamp order, a chunk at a time, so that exports never load all in memory.

@@ -49,6 +49,7 @@ pub async fn export_range(
         project_id: project.to_owned(),
         from: from.map(at),
         to: to.map(at),
+        without_visit: false,
     });
     let mut all = Vec::new();
     while let Some(chunk) = stream.next().await {
@@ -109,6 +110,18 @@ pub async fn stored_events_read_back_field_for_field(repository: Arc<dyn Reposit
     assert_eq!(read, expected);
     // The track call's clock was corrected with sentAt, so it sorts last.
     assert_eq!(read[5].event_type, EventType::Track);
+    // The events without visit attributes: all but the track call.
+    let mut bare = repository.export(ExportRequest {
+        project_id: "p1".into(),
+        from: None,
+        to: None,
+        without_visit: true,
+    });
+    let mut ids = Vec::new();
+    while let Some(chunk) = bare.next().await {
+        ids.extend(chunk.unwrap().into_iter().map(|event| event.message_id));
+    }
+    assert_eq!(ids, ["m2", "m3", "m4", "m5", "m6"]);
 }
 
 pub async fn duplicates_are_skipped_within_and_across_batches(repository: Arc<dyn Repository>) {

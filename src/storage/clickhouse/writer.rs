@@ -27,7 +27,8 @@ use super::storage_error;
 use crate::domain::identity::{declared_link, identity_link};
 use crate::domain::{Event, EventType};
 use crate::storage::{
-    first_occurrence_indices, EventChunks, ExportRequest, InsertOutcome, StorageError,
+    first_occurrence_indices, without_visit_sql, EventChunks, ExportRequest, InsertOutcome,
+    StorageError,
 };
 
 /// The identity fields of a stored identify or alias call.
@@ -95,10 +96,15 @@ impl EventTables {
         self.client
             .query(&format!(
                 "SELECT {} FROM {}.events
-                 WHERE project_id = ? AND timestamp_us >= ? AND timestamp_us < ?
+                 WHERE project_id = ? AND timestamp_us >= ? AND timestamp_us < ?{}
                  ORDER BY timestamp_us, message_id",
                 EventRow::COLUMN_NAMES.join(", "),
-                self.database
+                self.database,
+                if request.without_visit {
+                    without_visit_sql()
+                } else {
+                    String::new()
+                },
             ))
             .bind(&request.project_id)
             .bind(from)
@@ -111,6 +117,7 @@ impl EventTables {
             project_id: project_id.to_owned(),
             from: None,
             to: None,
+            without_visit: true,
         };
         vec![
             self.lookup_query(project_id, &["m1", "m2", "missing"])

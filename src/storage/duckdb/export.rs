@@ -6,7 +6,7 @@ use tokio::sync::mpsc;
 
 use crate::domain::visit::VisitFields;
 use crate::domain::{ContextFields, Event, EventType};
-use crate::storage::{ExportRequest, StorageError};
+use crate::storage::{without_visit_sql, ExportRequest, StorageError};
 
 /// Events per chunk handed to the stream.
 pub const CHUNK_EVENTS: usize = 1_000;
@@ -19,8 +19,7 @@ const SELECT_EVENTS: &str = "
            utm_content, library_name, locale, browser, browser_version, os, os_version,
            device, country, region, city, referrer_domain, source, channel
     FROM events
-    WHERE project_id = ? AND timestamp >= make_timestamp(?) AND timestamp < make_timestamp(?)
-    ORDER BY timestamp, message_id";
+    WHERE project_id = ? AND timestamp >= make_timestamp(?) AND timestamp < make_timestamp(?)";
 
 /// Runs the export query on `conn` and sends chunks until done or the receiver is gone.
 pub fn stream_events(
@@ -30,7 +29,14 @@ pub fn stream_events(
 ) -> Result<(), StorageError> {
     let from = request.from.map_or(i64::MIN / 2, |t| t.timestamp_micros());
     let to = request.to.map_or(i64::MAX / 2, |t| t.timestamp_micros());
-    let mut statement = conn.prepare(SELECT_EVENTS)?;
+    let visit = if request.without_visit {
+        without_visit_sql()
+    } else {
+        String::new()
+    };
+    let mut statement = conn.prepare(&format!(
+        "{SELECT_EVENTS}{visit} ORDER BY timestamp, message_id"
+    ))?;
     let mut rows = statement.query(params![request.project_id, from, to])?;
     let mut chunk = Vec::with_capacity(CHUNK_EVENTS);
     while let Some(row) = rows.next()? {
