@@ -8,6 +8,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
 use futures::StreamExt;
 use tokio_util::sync::CancellationToken;
 
@@ -15,12 +16,19 @@ use crate::domain::segment::stored_client;
 use crate::domain::visit::VisitFields;
 use crate::domain::{Event, Project, ProjectRegistry};
 use crate::enrich::Enricher;
-use crate::storage::{ExportRequest, Repository, StorageError};
+use crate::storage::{ExportRequest, ReadBudget, Repository, StorageError};
 
 /// The setting that says whether the pass has run: `pending`, then `done`.
 pub const SETTING: &str = "visit_backfill";
 /// Events whose columns are set in one call to storage.
 const UPDATES_PER_CALL: usize = 2_000;
+/// Events read per window, about: the window's updates wait in memory
+/// until its read is done.
+const WINDOW_EVENTS: u64 = 50_000;
+/// The first window, and the shortest and longest.
+const FIRST_WINDOW: chrono::Duration = chrono::Duration::hours(1);
+const MIN_WINDOW: chrono::Duration = chrono::Duration::minutes(1);
+const MAX_WINDOW: chrono::Duration = chrono::Duration::days(30);
 
 /// What one pass did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -85,30 +93,83 @@ impl VisitBackfill {
         Ok(Some(report))
     }
 
-    /// One project's events; `false` when stopped.
+    /// One project's events, a window of time after another, so that no
+    /// read stays open while its updates are written (a store keeps the
+    /// versions an open read may still see); `false` when stopped.
     async fn project(
         &self,
         project: &Project,
         stop: &CancellationToken,
         report: &mut BackfillReport,
     ) -> Result<bool, StorageError> {
+        let bounds_budget = ReadBudget {
+            timeout: Duration::from_secs(600),
+            max_rows: u64::MAX,
+        };
+        let Some(bounds) = self
+            .repository
+            .time_bounds(&project.id, bounds_budget)
+            .await?
+        else {
+            return Ok(true);
+        };
+        let mut from = bounds.from;
+        let mut window = FIRST_WINDOW;
+        while from <= bounds.to {
+            let to = from + window;
+            let Some((examined, updates)) = self.window(project, from, to, stop).await? else {
+                return Ok(false);
+            };
+            report.examined += examined;
+            let mut updates = updates.into_iter().peekable();
+            while updates.peek().is_some() {
+                if stop.is_cancelled() {
+                    // What is left is set at the next start.
+                    return Ok(false);
+                }
+                let part: Vec<_> = updates.by_ref().take(UPDATES_PER_CALL).collect();
+                report.updated += part.len() as u64;
+                self.repository.update_visits(&project.id, part).await?;
+            }
+            // Windows of about WINDOW_EVENTS events, whatever the traffic.
+            window = if examined < WINDOW_EVENTS / 4 {
+                (window * 2).min(MAX_WINDOW)
+            } else if examined > WINDOW_EVENTS {
+                (window / 2).max(MIN_WINDOW)
+            } else {
+                window
+            };
+            from = to;
+        }
+        Ok(true)
+    }
+
+    /// The events of `[from, to)` without visit values, and the columns
+    /// derived for those that get any; `None` when stopped.
+    async fn window(
+        &self,
+        project: &Project,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        stop: &CancellationToken,
+    ) -> Result<Option<(u64, Vec<(String, VisitFields)>)>, StorageError> {
         let mut chunks = self.repository.export(ExportRequest {
             project_id: project.id.clone(),
-            from: None,
-            to: None,
+            from: Some(from),
+            to: Some(to),
             without_visit: true,
         });
-        let mut updates = Vec::new();
+        let (mut examined, mut updates) = (0, Vec::new());
         loop {
             let chunk = tokio::select! {
-                () = stop.cancelled() => return Ok(false),
+                () = stop.cancelled() => return Ok(None),
                 chunk = chunks.next() => chunk,
             };
             let Some(chunk) = chunk else {
                 break;
             };
             for mut event in chunk? {
-                report.examined += 1;
+                examined += 1;
                 if !event.visit.is_empty() {
                     continue;
                 }
@@ -117,19 +178,8 @@ impl VisitBackfill {
                     updates.push((event.message_id, visit));
                 }
             }
-            if updates.len() >= UPDATES_PER_CALL {
-                report.updated += updates.len() as u64;
-                self.repository
-                    .update_visits(&project.id, std::mem::take(&mut updates))
-                    .await?;
-            }
         }
-        drop(chunks);
-        if !updates.is_empty() {
-            report.updated += updates.len() as u64;
-            self.repository.update_visits(&project.id, updates).await?;
-        }
-        Ok(true)
+        Ok(Some((examined, updates)))
     }
 
     /// The visit of a stored event, from its stored context.

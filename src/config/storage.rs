@@ -17,6 +17,11 @@ pub enum StorageBackend {
     Clickhouse,
 }
 
+/// DuckDB's default memory limit: what the service needs at 100 million
+/// events with little time lost (docs/benchmarks.md), instead of DuckDB's
+/// own 80% of the machine's memory.
+pub const DEFAULT_MEMORY_LIMIT: &str = "1GB";
+
 /// Storage settings. `path` and `memory_limit` apply to DuckDB; `url`,
 /// `database`, `user`, `password` and `cluster` to ClickHouse.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -26,7 +31,9 @@ pub struct StorageConfig {
     pub backend: StorageBackend,
     /// Path of the DuckDB database file.
     pub path: PathBuf,
-    /// DuckDB memory limit (e.g. `"2GB"`); unset lets DuckDB choose.
+    /// DuckDB's memory limit (default [`DEFAULT_MEMORY_LIMIT`]): beyond it
+    /// DuckDB spills sorts and joins to a directory beside the file. A
+    /// machine with memory to spare may raise it (`"8GB"`).
     pub memory_limit: Option<String>,
     /// ClickHouse HTTP endpoint.
     pub url: String,
@@ -46,7 +53,7 @@ impl Default for StorageConfig {
         Self {
             backend: StorageBackend::Duckdb,
             path: PathBuf::from("data").join(DUCKDB_FILE_NAME),
-            memory_limit: None,
+            memory_limit: Some(DEFAULT_MEMORY_LIMIT.into()),
             url: "http://127.0.0.1:8123".into(),
             database: "analytics".into(),
             user: "default".into(),
