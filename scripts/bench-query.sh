@@ -40,22 +40,8 @@ BENCH="$CARGO_TARGET_DIR/release/examples/bench_query"
 
 source scripts/lib/bench-server.sh
 
-if [[ -n "${DATA:-}" && -f "$DATA" ]]; then
-  echo "== reusing ${DATA}"
-  cp "$DATA" "$WORK/analytics.duckdb"
-else
-  "$BENCH" generate --path "$WORK/analytics.duckdb" --events "$EVENTS" "${LINKED[@]}"
-  if [[ -n "${DATA:-}" ]]; then cp "$WORK/analytics.duckdb" "$DATA"; fi
-fi
-case "$BACKEND" in
-  duckdb) write_config "$PORT" Europe/Berlin ;;
-  clickhouse)
-    start_clickhouse
-    "$BENCH" copy-to-clickhouse --path "$WORK/analytics.duckdb" --url "$CLICKHOUSE_URL" --database bench
-    write_config "$PORT" Europe/Berlin "$CLICKHOUSE_URL"
-    ;;
-  *) echo "unknown backend $BACKEND" >&2; exit 2 ;;
-esac
+prepare_benchmark_data "$BENCH" "$EVENTS" "${DATA:-}" "${LINKED[@]}"
+start_benchmark_backend "$BENCH" "$BACKEND" "$PORT"
 start_server "$WORK/bench.toml" "$PORT"
 echo "== queries over ${EVENTS} events on ${BACKEND}"
 "$BENCH" run --url "http://127.0.0.1:${PORT}" --read-key "$READ_KEY" --runs "$RUNS" --server-pid "$SERVER_PID"

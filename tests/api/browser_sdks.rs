@@ -48,6 +48,23 @@ impl PageRun {
     }
 }
 
+/// What a browser driver run by `command` (node and its arguments) printed
+/// as JSON, once it finished successfully within two minutes.
+pub async fn node_json(mut command: tokio::process::Command) -> Value {
+    command.kill_on_drop(true);
+    let output = tokio::time::timeout(Duration::from_secs(120), command.output())
+        .await
+        .expect("the browser finishes within two minutes")
+        .expect("node runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "the page ran: {stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_str(stdout.trim()).expect("the driver prints JSON")
+}
+
 /// Runs the driver's `scenario` against `app`, at most two minutes.
 async fn run_page(app: &TestApp, scenario: &str) -> PageRun {
     let mut command = tokio::process::Command::new("node");
@@ -56,19 +73,8 @@ async fn run_page(app: &TestApp, scenario: &str) -> PageRun {
         .arg(&app.address)
         .arg(WRITE_KEY)
         .arg(scenario)
-        .env("USER_AGENT", USER_AGENT)
-        .kill_on_drop(true);
-    let output = tokio::time::timeout(Duration::from_secs(120), command.output())
-        .await
-        .expect("the browser finishes within two minutes")
-        .expect("node runs");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "the page ran its scenario: {stdout}\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let report: Value = serde_json::from_str(stdout.trim()).expect("the driver prints JSON");
+        .env("USER_AGENT", USER_AGENT);
+    let report = node_json(command).await;
     assert_eq!(report["pageErrors"], serde_json::json!([]), "{report}");
     assert_eq!(report["consoleErrors"], serde_json::json!([]), "{report}");
     PageRun { report }

@@ -4,7 +4,6 @@
 //! itself in headless Chromium.
 
 use std::io::Read;
-use std::time::Duration;
 
 use analytics::api::dashboard::{ASSETS, CONTENT_SECURITY_POLICY};
 use serde_json::{json, Value};
@@ -138,19 +137,8 @@ async fn drive(address: &str) -> Value {
         ))
         .arg(address)
         .arg(READ_KEY)
-        .args(screenshots)
-        .kill_on_drop(true);
-    let output = tokio::time::timeout(Duration::from_secs(120), command.output())
-        .await
-        .expect("the browser finishes within two minutes")
-        .expect("node runs");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "the page ran: {stdout}\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    serde_json::from_str(stdout.trim()).unwrap()
+        .args(screenshots);
+    crate::browser_sdks::node_json(command).await
 }
 
 /// A reverse proxy serving `upstream` under `/analytics`, as a site's web
