@@ -32,7 +32,7 @@ listen = "127.0.0.1:${port}"
 [storage]
 ${storage}
 [log]
-level = "${BENCH_LOG_LEVEL:-warn}"
+level = "${BENCH_LOG_LEVEL:-warn,analytics::app::session_upkeep=info}"
 [[projects]]
 id = "bench"
 timezone = "${timezone}"
@@ -91,6 +91,23 @@ start_clickhouse() {
   eval "$(scripts/clickhouse-server.sh start)"
   CLICKHOUSE_URL="$CLICKHOUSE_TEST_URL"
   trap 'cleanup; scripts/clickhouse-server.sh stop "$CLICKHOUSE_TEST_PID" "$CLICKHOUSE_TEST_DIR"' EXIT
+}
+
+# Waits until the server's kept sessions are ready (DuckDB builds them from
+# the stored events after start) and prints how long that took.
+wait_for_kept_sessions() {
+  local log="${SERVER_LOG:-$WORK/server.log}" started=$SECONDS
+  for _ in $(seq 1 36000); do
+    if grep -q "kept sessions ready" "$log"; then
+      echo "kept_sessions_ready_s=$((SECONDS - started))"
+      return 0
+    fi
+    kill -0 "$SERVER_PID" 2>/dev/null || break
+    sleep 0.1
+  done
+  echo "the kept sessions were not ready:" >&2
+  tail -n 20 "$log" >&2
+  return 1
 }
 
 peak_rss_mb() {

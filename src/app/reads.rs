@@ -15,7 +15,7 @@ use crate::domain::analysis::{Analysis, Folding, PersonFold};
 use crate::domain::query::{
     answer, apply_conversion_rates, compared_spec, plan, Answer, DateRangeSpec, Dimension,
     EventDimension, Metric, MetricValue, PlanContext, QueryPlan, QueryRows, QuerySpec,
-    RequestedDimension, RowSource, TimeRange,
+    RequestedDimension, RowSource, SessionMetric, SessionQuery, TimeRange, VisitEventQuery,
 };
 use crate::domain::Project;
 use crate::storage::{EventChunks, ExportRequest, Repository};
@@ -154,12 +154,73 @@ impl QueryService {
                 tokio::try_join!(self.repository.query(query, budget), total_users)
                     .map_err(|e| self.limits.read_error(e))?
             }
-            RowSource::Sessions(sessions) => (self.fold(sessions.clone()).await?, None),
+            RowSource::Sessions(sessions) => match self.stored_sessions(sessions).await? {
+                Some(rows) => (rows, None),
+                None => (self.fold(sessions.clone()).await?, None),
+            },
             RowSource::VisitEvents(query) => {
-                let (rows, persons) = self.fold(query.clone()).await?;
-                (rows, Some(persons))
+                match self.stored_visit_events(query, wants_total).await? {
+                    Some((rows, persons)) => (rows, persons),
+                    None => {
+                        let (rows, persons) = self.fold(query.clone()).await?;
+                        (rows, Some(persons))
+                    }
+                }
             }
         })
+    }
+
+    /// A session query's rows from the sessions storage keeps, when it keeps
+    /// sessions that answer it.
+    async fn stored_sessions(&self, query: &SessionQuery) -> Result<Option<QueryRows>, AppError> {
+        let stored = self
+            .repository
+            .stored_sessions(query, self.limits.budget())
+            .await
+            .map_err(|e| self.limits.read_error(e))?;
+        let Some(stored) = stored else {
+            return Ok(None);
+        };
+        let query = query.clone();
+        Ok(Some(
+            off_runtime(move || query.answer_stored(stored)).await?,
+        ))
+    }
+
+    /// A visit-event query's rows (and persons, when `wants_total`) from
+    /// kept sessions, when it is a session query in disguise and storage
+    /// keeps sessions that answer it.
+    async fn stored_visit_events(
+        &self,
+        query: &VisitEventQuery,
+        wants_total: bool,
+    ) -> Result<Option<(QueryRows, Option<u64>)>, AppError> {
+        let Some(sessions) = query.as_session_query() else {
+            return Ok(None);
+        };
+        let Some(rows) = self.stored_sessions(&sessions).await? else {
+            return Ok(None);
+        };
+        if !wants_total {
+            return Ok(Some((rows, None)));
+        }
+        let everyone = SessionQuery {
+            metrics: vec![SessionMetric::Users],
+            dimensions: Vec::new(),
+            order_by: Vec::new(),
+            limit: u64::MAX,
+            offset: 0,
+            all_rows: true,
+            ..sessions
+        };
+        let Some(total) = self.stored_sessions(&everyone).await? else {
+            return Ok(None);
+        };
+        let persons = match total.rows.first().and_then(|row| row.metrics.first()) {
+            Some(MetricValue::Count(persons)) => *persons,
+            _ => 0,
+        };
+        Ok(Some((rows, Some(persons))))
     }
 
     /// A funnel, retention, stickiness, lifecycle or paths analysis.

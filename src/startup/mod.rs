@@ -14,6 +14,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::api::{self, AppState};
 use crate::app::backfill::VisitBackfill;
+use crate::app::session_upkeep::SessionUpkeep;
 use crate::app::{IngestService, QueryService, ReadLimits, VisitorIds};
 use crate::config::{Config, StorageBackend};
 use crate::domain::dependency::DependencyCheck;
@@ -76,6 +77,7 @@ pub struct Application {
     workers: Arc<WorkerHealth>,
     development_keys: Option<DevelopmentKeys>,
     backfill: VisitBackfill,
+    session_upkeep: SessionUpkeep,
 }
 
 /// Opens the configured storage backend.
@@ -145,6 +147,7 @@ impl Application {
         }
         let enricher = Arc::new(enricher);
         let backfill = VisitBackfill::new(repository.clone(), enricher.clone(), projects.clone());
+        let session_upkeep = SessionUpkeep::new(repository.clone(), projects.clone());
         let kafka_parts = match &config.kafka {
             Some(kafka) => kafka::build(
                 &config,
@@ -207,6 +210,7 @@ impl Application {
             workers,
             development_keys,
             backfill,
+            session_upkeep,
         })
     }
 
@@ -241,10 +245,12 @@ impl Application {
             repository,
             workers,
             backfill,
+            session_upkeep,
             ..
         } = self;
         let stop_backfill = CancellationToken::new();
         let backfill_task = tokio::spawn(backfill.run(stop_backfill.clone()));
+        let upkeep_task = tokio::spawn(session_upkeep.run(stop_backfill.clone()));
         let stop_processor = CancellationToken::new();
         let processor_task = workers.supervise(
             "processor",
@@ -295,6 +301,7 @@ impl Application {
 
         stop_backfill.cancel();
         let _ = backfill_task.await;
+        let _ = upkeep_task.await;
         stop_exporter.cancel();
         if let Some(task) = exporter_task {
             let _ = task.await;

@@ -8,8 +8,9 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use futures::stream::BoxStream;
 
+use crate::domain::analysis::sessions::StoredSessions;
 use crate::domain::analysis::{TimelineEvent, TimelineRequest};
-use crate::domain::query::{EventQuery, QueryRows, TimeRange};
+use crate::domain::query::{EventQuery, QueryRows, SessionQuery, TimeRange};
 use crate::domain::visit::VisitFields;
 use crate::domain::Event;
 
@@ -166,6 +167,34 @@ pub trait Repository: Send + Sync + 'static {
     /// and the matchers they satisfy, ordered by person and time (and
     /// `messageId` when the request orders ties), streamed.
     fn timelines(&self, request: TimelineRequest, budget: ReadBudget) -> TimelineChunks;
+
+    /// A session query from the sessions the backend keeps cut at write
+    /// time, with the events of those it cannot use (see [`StoredSessions`]);
+    /// `None` when it keeps none that answer the query, for the caller to
+    /// fold its timeline.
+    async fn stored_sessions(
+        &self,
+        _query: &SessionQuery,
+        _budget: ReadBudget,
+    ) -> Result<Option<StoredSessions>, StorageError> {
+        Ok(None)
+    }
+
+    /// Takes the sessions a backend keeps for a project one step towards
+    /// being cut with `timeout`; `true` once they are (at once for backends
+    /// that keep none).
+    async fn keep_sessions(
+        &self,
+        _project_id: &str,
+        _timeout: chrono::Duration,
+    ) -> Result<bool, StorageError> {
+        Ok(true)
+    }
+
+    /// Recuts the kept sessions that writes touched since the last refresh.
+    async fn refresh_sessions(&self) -> Result<(), StorageError> {
+        Ok(())
+    }
 
     /// Time of the first and the last stored event of a project, if it has any.
     async fn time_bounds(

@@ -127,11 +127,14 @@ pub(crate) fn events_source<S: QuerySql>(statement: &mut S, query: &EventQuery) 
 /// The events of a timeline request: `person`, `timestamp_us`, `matches`
 /// (bit `i` set when matcher `i` holds) and the labels (when the request
 /// has any), ordered by person and time (then `messageId` when the request
-/// orders ties). `cast` wraps the outputs in the types the backend reads.
+/// orders ties). `cast` wraps the outputs in the types the backend reads;
+/// `restriction`, when given, is one more condition every event meets (it
+/// binds no value).
 pub(crate) fn timeline_sql<S: QuerySql>(
     statement: &mut S,
     request: &TimelineRequest,
     cast: &TimelineCasts,
+    restriction: Option<&str>,
 ) -> String {
     let person = statement.person();
     let flags: Vec<String> = request
@@ -161,6 +164,9 @@ pub(crate) fn timeline_sql<S: QuerySql>(
     if let Some(filter) = &request.filter {
         sql.push_str(" AND ");
         sql.push_str(&filter_sql(statement, filter, &S::condition));
+    }
+    if let Some(restriction) = restriction {
+        sql.push_str(&format!(" AND ({restriction})"));
     }
     let keep = if request.all_events {
         ""

@@ -3,4 +3,5 @@
 mod clickhouse;
 mod conformance;
 mod duckdb;
+mod kept_sessions;
 mod modern_clickhouse;

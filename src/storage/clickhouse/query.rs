@@ -388,7 +388,7 @@ struct LabelledRow {
 
 fn timeline_query(client: &Client, request: &TimelineRequest) -> Query {
     let mut statement = Statement::default();
-    let sql = timeline_sql(&mut statement, request, &TIMELINE_CASTS);
+    let sql = timeline_sql(&mut statement, request, &TIMELINE_CASTS, None);
     statement.into_query(client, &sql)
 }
 

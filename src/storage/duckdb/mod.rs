@@ -13,6 +13,7 @@ mod export;
 mod query;
 mod reading;
 pub mod schema;
+mod sessions;
 mod users;
 mod write;
 
@@ -27,8 +28,9 @@ use futures::stream::{self, StreamExt};
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 
+use crate::domain::analysis::sessions::StoredSessions;
 use crate::domain::analysis::TimelineRequest;
-use crate::domain::query::{EventQuery, QueryRows, TimeRange};
+use crate::domain::query::{EventQuery, QueryRows, SessionQuery, TimeRange};
 use crate::domain::visit::VisitFields;
 use crate::domain::Event;
 use crate::storage::{
@@ -130,6 +132,22 @@ impl DuckDbRepository {
         read: impl FnOnce(&Connection) -> Result<T, StorageError> + Send + 'static,
     ) -> Result<T, StorageError> {
         reading::bounded(self.reader()?, budget, read).await
+    }
+}
+
+impl DuckDbRepository {
+    /// Runs `work` on the writer connection, off the async runtime.
+    async fn on_writer<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&Connection) -> Result<T, StorageError> + Send + 'static,
+    ) -> Result<T, StorageError> {
+        let writer = self.writer.clone();
+        tokio::task::spawn_blocking(move || {
+            let guard = lock(&writer);
+            work(&guard.as_ref().ok_or_else(closed)?.conn)
+        })
+        .await
+        .map_err(StorageError::from_join)?
     }
 }
 
@@ -251,6 +269,23 @@ impl Repository for DuckDbRepository {
                 .map(|(name, _)| format!("{name} = ?"))
                 .join(", ");
             in_transaction(conn, || {
+                // The sessions of the updated events read their visit columns.
+                for chunk in visits.chunks(1_000) {
+                    let placeholders = vec!["?"; chunk.len()].join(", ");
+                    let params = std::iter::once(project_id.as_str())
+                        .chain(chunk.iter().map(|(message_id, _)| message_id.as_str()));
+                    conn.execute(
+                        &format!(
+                            "INSERT INTO session_pending
+                             SELECT e.project_id, coalesce(l.person_index, e.user_index),
+                                    epoch_us(e.timestamp), epoch_us(e.timestamp)
+                             FROM events AS e LEFT JOIN person_links AS l
+                               ON l.project_id = e.project_id AND l.user_index = e.user_index
+                             WHERE e.project_id = ? AND e.message_id IN ({placeholders})"
+                        ),
+                        duckdb::params_from_iter(params),
+                    )?;
+                }
                 let mut statement = conn.prepare(&format!(
                     "UPDATE events SET {assignments} WHERE project_id = ? AND message_id = ?"
                 ))?;
@@ -284,6 +319,32 @@ impl Repository for DuckDbRepository {
             Ok(conn) => reading::timelines(conn, request, budget),
             Err(error) => stream::once(async move { Err(error) }).boxed(),
         }
+    }
+
+    async fn stored_sessions(
+        &self,
+        query: &SessionQuery,
+        budget: ReadBudget,
+    ) -> Result<Option<StoredSessions>, StorageError> {
+        let query = query.clone();
+        self.read(budget, move |conn| sessions::stored_sessions(conn, &query))
+            .await
+    }
+
+    async fn keep_sessions(
+        &self,
+        project_id: &str,
+        timeout: chrono::Duration,
+    ) -> Result<bool, StorageError> {
+        let project_id = project_id.to_owned();
+        let reader = self.reader()?;
+        self.on_writer(move |conn| sessions::build_step(conn, &reader, &project_id, timeout))
+            .await
+    }
+
+    async fn refresh_sessions(&self) -> Result<(), StorageError> {
+        self.on_writer(|conn| sessions::refresh(conn).map(drop))
+            .await
     }
 
     async fn time_bounds(

@@ -29,21 +29,21 @@ use crate::storage::StorageError;
 
 /// The positional parameters of the SQL text being built.
 #[derive(Default)]
-struct Statement {
-    params: Vec<Value>,
+pub(super) struct Statement {
+    pub(super) params: Vec<Value>,
     /// Whether the project has merged users, so that persons are read
     /// through `person_links`.
-    linked: bool,
+    pub(super) linked: bool,
 }
 
 impl Statement {
     /// Binds a value; returns the placeholder to write in its place.
-    fn bind(&mut self, value: impl Into<Value>) -> &'static str {
+    pub(super) fn bind(&mut self, value: impl Into<Value>) -> &'static str {
         self.params.push(value.into());
         "?"
     }
 
-    fn bind_time(&mut self, instant: DateTime<chrono::Utc>) -> String {
+    pub(super) fn bind_time(&mut self, instant: DateTime<chrono::Utc>) -> String {
         // A typed timestamp, so that DuckDB can skip row groups by their time range.
         let value = Value::Timestamp(TimeUnit::Microsecond, instant.timestamp_micros());
         self.bind(value).to_owned()
@@ -316,7 +316,7 @@ fn user_count(conn: &Connection, query: &EventQuery) -> Result<UserCount, Storag
 }
 
 /// Whether any of the project's users were merged into another's person.
-fn has_links(conn: &Connection, project_id: &str) -> Result<bool, StorageError> {
+pub(super) fn has_links(conn: &Connection, project_id: &str) -> Result<bool, StorageError> {
     Ok(conn.query_row(
         "SELECT EXISTS (SELECT 1 FROM person_links WHERE project_id = ?)",
         [project_id],
@@ -370,7 +370,7 @@ pub fn stream_timelines(
             linked: has_links(conn, &request.project_id)?,
             ..Statement::default()
         };
-        let sql = timeline_sql(&mut statement, request, &TIMELINE_CASTS);
+        let sql = timeline_sql(&mut statement, request, &TIMELINE_CASTS, None);
         tracing::debug!(%sql, parameters = statement.params.len(), "timeline");
         let mut prepared = conn.prepare(&sql)?;
         // Columnar reads: millions of rows cost milliseconds, not seconds.
@@ -512,6 +512,52 @@ impl TimelineAssembler {
         self.close_run();
         self.events
     }
+}
+
+/// The whole timeline of a request, restricted to the events that meet
+/// `restriction` (SQL over the event row, `PERSON` standing for its person),
+/// in the caller's snapshot.
+pub(super) fn collect_timeline(
+    conn: &Connection,
+    request: &TimelineRequest,
+    restriction: &str,
+) -> Result<Vec<TimelineEvent>, StorageError> {
+    let mut events = Vec::new();
+    for_each_timeline_chunk(conn, request, restriction, |chunk| {
+        events.extend(chunk);
+        Ok(())
+    })?;
+    Ok(events)
+}
+
+/// [`collect_timeline`] a chunk at a time: `each` sees the events in order,
+/// a person's run at one instant never split between two chunks.
+pub(super) fn for_each_timeline_chunk(
+    conn: &Connection,
+    request: &TimelineRequest,
+    restriction: &str,
+    mut each: impl FnMut(Vec<TimelineEvent>) -> Result<(), StorageError>,
+) -> Result<(), StorageError> {
+    let mut statement = Statement {
+        linked: has_links(conn, &request.project_id)?,
+        ..Statement::default()
+    };
+    let restriction = restriction.replace("PERSON", &statement.person());
+    let sql = timeline_sql(&mut statement, request, &TIMELINE_CASTS, Some(&restriction));
+    tracing::debug!(%sql, parameters = statement.params.len(), "restricted timeline");
+    let mut prepared = conn.prepare(&sql)?;
+    let mut timeline = TimelineAssembler::new(request);
+    for batch in prepared.stream_arrow(params_from_iter(statement.params))? {
+        timeline.append(&batch?)?;
+        if let Some(full) = timeline.ready() {
+            each(full)?;
+        }
+    }
+    let rest = timeline.finish();
+    if !rest.is_empty() {
+        each(rest)?;
+    }
+    Ok(())
 }
 
 /// First and last event time of a project.

@@ -218,6 +218,51 @@ pub const MIGRATIONS: &[Migration] = &[
             ALTER TABLE events ADD COLUMN source VARCHAR;
             ALTER TABLE events ADD COLUMN channel VARCHAR;",
     },
+    Migration {
+        version: 7,
+        name: "kept sessions",
+        // Sessions cut at write time (see `super::sessions`), so that session
+        // queries read one row per session instead of sorting every event:
+        // `timestamp` is the session's first event's time, the visit columns
+        // are its first event's. Writes record which persons' sessions they
+        // touched in `session_pending`; a project's sessions are read only
+        // once `session_state` says they were built with its timeout.
+        sql: "
+            CREATE TABLE sessions (
+                project_id       VARCHAR   NOT NULL,
+                person           UINTEGER  NOT NULL,
+                timestamp        TIMESTAMP NOT NULL,
+                start_us         BIGINT    NOT NULL,
+                end_us           BIGINT    NOT NULL,
+                events           UINTEGER  NOT NULL,
+                page_views       UINTEGER  NOT NULL,
+                entry_page       VARCHAR,
+                exit_page        VARCHAR,
+                browser          VARCHAR,
+                browser_version  VARCHAR,
+                os               VARCHAR,
+                os_version       VARCHAR,
+                device           VARCHAR,
+                country          VARCHAR,
+                region           VARCHAR,
+                city             VARCHAR,
+                referrer_domain  VARCHAR,
+                source           VARCHAR,
+                channel          VARCHAR
+            );
+            CREATE TABLE session_pending (
+                project_id  VARCHAR  NOT NULL,
+                person      UINTEGER NOT NULL,
+                lo_us       BIGINT   NOT NULL,
+                hi_us       BIGINT   NOT NULL
+            );
+            CREATE TABLE session_state (
+                project_id  VARCHAR PRIMARY KEY,
+                timeout_us  BIGINT   NOT NULL,
+                ready       BOOLEAN  NOT NULL,
+                next_person UINTEGER NOT NULL
+            );",
+    },
 ];
 
 /// The version that created `person_links`.

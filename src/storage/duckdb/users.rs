@@ -84,6 +84,14 @@ pub struct LinkChange {
     change: PersonChange<u32>,
 }
 
+impl LinkChange {
+    /// The project, the person the user had before, and its person now.
+    pub fn persons(&self) -> (&str, u32, u32) {
+        let before = self.change.previous.unwrap_or(self.change.key);
+        (&self.project_id, before, self.change.person)
+    }
+}
+
 /// Numbers for a batch of events.
 #[derive(Debug, Default)]
 pub struct Assignment {
@@ -171,6 +179,13 @@ impl UserDirectory {
             }
         }
         Ok(assignment)
+    }
+
+    /// The person of user `number` in a project.
+    pub fn person(&self, project_id: &str, number: u32) -> u32 {
+        self.projects
+            .get(project_id)
+            .map_or(number, |users| users.persons.person(number))
     }
 
     /// Takes back what an assignment changed, when its batch was not stored.

@@ -5,7 +5,7 @@ use duckdb::arrow::record_batch::RecordBatch;
 use duckdb::Connection;
 
 use super::errors::building;
-use super::{batch, in_transaction, users, Writer};
+use super::{batch, in_transaction, sessions, users, Writer};
 use crate::domain::Event;
 use crate::storage::StorageError;
 
@@ -30,7 +30,8 @@ fn append(conn: &Connection, target: Target, batch: RecordBatch) -> Result<(), S
 /// Writes a batch whose events have distinct `(project, messageId)`; returns how many were new.
 pub(super) fn write_batch(writer: &mut Writer, events: &[Event]) -> Result<usize, StorageError> {
     let assignment = writer.users.assign(events);
-    let written = write_numbered(&writer.conn, events, &assignment);
+    let touched = sessions::pending_spans(events, &assignment, &writer.users);
+    let written = write_numbered(&writer.conn, events, &assignment, &touched);
     if written.is_err() {
         writer.users.forget(&assignment);
     }
@@ -43,15 +44,18 @@ pub(super) fn write_batch(writer: &mut Writer, events: &[Event]) -> Result<usize
 /// append fails, for that or any reason, the transaction is rolled back and
 /// the batch goes through the staging table with `INSERT OR IGNORE`, which
 /// skips the stored ones by their key. A failure there is the batch's error.
+/// Either way the persons it touched are recorded for their kept sessions.
 fn write_numbered(
     conn: &Connection,
     events: &[Event],
     assignment: &users::Assignment,
+    touched: &[sessions::PendingSpan],
 ) -> Result<usize, StorageError> {
     let record_batch = batch::events_to_record_batch(events, &assignment.numbers)
         .map_err(|e| building("the batch", e))?;
     let direct: Result<usize, StorageError> = in_transaction(conn, || {
         users::store(conn, assignment)?;
+        sessions::append_pending(conn, touched)?;
         append(conn, Target::Events, record_batch.clone())?;
         Ok(events.len())
     });
@@ -60,6 +64,7 @@ fn write_numbered(
     }
     in_transaction(conn, || {
         users::store(conn, assignment)?;
+        sessions::append_pending(conn, touched)?;
         append(conn, Target::Staging, record_batch)?;
         let inserted = conn.execute("INSERT OR IGNORE INTO events SELECT * FROM staging", [])?;
         conn.execute("DELETE FROM staging", [])?;

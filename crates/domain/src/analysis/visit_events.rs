@@ -14,7 +14,7 @@ use super::grouping::{bucket, sessions_of, Groups, Labels, PersonCount, RowPage,
 use super::{LocalClock, PersonFold, TimelineEvent, TimelineRequest};
 use crate::query::{
     Dimension, DimensionValue, EventDimension, EventMetric, Filter, MetricValue, QueryRows,
-    VisitEventQuery,
+    SessionMetric, SessionQuery, VisitEventQuery,
 };
 
 /// Matchers after the page views': the query's event filter, then its visit
@@ -41,6 +41,48 @@ pub struct VisitEventTally {
     labels: Labels,
     groups: Groups<Totals>,
     persons: PersonCount,
+}
+
+impl VisitEventQuery {
+    /// The session query with the same rows, when there is one: with no
+    /// filter and only session dimensions, a visit's events are its
+    /// session's, so `events`, `users` and `pageviews` by what visits were
+    /// are those of the sessions.
+    pub fn as_session_query(&self) -> Option<SessionQuery> {
+        if self.filter.is_some()
+            || self.visit_filter.is_some()
+            || !self
+                .dimensions
+                .iter()
+                .all(|d| matches!(d, Dimension::Session(_)))
+        {
+            return None;
+        }
+        let metrics = self
+            .metrics
+            .iter()
+            .map(|metric| match metric {
+                EventMetric::Events => Some(SessionMetric::Events),
+                EventMetric::Users => Some(SessionMetric::Users),
+                EventMetric::Pageviews => Some(SessionMetric::Pageviews),
+                EventMetric::Numeric(..) => None,
+            })
+            .collect::<Option<Vec<_>>>()?;
+        Some(SessionQuery {
+            project_id: self.project_id.clone(),
+            metrics,
+            dimensions: self.dimensions.clone(),
+            filter: None,
+            visit_filter: None,
+            range: self.range,
+            offsets: self.offsets.clone(),
+            timeout: self.timeout,
+            order_by: self.order_by.clone(),
+            limit: self.limit,
+            offset: self.offset,
+            all_rows: self.all_rows,
+        })
+    }
 }
 
 impl PersonFold for VisitEventQuery {
@@ -227,5 +269,55 @@ mod tests {
             ]
         );
         assert_eq!(persons, 1);
+    }
+
+    #[test]
+    fn without_filters_visit_events_are_their_sessions_events() {
+        let unfiltered = VisitEventQuery {
+            filter: None,
+            metrics: vec![
+                EventMetric::Events,
+                EventMetric::Users,
+                EventMetric::Pageviews,
+            ],
+            ..query()
+        };
+        let sessions = unfiltered.as_session_query().expect("a session query");
+        let person = |person: u64, minutes: &[(i64, bool, &str)]| -> Vec<TimelineEvent> {
+            minutes
+                .iter()
+                .map(|&(minute, page, source)| TimelineEvent {
+                    person,
+                    ..event(minute, page, source, false)
+                })
+                .collect()
+        };
+        let timeline: Vec<TimelineEvent> = [
+            person(
+                1,
+                &[(0, true, "Google"), (5, false, ""), (90, true, "Direct")],
+            ),
+            person(
+                2,
+                &[(10, true, "Google"), (200, true, "Bing"), (210, true, "")],
+            ),
+        ]
+        .concat();
+        let (visit_rows, _) = crate::analysis::fold_all(unfiltered.clone(), timeline.clone());
+        let session_rows = crate::analysis::fold_all(sessions, timeline);
+        assert_eq!(visit_rows, session_rows);
+        assert_eq!(visit_rows.rows.len(), 3);
+
+        let filtered = query();
+        assert!(filtered.as_session_query().is_none(), "an event filter");
+        let by_time = VisitEventQuery {
+            filter: None,
+            dimensions: vec![Dimension::Time(crate::query::Granularity::Day)],
+            ..query()
+        };
+        assert!(
+            by_time.as_session_query().is_none(),
+            "each event's own bucket"
+        );
     }
 }

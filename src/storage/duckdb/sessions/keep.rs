@@ -1,0 +1,546 @@
+//! The write side of kept sessions: what a write touched, the refresh that
+//! recuts it, and the build of a project's sessions from all its events.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use duckdb::arrow::array::{
+    ArrayRef, Int64Array, StringArray, TimestampMicrosecondArray, UInt32Array,
+};
+use duckdb::arrow::record_batch::RecordBatch;
+use duckdb::Connection;
+
+use super::{
+    kept_timeline, pending_windows, visit_columns, widened, within_windows, Window, MAX_US, MIN_US,
+};
+use crate::domain::analysis::persons;
+use crate::domain::analysis::sessions::{summarise_sessions, SessionSummary};
+use crate::domain::Event;
+use crate::storage::duckdb::errors::building;
+use crate::storage::duckdb::query::{collect_timeline, for_each_timeline_chunk};
+use crate::storage::duckdb::users::{Assignment, UserDirectory};
+use crate::storage::StorageError;
+
+/// Persons whose sessions one refresh statement recuts, at most.
+const WINDOWS_PER_RECUT: usize = 2_000;
+/// Events a build step cuts, about.
+const EVENTS_PER_BUILD_STEP: u64 = 2_000_000;
+/// Sessions a build step holds in memory before appending them.
+const SESSIONS_PER_APPEND: usize = 20_000;
+
+/// A person's times that a write touched, in one project.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingSpan {
+    project_id: String,
+    person: u32,
+    lo_us: i64,
+    hi_us: i64,
+}
+
+/// What a batch touches: each event's person (as the batch leaves it) over
+/// the times of its events, and both persons of each merge over all time.
+pub fn pending_spans(
+    events: &[Event],
+    assignment: &Assignment,
+    users: &UserDirectory,
+) -> Vec<PendingSpan> {
+    let mut spans: HashMap<(&str, u32), (i64, i64)> = HashMap::new();
+    for (event, number) in events.iter().zip(&assignment.numbers) {
+        let person = users.person(&event.project_id, *number);
+        let micros = event.timestamp.timestamp_micros();
+        let span = spans
+            .entry((event.project_id.as_str(), person))
+            .or_insert((micros, micros));
+        span.0 = span.0.min(micros);
+        span.1 = span.1.max(micros);
+    }
+    for link in &assignment.links {
+        let (project, before, after) = link.persons();
+        for person in [before, after] {
+            spans.insert((project, person), (MIN_US, MAX_US));
+        }
+    }
+    spans
+        .into_iter()
+        .map(|((project_id, person), (lo_us, hi_us))| PendingSpan {
+            project_id: project_id.to_owned(),
+            person,
+            lo_us,
+            hi_us,
+        })
+        .collect()
+}
+
+/// Records spans in `session_pending` (inside the caller's transaction).
+pub fn append_pending(conn: &Connection, spans: &[PendingSpan]) -> Result<(), StorageError> {
+    if spans.is_empty() {
+        return Ok(());
+    }
+    let projects: StringArray = spans.iter().map(|s| Some(s.project_id.as_str())).collect();
+    let persons: UInt32Array = spans.iter().map(|s| Some(s.person)).collect();
+    let lows: Int64Array = spans.iter().map(|s| Some(s.lo_us)).collect();
+    let highs: Int64Array = spans.iter().map(|s| Some(s.hi_us)).collect();
+    let batch = RecordBatch::try_from_iter([
+        ("project_id", Arc::new(projects) as ArrayRef),
+        ("person", Arc::new(persons) as ArrayRef),
+        ("lo_us", Arc::new(lows) as ArrayRef),
+        ("hi_us", Arc::new(highs) as ArrayRef),
+    ])
+    .map_err(|e| building("the pending sessions", e))?;
+    let mut appender = conn.appender("session_pending")?;
+    appender.append_record_batch(batch)?;
+    appender.flush()?;
+    Ok(())
+}
+
+/// Recuts the sessions that pending writes touched, in every project whose
+/// sessions are kept, and clears what it handled; drops the pending rows of
+/// projects whose sessions are not kept. One transaction; returns the
+/// persons recut.
+pub fn refresh(conn: &Connection) -> Result<usize, StorageError> {
+    super::super::in_transaction(conn, || {
+        let mut statement = conn.prepare(
+            "SELECT DISTINCT p.project_id, s.timeout_us FROM session_pending AS p
+             JOIN session_state AS s USING (project_id)",
+        )?;
+        let projects = statement
+            .query_map([], |row| {
+                Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?))
+            })?
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut recut = 0;
+        for (project_id, timeout_us) in projects {
+            let windows = pending_windows(conn, &project_id)?;
+            for windows in windows.chunks(WINDOWS_PER_RECUT) {
+                let (appended, others) = split_appends(conn, &project_id, timeout_us, windows)?;
+                append_windows(conn, &project_id, timeout_us, appended)?;
+                recut_windows(conn, &project_id, timeout_us, &others)?;
+            }
+            recut += windows.len();
+        }
+        conn.execute("DELETE FROM session_pending", [])?;
+        Ok(recut)
+    })
+}
+
+/// A window whose events all come after every kept session of its person
+/// (the usual case: a visitor's new events), with the last kept session when
+/// it ends within the timeout of the window: those events extend it.
+struct Appended {
+    window: Window,
+    last: Option<SessionSummary>,
+}
+
+/// Sorts windows into those whose events follow every kept session of their
+/// person ([`Appended`]) and the others.
+fn split_appends(
+    conn: &Connection,
+    project_id: &str,
+    timeout_us: i64,
+    windows: &[Window],
+) -> Result<(Vec<Appended>, Vec<Window>), StorageError> {
+    let visit = visit_columns()
+        .iter()
+        .map(|column| format!("s.{column}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let sql = format!(
+        "SELECT s.person, s.start_us, s.end_us, s.events, s.page_views, s.entry_page, s.exit_page, {visit}
+         FROM sessions AS s JOIN {} ON w.person = s.person
+         WHERE s.project_id = ? AND s.end_us >= w.lo - ?",
+        super::windows_table(windows)
+    );
+    let mut statement = conn.prepare(&sql)?;
+    let columns = visit_columns().len();
+    let mut rows = statement.query(duckdb::params![project_id, timeout_us])?;
+    let mut near: HashMap<u32, Vec<SessionSummary>> = HashMap::new();
+    while let Some(row) = rows.next()? {
+        let person: u32 = row.get(0)?;
+        let mut first_labels = vec![None];
+        for i in 0..columns {
+            first_labels.push(row.get(7 + i)?);
+        }
+        near.entry(person).or_default().push(SessionSummary {
+            person: u64::from(person),
+            start_us: row.get(1)?,
+            end_us: row.get(2)?,
+            events: row.get(3)?,
+            page_views: row.get(4)?,
+            first_labels,
+            entry_page: row.get(5)?,
+            exit_page: row.get(6)?,
+        });
+    }
+    let (mut appended, mut others) = (Vec::new(), Vec::new());
+    for window in windows {
+        let mut sessions = near.remove(&window.person).unwrap_or_default();
+        if sessions.iter().all(|s| s.end_us < window.lo_us) && sessions.len() <= 1 {
+            appended.push(Appended {
+                window: *window,
+                last: sessions.pop(),
+            });
+        } else {
+            others.push(*window);
+        }
+    }
+    Ok((appended, others))
+}
+
+/// Cuts the events of appended windows, the first session joining the last
+/// kept one when within the timeout of it.
+fn append_windows(
+    conn: &Connection,
+    project_id: &str,
+    timeout_us: i64,
+    appended: Vec<Appended>,
+) -> Result<(), StorageError> {
+    let windows: Vec<Window> = appended.iter().map(|a| a.window).collect();
+    let Some(lo_us) = windows.iter().map(|w| w.lo_us).min() else {
+        return Ok(());
+    };
+    let hi_us = windows.iter().map(|w| w.hi_us).max().unwrap_or(lo_us);
+    let request = kept_timeline(project_id, lo_us, hi_us);
+    let events = collect_timeline(conn, &request, &within_windows(&windows))?;
+    let mut last: HashMap<u64, SessionSummary> = appended
+        .into_iter()
+        .filter_map(|a| a.last.map(|last| (last.person, last)))
+        .collect();
+    let mut replaced = Vec::new();
+    let mut sessions = Vec::new();
+    for person in persons(&events) {
+        let mut cut = cut(person, timeout_us).into_iter();
+        let Some(first) = cut.next() else {
+            continue;
+        };
+        match last.remove(&first.person) {
+            Some(kept) if first.start_us - kept.end_us <= timeout_us => {
+                replaced.push(Window {
+                    person: u32::try_from(kept.person).unwrap_or(u32::MAX),
+                    lo_us: kept.start_us,
+                    hi_us: kept.start_us,
+                });
+                sessions.push(joined(kept, first));
+            }
+            _ => sessions.push(first),
+        }
+        sessions.extend(cut);
+    }
+    if !replaced.is_empty() {
+        conn.execute(
+            &format!(
+                "DELETE FROM sessions AS s USING {} WHERE s.project_id = ? AND s.person = w.person AND s.start_us = w.lo",
+                super::windows_table(&replaced)
+            ),
+            [project_id],
+        )?;
+    }
+    write_sessions(conn, project_id, &sessions)
+}
+
+/// A kept session extended by the session that follows it within the timeout.
+fn joined(kept: SessionSummary, next: SessionSummary) -> SessionSummary {
+    SessionSummary {
+        end_us: next.end_us,
+        events: kept.events + next.events,
+        page_views: kept.page_views + next.page_views,
+        entry_page: if kept.page_views > 0 {
+            kept.entry_page
+        } else {
+            next.entry_page
+        },
+        exit_page: if next.page_views > 0 {
+            next.exit_page
+        } else {
+            kept.exit_page
+        },
+        ..kept
+    }
+}
+
+/// Replaces the kept sessions within (widened) `windows` by those cut from
+/// their events now.
+fn recut_windows(
+    conn: &Connection,
+    project_id: &str,
+    timeout_us: i64,
+    windows: &[Window],
+) -> Result<(), StorageError> {
+    if windows.is_empty() {
+        return Ok(());
+    }
+    let windows = widened(conn, project_id, timeout_us, windows)?;
+    let Some(lo_us) = windows.iter().map(|w| w.lo_us).min() else {
+        return Ok(());
+    };
+    let hi_us = windows.iter().map(|w| w.hi_us).max().unwrap_or(lo_us);
+    let within = within_windows(&windows);
+    conn.execute(
+        &format!(
+            "DELETE FROM sessions AS s USING {} WHERE s.project_id = ? AND w.person = s.person AND s.end_us >= w.lo AND s.start_us <= w.hi",
+            super::windows_table(&windows)
+        ),
+        [project_id],
+    )?;
+    let request = kept_timeline(project_id, lo_us, hi_us);
+    let events = collect_timeline(conn, &request, &within)?;
+    write_sessions(conn, project_id, &cut(&events, timeout_us))
+}
+
+fn cut(events: &[crate::domain::analysis::TimelineEvent], timeout_us: i64) -> Vec<SessionSummary> {
+    let timeout = chrono::Duration::microseconds(timeout_us);
+    persons(events)
+        .flat_map(|person| summarise_sessions(person, timeout, 0))
+        .collect()
+}
+
+/// Rewrites a project's kept sessions in time order: a build writes them
+/// person by person, and a query over a range reads only the row groups
+/// whose times meet it. Later refreshes append recent sessions, in order.
+/// A week is sorted at a time, so that the sort stays small.
+fn in_time_order(conn: &Connection, project_id: &str) -> Result<(), StorageError> {
+    const WEEK_US: i64 = 7 * 86_400_000_000;
+    let (first, last): (Option<i64>, Option<i64>) = conn.query_row(
+        "SELECT min(start_us), max(start_us) FROM sessions WHERE project_id = ?",
+        [project_id],
+        |row| Ok((row.get(0)?, row.get(1)?)),
+    )?;
+    let (Some(first), Some(last)) = (first, last) else {
+        return Ok(());
+    };
+    conn.execute_batch(
+        "CREATE OR REPLACE TABLE sessions_in_order AS SELECT * FROM sessions LIMIT 0;",
+    )?;
+    let mut from = first;
+    let mut copied = 0;
+    while from <= last {
+        copied += conn.execute(
+            "INSERT INTO sessions_in_order SELECT * FROM sessions
+             WHERE project_id = ? AND start_us >= ? AND start_us < ? ORDER BY start_us",
+            duckdb::params![project_id, from, from.saturating_add(WEEK_US)],
+        )?;
+        from = from.saturating_add(WEEK_US);
+    }
+    let deleted = conn.execute("DELETE FROM sessions WHERE project_id = ?", [project_id])?;
+    let restored = conn.execute("INSERT INTO sessions SELECT * FROM sessions_in_order", [])?;
+    conn.execute("DROP TABLE sessions_in_order", [])?;
+    if copied != deleted || restored != deleted {
+        // Rolled back by the caller: the sessions stay as they were.
+        return Err(StorageError::Internal(format!(
+            "rewriting kept sessions in time order moved {copied} and {restored} of {deleted} rows"
+        )));
+    }
+    Ok(())
+}
+
+/// Cuts a timeline that comes in chunks into sessions, each person once
+/// complete (the last person of a chunk waits for the next chunk).
+struct Cutter {
+    timeout_us: i64,
+    person: Vec<crate::domain::analysis::TimelineEvent>,
+    sessions: Vec<SessionSummary>,
+}
+
+impl Cutter {
+    fn new(timeout_us: i64) -> Self {
+        Cutter {
+            timeout_us,
+            person: Vec::new(),
+            sessions: Vec::new(),
+        }
+    }
+
+    fn push(&mut self, chunk: Vec<crate::domain::analysis::TimelineEvent>) {
+        for event in chunk {
+            if self
+                .person
+                .last()
+                .is_some_and(|last| last.person != event.person)
+            {
+                let person = std::mem::take(&mut self.person);
+                self.sessions.extend(cut(&person, self.timeout_us));
+            }
+            self.person.push(event);
+        }
+    }
+
+    fn finish(mut self) -> Vec<SessionSummary> {
+        let person = std::mem::take(&mut self.person);
+        self.sessions.extend(cut(&person, self.timeout_us));
+        self.sessions
+    }
+}
+
+/// Appends sessions to `sessions` (inside the caller's transaction).
+fn write_sessions(
+    conn: &Connection,
+    project_id: &str,
+    sessions: &[SessionSummary],
+) -> Result<(), StorageError> {
+    if sessions.is_empty() {
+        return Ok(());
+    }
+    let count = |value: u64| Some(u32::try_from(value).unwrap_or(u32::MAX));
+    let text = |values: Vec<Option<&str>>| Arc::new(StringArray::from(values)) as ArrayRef;
+    let mut columns: Vec<(&str, ArrayRef)> = vec![
+        ("project_id", text(vec![Some(project_id); sessions.len()])),
+        (
+            "person",
+            Arc::new(
+                sessions
+                    .iter()
+                    .map(|s| Some(u32::try_from(s.person).unwrap_or(u32::MAX)))
+                    .collect::<UInt32Array>(),
+            ),
+        ),
+        (
+            "timestamp",
+            Arc::new(
+                sessions
+                    .iter()
+                    .map(|s| Some(s.start_us))
+                    .collect::<TimestampMicrosecondArray>(),
+            ),
+        ),
+        (
+            "start_us",
+            Arc::new(
+                sessions
+                    .iter()
+                    .map(|s| Some(s.start_us))
+                    .collect::<Int64Array>(),
+            ),
+        ),
+        (
+            "end_us",
+            Arc::new(
+                sessions
+                    .iter()
+                    .map(|s| Some(s.end_us))
+                    .collect::<Int64Array>(),
+            ),
+        ),
+        (
+            "events",
+            Arc::new(
+                sessions
+                    .iter()
+                    .map(|s| count(s.events))
+                    .collect::<UInt32Array>(),
+            ),
+        ),
+        (
+            "page_views",
+            Arc::new(
+                sessions
+                    .iter()
+                    .map(|s| count(s.page_views))
+                    .collect::<UInt32Array>(),
+            ),
+        ),
+        (
+            "entry_page",
+            text(sessions.iter().map(|s| s.entry_page.as_deref()).collect()),
+        ),
+        (
+            "exit_page",
+            text(sessions.iter().map(|s| s.exit_page.as_deref()).collect()),
+        ),
+    ];
+    for (i, name) in visit_columns().into_iter().enumerate() {
+        let values = sessions
+            .iter()
+            .map(|s| s.first_labels.get(i + 1).and_then(Option::as_deref))
+            .collect();
+        columns.push((name, text(values)));
+    }
+    let batch =
+        RecordBatch::try_from_iter(columns).map_err(|e| building("the kept sessions", e))?;
+    let mut appender = conn.appender("sessions")?;
+    appender.append_record_batch(batch)?;
+    appender.flush()?;
+    Ok(())
+}
+
+/// Takes a project's kept sessions one step towards ready under `timeout`:
+/// starts over when they were cut with another timeout (or never), else
+/// cuts the next range of persons from all their events, streamed on
+/// `reader` (which sees what `conn` has committed: the caller holds the
+/// writer) so that the step's memory holds a few thousand sessions whatever
+/// its size. Returns whether they are ready.
+pub fn build_step(
+    conn: &Connection,
+    reader: &Connection,
+    project_id: &str,
+    timeout: chrono::Duration,
+) -> Result<bool, StorageError> {
+    let timeout_us = timeout.num_microseconds().unwrap_or(i64::MAX);
+    super::super::in_transaction(conn, || {
+        let state: Option<(i64, bool, u32)> = {
+            let mut statement = conn.prepare(
+                "SELECT timeout_us, ready, next_person FROM session_state WHERE project_id = ?",
+            )?;
+            let mut rows = statement.query([project_id])?;
+            match rows.next()? {
+                Some(row) => Some((row.get(0)?, row.get(1)?, row.get(2)?)),
+                None => None,
+            }
+        };
+        let next_person = match state {
+            Some((stored, true, _)) if stored == timeout_us => return Ok(true),
+            Some((stored, false, next)) if stored == timeout_us => next,
+            _ => {
+                conn.execute("DELETE FROM sessions WHERE project_id = ?", [project_id])?;
+                conn.execute(
+                    "DELETE FROM session_pending WHERE project_id = ?",
+                    [project_id],
+                )?;
+                conn.execute(
+                    "INSERT OR REPLACE INTO session_state (project_id, timeout_us, ready, next_person)
+                     VALUES (?, ?, false, 1)",
+                    duckdb::params![project_id, timeout_us],
+                )?;
+                return Ok(false);
+            }
+        };
+        let (users, events): (Option<u32>, i64) = conn.query_row(
+            "SELECT (SELECT max(user_index) FROM users WHERE project_id = ?),
+                    (SELECT count(*) FROM events WHERE project_id = ?)",
+            [project_id, project_id],
+            |row| Ok((row.get(0)?, row.get(1)?)),
+        )?;
+        let last_person = users.unwrap_or(0);
+        if next_person > last_person {
+            in_time_order(conn, project_id)?;
+            conn.execute(
+                "UPDATE session_state SET ready = true WHERE project_id = ?",
+                [project_id],
+            )?;
+            return Ok(true);
+        }
+        let per_person = (u64::try_from(events).unwrap_or(0) / u64::from(last_person)).max(1);
+        let step = u32::try_from(EVENTS_PER_BUILD_STEP / per_person)
+            .unwrap_or(u32::MAX)
+            .max(1);
+        let end = next_person.saturating_add(step);
+        conn.execute(
+            "DELETE FROM sessions WHERE project_id = ? AND person >= ? AND person < ?",
+            duckdb::params![project_id, next_person, end],
+        )?;
+        let request = kept_timeline(project_id, MIN_US, MAX_US);
+        let restriction = format!("PERSON >= {next_person} AND PERSON < {end}");
+        let mut cutter = Cutter::new(timeout_us);
+        for_each_timeline_chunk(reader, &request, &restriction, |chunk| {
+            cutter.push(chunk);
+            if cutter.sessions.len() >= SESSIONS_PER_APPEND {
+                write_sessions(conn, project_id, &std::mem::take(&mut cutter.sessions))?;
+            }
+            Ok(())
+        })?;
+        write_sessions(conn, project_id, &cutter.finish())?;
+        conn.execute(
+            "UPDATE session_state SET next_person = ? WHERE project_id = ?",
+            duckdb::params![end, project_id],
+        )?;
+        Ok(false)
+    })
+}

@@ -1,0 +1,262 @@
+//! DuckDB's kept sessions answer every session query they take exactly as
+//! folding the query's timeline does: once built, with writes not yet
+//! refreshed (new events, late events, merges, visit columns set later),
+//! after a refresh, and over ranges that cut sessions.
+
+use std::sync::Arc;
+
+use analytics::api::query::QueryRequest;
+use analytics::domain::analysis::{fold_all, PersonFold};
+use analytics::domain::query::{plan, PlanContext, QuerySpec, RowSource, SessionQuery};
+use analytics::domain::visit::VisitFields;
+use analytics::storage::duckdb::{DuckDbOptions, DuckDbRepository};
+use analytics::storage::{ReadBudget, Repository};
+use futures::StreamExt;
+use serde_json::json;
+
+use crate::conformance::events;
+
+const TIMEOUT_MINUTES: i64 = 30;
+
+/// A small deterministic generator (the same events at every run).
+struct Numbers(u64);
+
+impl Numbers {
+    fn next(&mut self, below: u64) -> u64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        (self.0 >> 33) % below
+    }
+}
+
+/// `count` events of 12 visitors over three days of March 2026, bunched so
+/// that sessions have several events, some at one instant; some visitors
+/// sign in (an identify call merges them into a user).
+fn random_events(numbers: &mut Numbers, prefix: &str, count: usize) -> Vec<serde_json::Value> {
+    let pages = ["/", "/pricing", "/docs", "/blog"];
+    (0..count)
+        .map(|i| {
+            let visitor = numbers.next(12);
+            let day = numbers.next(3) + 1;
+            let hour = [8, 9, 23, 0][numbers.next(4) as usize];
+            let minute = numbers.next(4) * 15;
+            let second = numbers.next(2) * 30;
+            let timestamp = format!("2026-03-0{day}T{hour:02}:{minute:02}:{second:02}Z");
+            let id = format!("{prefix}-{i}");
+            let anonymous = format!("anon-{visitor}");
+            match numbers.next(10) {
+                0 if visitor.is_multiple_of(3) => json!({"type": "identify", "anonymousId": anonymous,
+                    "userId": format!("user-{}", visitor / 3), "messageId": id, "timestamp": timestamp}),
+                1..=3 => json!({"type": "track", "anonymousId": anonymous, "event": "signup",
+                    "messageId": id, "timestamp": timestamp}),
+                _ => json!({"type": "page", "anonymousId": anonymous, "messageId": id,
+                    "timestamp": timestamp,
+                    "context": {"page": {"path": pages[numbers.next(4) as usize]}}}),
+            }
+        })
+        .collect()
+}
+
+fn session_query(body: serde_json::Value) -> SessionQuery {
+    let request: QueryRequest = serde_json::from_value(body).unwrap();
+    let context = PlanContext {
+        project_id: "p1".into(),
+        default_timezone: chrono_tz::Europe::Berlin,
+        now: chrono::DateTime::parse_from_rfc3339("2026-04-01T00:00:00Z")
+            .unwrap()
+            .to_utc(),
+        data_bounds: None,
+        session_timeout: chrono::Duration::minutes(TIMEOUT_MINUTES),
+    };
+    match plan(&QuerySpec::try_from(request).unwrap(), &context)
+        .unwrap()
+        .rows
+    {
+        RowSource::Sessions(query) => query,
+        _ => panic!("a session query"),
+    }
+}
+
+/// Session queries over ranges that cut sessions (local midnights, with
+/// events around them) and ranges that hold them whole.
+fn queries() -> Vec<SessionQuery> {
+    let metrics = json!([
+        "visitors",
+        "visits",
+        "pageviews",
+        "views_per_visit",
+        "bounce_rate",
+        "visit_duration",
+        "events",
+        "events_per_session"
+    ]);
+    let mut queries = Vec::new();
+    for (range, timezone) in [
+        (json!(["2026-03-01", "2026-03-03"]), "Europe/Berlin"),
+        (json!(["2026-03-02", "2026-03-02"]), "UTC"),
+        (json!(["2026-03-01", "2026-03-02"]), "Asia/Kolkata"),
+        (json!(["2026-02-01", "2026-03-31"]), "America/New_York"),
+        (json!(["2026-03-03", "2026-03-04"]), "UTC"),
+    ] {
+        for dimensions in [
+            json!([]),
+            json!(["time:day"]),
+            json!(["time:hour"]),
+            json!(["session:entry_page"]),
+            json!(["session:exit_page", "visit:channel"]),
+            json!(["visit:source", "time:day"]),
+            json!(["visit:country"]),
+        ] {
+            queries.push(session_query(json!({
+                "metrics": metrics, "dimensions": dimensions, "date_range": range,
+                "timezone": timezone, "pagination": {"limit": 1000}
+            })));
+        }
+    }
+    // Without `visitors`, distinct persons are not counted.
+    queries.push(session_query(json!({
+        "metrics": ["visits", "bounce_rate", "visit_duration"], "dimensions": ["time:day"],
+        "date_range": ["2026-03-01", "2026-03-03"], "timezone": "Europe/Berlin"
+    })));
+    queries
+}
+
+/// Every query answers from kept sessions, and as its fold answers.
+async fn answers_agree(repository: &dyn Repository, moment: &str) {
+    for query in queries() {
+        let stored = repository
+            .stored_sessions(&query, ReadBudget::UNLIMITED)
+            .await
+            .unwrap()
+            .unwrap_or_else(|| panic!("{moment}: kept sessions answer {query:?}"));
+        let mut stream = repository.timelines(query.timeline(), ReadBudget::UNLIMITED);
+        let mut timeline = Vec::new();
+        while let Some(chunk) = stream.next().await {
+            timeline.extend(chunk.unwrap());
+        }
+        let folded = fold_all(query.clone(), timeline);
+        assert!(!folded.rows.is_empty());
+        assert_eq!(
+            query.answer_stored(stored),
+            folded,
+            "{moment}: {:?} over {:?}",
+            query.dimensions,
+            query.range
+        );
+    }
+}
+
+async fn insert(repository: &dyn Repository, batch: Vec<serde_json::Value>) {
+    for part in batch.chunks(37) {
+        repository
+            .insert_batch(events("p1", json!(part)).into())
+            .await
+            .unwrap();
+    }
+}
+
+async fn build(repository: &dyn Repository) {
+    let timeout = chrono::Duration::minutes(TIMEOUT_MINUTES);
+    for _ in 0..100 {
+        if repository.keep_sessions("p1", timeout).await.unwrap() {
+            return;
+        }
+    }
+    panic!("kept sessions never got ready");
+}
+
+#[tokio::test]
+async fn kept_sessions_answer_as_folding_events_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let repository: Arc<dyn Repository> = Arc::new(
+        DuckDbRepository::open(&dir.path().join("a.duckdb"), &DuckDbOptions::default()).unwrap(),
+    );
+    let mut numbers = Numbers(7);
+    insert(repository.as_ref(), random_events(&mut numbers, "a", 600)).await;
+    let query = &queries()[0];
+    assert_eq!(
+        repository
+            .stored_sessions(query, ReadBudget::UNLIMITED)
+            .await
+            .unwrap(),
+        None,
+        "not built yet: the query folds events"
+    );
+    build(repository.as_ref()).await;
+    answers_agree(repository.as_ref(), "built").await;
+
+    // Later writes, before any refresh: new and late events, merges, and a
+    // repeated batch (duplicates are skipped).
+    let later = random_events(&mut numbers, "b", 300);
+    insert(repository.as_ref(), later.clone()).await;
+    insert(repository.as_ref(), later[..50].to_vec()).await;
+    answers_agree(repository.as_ref(), "written, not refreshed").await;
+
+    let visits: Vec<(String, VisitFields)> = (0..600)
+        .step_by(7)
+        .map(|i| {
+            let visit = VisitFields {
+                channel: Some(["Direct", "Organic Search"][i % 2].to_owned()),
+                source: Some(["Google", "Bing", "Newsletter"][i % 3].to_owned()),
+                country: Some(["DE", "FR"][i % 2].to_owned()),
+                ..VisitFields::default()
+            };
+            (format!("a-{i}"), visit)
+        })
+        .collect();
+    repository.update_visits("p1", visits).await.unwrap();
+    answers_agree(repository.as_ref(), "visit columns set").await;
+
+    repository.refresh_sessions().await.unwrap();
+    answers_agree(repository.as_ref(), "refreshed").await;
+
+    insert(repository.as_ref(), random_events(&mut numbers, "c", 200)).await;
+    repository.refresh_sessions().await.unwrap();
+    answers_agree(repository.as_ref(), "refreshed again").await;
+
+    // Events after every kept session of their visitors (the live case):
+    // within the timeout they extend the last session, past it they start
+    // new ones; a track call first leaves the entry page to the next view.
+    let mut appended = Vec::new();
+    for visitor in 0..12 {
+        for (i, time) in [
+            "2026-03-04T00:05:00Z",
+            "2026-03-04T00:20:00Z",
+            "2026-03-04T06:00:00Z",
+        ]
+        .iter()
+        .enumerate()
+        {
+            let id = format!("d-{visitor}-{i}");
+            appended.push(if visitor % 4 == i {
+                json!({"type": "track", "anonymousId": format!("anon-{visitor}"), "event": "signup",
+                       "messageId": id, "timestamp": time})
+            } else {
+                json!({"type": "page", "anonymousId": format!("anon-{visitor}"), "messageId": id,
+                       "timestamp": time, "context": {"page": {"path": "/later"}}})
+            });
+        }
+    }
+    insert(repository.as_ref(), appended[..18].to_vec()).await;
+    repository.refresh_sessions().await.unwrap();
+    insert(repository.as_ref(), appended[18..].to_vec()).await;
+    answers_agree(repository.as_ref(), "appended, half refreshed").await;
+    repository.refresh_sessions().await.unwrap();
+    answers_agree(repository.as_ref(), "appended and refreshed").await;
+
+    // Another timeout cuts other sessions: they are rebuilt, and until then
+    // the queries fold events.
+    let other = chrono::Duration::minutes(10);
+    assert!(!repository.keep_sessions("p1", other).await.unwrap());
+    assert_eq!(
+        repository
+            .stored_sessions(query, ReadBudget::UNLIMITED)
+            .await
+            .unwrap(),
+        None
+    );
+    build(repository.as_ref()).await;
+    answers_agree(repository.as_ref(), "rebuilt").await;
+}
