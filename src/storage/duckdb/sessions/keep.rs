@@ -293,45 +293,6 @@ fn cut(events: &[crate::domain::analysis::TimelineEvent], timeout_us: i64) -> Ve
         .collect()
 }
 
-/// Rewrites a project's kept sessions in time order: a build writes them
-/// person by person, and a query over a range reads only the row groups
-/// whose times meet it. Later refreshes append recent sessions, in order.
-/// A week is sorted at a time, so that the sort stays small.
-fn in_time_order(conn: &Connection, project_id: &str) -> Result<(), StorageError> {
-    const WEEK_US: i64 = 7 * 86_400_000_000;
-    let (first, last): (Option<i64>, Option<i64>) = conn.query_row(
-        "SELECT min(start_us), max(start_us) FROM sessions WHERE project_id = ?",
-        [project_id],
-        |row| Ok((row.get(0)?, row.get(1)?)),
-    )?;
-    let (Some(first), Some(last)) = (first, last) else {
-        return Ok(());
-    };
-    conn.execute_batch(
-        "CREATE OR REPLACE TABLE sessions_in_order AS SELECT * FROM sessions LIMIT 0;",
-    )?;
-    let mut from = first;
-    let mut copied = 0;
-    while from <= last {
-        copied += conn.execute(
-            "INSERT INTO sessions_in_order SELECT * FROM sessions
-             WHERE project_id = ? AND start_us >= ? AND start_us < ? ORDER BY start_us",
-            duckdb::params![project_id, from, from.saturating_add(WEEK_US)],
-        )?;
-        from = from.saturating_add(WEEK_US);
-    }
-    let deleted = conn.execute("DELETE FROM sessions WHERE project_id = ?", [project_id])?;
-    let restored = conn.execute("INSERT INTO sessions SELECT * FROM sessions_in_order", [])?;
-    conn.execute("DROP TABLE sessions_in_order", [])?;
-    if copied != deleted || restored != deleted {
-        // Rolled back by the caller: the sessions stay as they were.
-        return Err(StorageError::Internal(format!(
-            "rewriting kept sessions in time order moved {copied} and {restored} of {deleted} rows"
-        )));
-    }
-    Ok(())
-}
-
 /// Cuts a timeline that comes in chunks into sessions, each person once
 /// complete (the last person of a chunk waits for the next chunk).
 struct Cutter {
@@ -510,7 +471,6 @@ pub fn build_step(
         )?;
         let last_person = users.unwrap_or(0);
         if next_person > last_person {
-            in_time_order(conn, project_id)?;
             conn.execute(
                 "UPDATE session_state SET ready = true WHERE project_id = ?",
                 [project_id],
