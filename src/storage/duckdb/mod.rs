@@ -125,17 +125,6 @@ impl DuckDbRepository {
             .try_clone()?)
     }
 
-    /// Runs `read` on a fresh reader connection under `budget`.
-    async fn read<T: Send + 'static>(
-        &self,
-        budget: ReadBudget,
-        read: impl FnOnce(&Connection) -> Result<T, StorageError> + Send + 'static,
-    ) -> Result<T, StorageError> {
-        reading::bounded(self.reader()?, budget, read).await
-    }
-}
-
-impl DuckDbRepository {
     /// Runs `work` on the writer connection, off the async runtime.
     async fn on_writer<T: Send + 'static>(
         &self,
@@ -148,6 +137,15 @@ impl DuckDbRepository {
         })
         .await
         .map_err(StorageError::from_join)?
+    }
+
+    /// Runs `read` on a fresh reader connection under `budget`.
+    async fn read<T: Send + 'static>(
+        &self,
+        budget: ReadBudget,
+        read: impl FnOnce(&Connection) -> Result<T, StorageError> + Send + 'static,
+    ) -> Result<T, StorageError> {
+        reading::bounded(self.reader()?, budget, read).await
     }
 }
 
@@ -222,11 +220,8 @@ impl Repository for DuckDbRepository {
     }
 
     async fn setting_or_init(&self, name: &str, value: &str) -> Result<String, StorageError> {
-        let writer = self.writer.clone();
         let (name, value) = (name.to_owned(), value.to_owned());
-        tokio::task::spawn_blocking(move || {
-            let guard = lock(&writer);
-            let conn = &guard.as_ref().ok_or_else(closed)?.conn;
+        self.on_writer(move |conn| {
             conn.execute(
                 "INSERT OR IGNORE INTO settings (name, value) VALUES (?, ?)",
                 duckdb::params![name, value],
@@ -238,20 +233,15 @@ impl Repository for DuckDbRepository {
             )?)
         })
         .await
-        .map_err(StorageError::from_join)?
     }
 
     async fn delete_setting(&self, name: &str) -> Result<(), StorageError> {
-        let writer = self.writer.clone();
         let name = name.to_owned();
-        tokio::task::spawn_blocking(move || {
-            let guard = lock(&writer);
-            let conn = &guard.as_ref().ok_or_else(closed)?.conn;
+        self.on_writer(move |conn| {
             conn.execute("DELETE FROM settings WHERE name = ?", duckdb::params![name])?;
             Ok(())
         })
         .await
-        .map_err(StorageError::from_join)?
     }
 
     async fn update_visits(
@@ -259,11 +249,8 @@ impl Repository for DuckDbRepository {
         project_id: &str,
         visits: Vec<(String, VisitFields)>,
     ) -> Result<(), StorageError> {
-        let writer = self.writer.clone();
         let project_id = project_id.to_owned();
-        tokio::task::spawn_blocking(move || {
-            let guard = lock(&writer);
-            let conn = &guard.as_ref().ok_or_else(closed)?.conn;
+        self.on_writer(move |conn| {
             let assignments = VisitFields::default()
                 .columns()
                 .map(|(name, _)| format!("{name} = ?"))
@@ -301,7 +288,6 @@ impl Repository for DuckDbRepository {
             })
         })
         .await
-        .map_err(StorageError::from_join)?
     }
 
     async fn query(

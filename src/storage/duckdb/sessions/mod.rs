@@ -39,7 +39,7 @@ const MIN_US: i64 = -(1 << 61);
 const MAX_US: i64 = 1 << 61;
 
 /// The labels a kept session reads on its events: the page, then each visit
-/// column, in the order of [`VISIT_COLUMNS`].
+/// column, in the order of [`visit_columns`].
 fn kept_labels() -> Vec<EventDimension> {
     std::iter::once(EventDimension::Page)
         .chain(VisitAttribute::ALL.into_iter().map(EventDimension::Visit))
