@@ -38,7 +38,7 @@ source scripts/lib/bench-server.sh
 prepare_benchmark_data "$BENCH" "$EVENTS" "${DATA:-}"
 start_benchmark_backend "$BENCH" "$BACKEND" "$PORT"
 start_server "$WORK/bench.toml" "$PORT"
-if [[ "$BACKEND" == duckdb ]]; then wait_for_kept_sessions; fi
+if [[ "$BACKEND" == duckdb ]]; then wait_for_derived; fi
 
 # The generator's events end on 2026-11-23: its last 30 days.
 VIEW="http://127.0.0.1:${PORT}/?period=custom&from=2026-10-25&to=2026-11-23"

@@ -43,7 +43,7 @@ source scripts/lib/bench-server.sh
 prepare_benchmark_data "$BENCH" "$EVENTS" "${DATA:-}" "${LINKED[@]}"
 start_benchmark_backend "$BENCH" "$BACKEND" "$PORT"
 start_server "$WORK/bench.toml" "$PORT"
-if [[ "$BACKEND" == duckdb ]]; then wait_for_kept_sessions; fi
+if [[ "$BACKEND" == duckdb ]]; then wait_for_derived; fi
 echo "== queries over ${EVENTS} events on ${BACKEND}"
 "$BENCH" run --url "http://127.0.0.1:${PORT}" --read-key "$READ_KEY" --runs "$RUNS" --server-pid "$SERVER_PID"
 echo "server_peak_rss_mb=$(peak_rss_mb)"

@@ -32,7 +32,7 @@ listen = "127.0.0.1:${port}"
 [storage]
 ${storage}
 [log]
-level = "${BENCH_LOG_LEVEL:-warn,analytics::app::session_upkeep=info}"
+level = "${BENCH_LOG_LEVEL:-warn,analytics::app::upkeep=info}"
 [[projects]]
 id = "bench"
 timezone = "${timezone}"
@@ -93,19 +93,20 @@ start_clickhouse() {
   trap 'cleanup; scripts/clickhouse-server.sh stop "$CLICKHOUSE_TEST_PID" "$CLICKHOUSE_TEST_DIR"' EXIT
 }
 
-# Waits until the server's kept sessions are ready (DuckDB builds them from
-# the stored events after start) and prints how long that took.
-wait_for_kept_sessions() {
+# Waits until the server's kept sessions and rollups are ready (DuckDB
+# builds them from the stored events after start) and prints how long that
+# took.
+wait_for_derived() {
   local log="${SERVER_LOG:-$WORK/server.log}" started=$SECONDS
   for _ in $(seq 1 36000); do
-    if grep -q "kept sessions ready" "$log"; then
-      echo "kept_sessions_ready_s=$((SECONDS - started))"
+    if grep -q "kept sessions ready" "$log" && grep -q "rollups ready" "$log"; then
+      echo "derived_ready_s=$((SECONDS - started))"
       return 0
     fi
     kill -0 "$SERVER_PID" 2>/dev/null || break
     sleep 0.1
   done
-  echo "the kept sessions were not ready:" >&2
+  echo "the kept sessions and rollups were not ready:" >&2
   tail -n 20 "$log" >&2
   return 1
 }

@@ -10,7 +10,7 @@ mod error;
 mod ingest;
 mod limits;
 mod reads;
-pub mod session_upkeep;
+pub mod upkeep;
 mod visitors;
 
 pub use error::{AppError, Limit};

@@ -14,7 +14,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::api::{self, AppState};
 use crate::app::backfill::VisitBackfill;
-use crate::app::session_upkeep::SessionUpkeep;
+use crate::app::upkeep::StoreUpkeep;
 use crate::app::{IngestService, QueryService, ReadLimits, VisitorIds};
 use crate::config::{Config, StorageBackend};
 use crate::domain::dependency::DependencyCheck;
@@ -77,7 +77,7 @@ pub struct Application {
     workers: Arc<WorkerHealth>,
     development_keys: Option<DevelopmentKeys>,
     backfill: VisitBackfill,
-    session_upkeep: SessionUpkeep,
+    upkeep: StoreUpkeep,
 }
 
 /// Opens the configured storage backend.
@@ -147,7 +147,7 @@ impl Application {
         }
         let enricher = Arc::new(enricher);
         let backfill = VisitBackfill::new(repository.clone(), enricher.clone(), projects.clone());
-        let session_upkeep = SessionUpkeep::new(repository.clone(), projects.clone());
+        let upkeep = StoreUpkeep::new(repository.clone(), projects.clone());
         let kafka_parts = match &config.kafka {
             Some(kafka) => kafka::build(
                 &config,
@@ -210,7 +210,7 @@ impl Application {
             workers,
             development_keys,
             backfill,
-            session_upkeep,
+            upkeep,
         })
     }
 
@@ -245,12 +245,12 @@ impl Application {
             repository,
             workers,
             backfill,
-            session_upkeep,
+            upkeep,
             ..
         } = self;
         let stop_backfill = CancellationToken::new();
         let backfill_task = tokio::spawn(backfill.run(stop_backfill.clone()));
-        let upkeep_task = tokio::spawn(session_upkeep.run(stop_backfill.clone()));
+        let upkeep_task = tokio::spawn(upkeep.run(stop_backfill.clone()));
         let stop_processor = CancellationToken::new();
         let processor_task = workers.supervise(
             "processor",

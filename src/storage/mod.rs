@@ -196,6 +196,18 @@ pub trait Repository: Send + Sync + 'static {
         Ok(())
     }
 
+    /// Takes the rollups a backend keeps for a project one step towards
+    /// being built; `true` once they are (at once for backends that keep
+    /// none).
+    async fn keep_rollups(&self, _project_id: &str) -> Result<bool, StorageError> {
+        Ok(true)
+    }
+
+    /// Folds what writes added to the rollups since the last refresh into them.
+    async fn refresh_rollups(&self) -> Result<(), StorageError> {
+        Ok(())
+    }
+
     /// Time of the first and the last stored event of a project, if it has any.
     async fn time_bounds(
         &self,

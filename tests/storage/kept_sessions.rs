@@ -19,10 +19,10 @@ use crate::conformance::events;
 const TIMEOUT_MINUTES: i64 = 30;
 
 /// A small deterministic generator (the same events at every run).
-struct Numbers(u64);
+pub(crate) struct Numbers(pub(crate) u64);
 
 impl Numbers {
-    fn next(&mut self, below: u64) -> u64 {
+    pub(crate) fn next(&mut self, below: u64) -> u64 {
         self.0 = self
             .0
             .wrapping_mul(6_364_136_223_846_793_005)
@@ -34,7 +34,11 @@ impl Numbers {
 /// `count` events of 12 visitors over three days of March 2026, bunched so
 /// that sessions have several events, some at one instant; some visitors
 /// sign in (an identify call merges them into a user).
-fn random_events(numbers: &mut Numbers, prefix: &str, count: usize) -> Vec<serde_json::Value> {
+pub(crate) fn random_events(
+    numbers: &mut Numbers,
+    prefix: &str,
+    count: usize,
+) -> Vec<serde_json::Value> {
     let pages = ["/", "/pricing", "/docs", "/blog"];
     (0..count)
         .map(|i| {
@@ -59,7 +63,8 @@ fn random_events(numbers: &mut Numbers, prefix: &str, count: usize) -> Vec<serde
         .collect()
 }
 
-fn session_query(body: serde_json::Value) -> SessionQuery {
+/// How the rows of a request to `/v1/query` for project `p1` are computed.
+pub(crate) fn planned_rows(body: serde_json::Value) -> RowSource {
     let request: QueryRequest = serde_json::from_value(body).unwrap();
     let context = PlanContext {
         project_id: "p1".into(),
@@ -70,10 +75,13 @@ fn session_query(body: serde_json::Value) -> SessionQuery {
         data_bounds: None,
         session_timeout: chrono::Duration::minutes(TIMEOUT_MINUTES),
     };
-    match plan(&QuerySpec::try_from(request).unwrap(), &context)
+    plan(&QuerySpec::try_from(request).unwrap(), &context)
         .unwrap()
         .rows
-    {
+}
+
+fn session_query(body: serde_json::Value) -> SessionQuery {
+    match planned_rows(body) {
         RowSource::Sessions(query) => query,
         _ => panic!("a session query"),
     }
@@ -148,7 +156,7 @@ async fn answers_agree(repository: &dyn Repository, moment: &str) {
     }
 }
 
-async fn insert(repository: &dyn Repository, batch: Vec<serde_json::Value>) {
+pub(crate) async fn insert(repository: &dyn Repository, batch: Vec<serde_json::Value>) {
     for part in batch.chunks(37) {
         repository
             .insert_batch(events("p1", json!(part)).into())

@@ -5,3 +5,4 @@ mod conformance;
 mod duckdb;
 mod kept_sessions;
 mod modern_clickhouse;
+mod rollups;

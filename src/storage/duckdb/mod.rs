@@ -12,6 +12,7 @@ mod errors;
 mod export;
 mod query;
 mod reading;
+mod rollups;
 pub mod schema;
 mod sessions;
 mod users;
@@ -116,6 +117,20 @@ impl DuckDbRepository {
     /// Path of the database file.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// An event query's answer from the hourly rollups alone, in one
+    /// snapshot; `None` when they do not answer it (see [`rollups`]).
+    /// [`Repository::query`] answers from them whenever they do.
+    pub async fn query_from_rollups(
+        &self,
+        query: &EventQuery,
+    ) -> Result<Option<QueryRows>, StorageError> {
+        let query = query.clone();
+        self.read(ReadBudget::UNLIMITED, move |conn| {
+            in_transaction(conn, || rollups::answer(conn, &query))
+        })
+        .await
     }
 
     fn reader(&self) -> Result<Connection, StorageError> {
@@ -330,6 +345,17 @@ impl Repository for DuckDbRepository {
 
     async fn refresh_sessions(&self) -> Result<(), StorageError> {
         self.on_writer(|conn| sessions::refresh(conn).map(drop))
+            .await
+    }
+
+    async fn keep_rollups(&self, project_id: &str) -> Result<bool, StorageError> {
+        let project_id = project_id.to_owned();
+        self.on_writer(move |conn| rollups::build_step(conn, &project_id))
+            .await
+    }
+
+    async fn refresh_rollups(&self) -> Result<(), StorageError> {
+        self.on_writer(|conn| rollups::refresh(conn).map(drop))
             .await
     }
 

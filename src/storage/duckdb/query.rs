@@ -324,9 +324,13 @@ pub(super) fn has_links(conn: &Connection, project_id: &str) -> Result<bool, Sto
     )?)
 }
 
-/// Runs a query, in one snapshot.
+/// Runs a query, in one snapshot: from the rollups when they answer it
+/// (see [`super::rollups`]), else over events.
 pub fn run(conn: &Connection, query: &EventQuery) -> Result<QueryRows, StorageError> {
-    super::in_transaction(conn, || run_in_snapshot(conn, query))
+    super::in_transaction(conn, || match super::rollups::answer(conn, query)? {
+        Some(rows) => Ok(rows),
+        None => run_in_snapshot(conn, query),
+    })
 }
 
 fn run_in_snapshot(conn: &Connection, query: &EventQuery) -> Result<QueryRows, StorageError> {
@@ -393,12 +397,12 @@ pub fn stream_timelines(
     })
 }
 
-fn column<T: 'static>(batch: &RecordBatch, index: usize) -> Result<&T, StorageError> {
+pub(super) fn column<T: 'static>(batch: &RecordBatch, index: usize) -> Result<&T, StorageError> {
     batch
         .column(index)
         .as_any()
         .downcast_ref::<T>()
-        .ok_or_else(|| StorageError::Internal(format!("timeline column {index} has another type")))
+        .ok_or_else(|| StorageError::Internal(format!("result column {index} has another type")))
 }
 
 /// Timeline events from the Arrow batches of [`timeline_sql`], in chunks;

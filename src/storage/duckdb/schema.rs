@@ -263,6 +263,47 @@ pub const MIGRATIONS: &[Migration] = &[
                 next_person UINTEGER NOT NULL
             );",
     },
+    Migration {
+        version: 8,
+        name: "event rollups",
+        // Hourly cells of events (see `super::rollups`), so that counts and
+        // distinct users over a range read cells instead of every event:
+        // `users` is a roaring bitmap of the cell's user numbers, and
+        // `rollup_totals` keeps each hour's total over every type and name
+        // (an empty `type`) apart, for the queries that read only those. Writes add
+        // their cells to `rollup_deltas`; a project's cells are read once
+        // `rollup_state` says they are built.
+        sql: "
+            CREATE TABLE event_rollups (
+                project_id  VARCHAR  NOT NULL,
+                hour_us     BIGINT   NOT NULL,
+                type        VARCHAR  NOT NULL,
+                event       VARCHAR,
+                events      UBIGINT  NOT NULL,
+                users       BLOB     NOT NULL
+            );
+            CREATE TABLE rollup_totals (
+                project_id  VARCHAR  NOT NULL,
+                hour_us     BIGINT   NOT NULL,
+                type        VARCHAR  NOT NULL,
+                event       VARCHAR,
+                events      UBIGINT  NOT NULL,
+                users       BLOB     NOT NULL
+            );
+            CREATE TABLE rollup_deltas (
+                project_id  VARCHAR  NOT NULL,
+                hour_us     BIGINT   NOT NULL,
+                type        VARCHAR  NOT NULL,
+                event       VARCHAR,
+                events      UBIGINT  NOT NULL,
+                users       BLOB     NOT NULL
+            );
+            CREATE TABLE rollup_state (
+                project_id      VARCHAR PRIMARY KEY,
+                built_until_us  BIGINT  NOT NULL,
+                ready           BOOLEAN NOT NULL
+            );",
+    },
 ];
 
 /// The version that created `person_links`.

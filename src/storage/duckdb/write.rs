@@ -1,11 +1,14 @@
 //! The write path: a batch appended (Arrow, columnar) straight into `events`
-//! in one transaction with its new users and person links.
+//! in one transaction with its new users and person links, the persons it
+//! touched (for kept sessions) and the rollup cells it adds.
+
+use std::collections::HashSet;
 
 use duckdb::arrow::record_batch::RecordBatch;
 use duckdb::Connection;
 
 use super::errors::building;
-use super::{batch, in_transaction, sessions, users, Writer};
+use super::{batch, in_transaction, rollups, sessions, users, Writer};
 use crate::domain::Event;
 use crate::storage::StorageError;
 
@@ -44,7 +47,8 @@ pub(super) fn write_batch(writer: &mut Writer, events: &[Event]) -> Result<usize
 /// append fails, for that or any reason, the transaction is rolled back and
 /// the batch goes through the staging table with `INSERT OR IGNORE`, which
 /// skips the stored ones by their key. A failure there is the batch's error.
-/// Either way the persons it touched are recorded for their kept sessions.
+/// Either way the persons it touched are recorded for their kept sessions,
+/// and the cells of the events it stored for the rollups.
 fn write_numbered(
     conn: &Connection,
     events: &[Event],
@@ -56,6 +60,8 @@ fn write_numbered(
     let direct: Result<usize, StorageError> = in_transaction(conn, || {
         users::store(conn, assignment)?;
         sessions::append_pending(conn, touched)?;
+        let deltas = rollups::deltas_of(events, &assignment.numbers, |_| true);
+        rollups::append_deltas(conn, &deltas)?;
         append(conn, Target::Events, record_batch.clone())?;
         Ok(events.len())
     });
@@ -66,8 +72,19 @@ fn write_numbered(
         users::store(conn, assignment)?;
         sessions::append_pending(conn, touched)?;
         append(conn, Target::Staging, record_batch)?;
-        let inserted = conn.execute("INSERT OR IGNORE INTO events SELECT * FROM staging", [])?;
+        let inserted = {
+            let mut statement =
+                conn.prepare("INSERT OR IGNORE INTO events SELECT * FROM staging RETURNING project_id, message_id",
+            )?;
+            let rows = statement.query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?;
+            rows.collect::<Result<HashSet<(String, String)>, _>>()?
+        };
         conn.execute("DELETE FROM staging", [])?;
-        Ok(inserted)
+        // Only the events stored now add to the rollups, not the repeated ones.
+        let deltas = rollups::deltas_of(events, &assignment.numbers, |event| {
+            inserted.contains(&(event.project_id.clone(), event.message_id.clone()))
+        });
+        rollups::append_deltas(conn, &deltas)?;
+        Ok(inserted.len())
     })
 }

@@ -18,6 +18,7 @@ pub mod lifecycle;
 pub mod paths;
 pub mod period;
 pub mod retention;
+pub mod rollup;
 pub mod sessions;
 pub mod stickiness;
 pub mod timeline;

@@ -23,6 +23,10 @@ use crate::storage::StorageError;
 
 /// Persons whose sessions one refresh statement recuts, at most.
 const WINDOWS_PER_RECUT: usize = 2_000;
+/// Persons whose sessions one refresh recuts, at most: a refresh holds the
+/// writer, so under heavy ingest the rest wait for the next one (reads read
+/// their events meanwhile).
+const WINDOWS_PER_REFRESH: usize = 500;
 /// Events a build step cuts, about.
 const EVENTS_PER_BUILD_STEP: u64 = 2_000_000;
 /// Sessions a build step holds in memory before appending them.
@@ -94,8 +98,9 @@ pub fn append_pending(conn: &Connection, spans: &[PendingSpan]) -> Result<(), St
 }
 
 /// Recuts the sessions that pending writes touched, in every project whose
-/// sessions are kept, and clears what it handled; drops the pending rows of
-/// projects whose sessions are not kept. One transaction; returns the
+/// sessions are kept (up to [`WINDOWS_PER_REFRESH`] persons each), and clears
+/// what it handled; drops the pending rows of projects whose sessions are not
+/// kept. One transaction; returns the
 /// persons recut.
 pub fn refresh(conn: &Connection) -> Result<usize, StorageError> {
     super::super::in_transaction(conn, || {
@@ -110,15 +115,30 @@ pub fn refresh(conn: &Connection) -> Result<usize, StorageError> {
             .collect::<Result<Vec<_>, _>>()?;
         let mut recut = 0;
         for (project_id, timeout_us) in projects {
-            let windows = pending_windows(conn, &project_id)?;
+            let mut windows = pending_windows(conn, &project_id)?;
+            windows.truncate(WINDOWS_PER_REFRESH);
             for windows in windows.chunks(WINDOWS_PER_RECUT) {
                 let (appended, others) = split_appends(conn, &project_id, timeout_us, windows)?;
                 append_windows(conn, &project_id, timeout_us, appended)?;
                 recut_windows(conn, &project_id, timeout_us, &others)?;
             }
+            // The persons are storage's numbers, not a request's.
+            let persons: Vec<String> = windows.iter().map(|w| w.person.to_string()).collect();
+            if !persons.is_empty() {
+                conn.execute(
+                    &format!(
+                        "DELETE FROM session_pending WHERE project_id = ? AND person IN ({})",
+                        persons.join(", ")
+                    ),
+                    [&project_id],
+                )?;
+            }
             recut += windows.len();
         }
-        conn.execute("DELETE FROM session_pending", [])?;
+        conn.execute(
+            "DELETE FROM session_pending WHERE project_id NOT IN (SELECT project_id FROM session_state)",
+            [],
+        )?;
         Ok(recut)
     })
 }
