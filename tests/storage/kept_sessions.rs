@@ -254,6 +254,28 @@ async fn kept_sessions_answer_as_folding_events_does() {
     repository.refresh_sessions().await.unwrap();
     answers_agree(repository.as_ref(), "appended and refreshed").await;
 
+    // Merges of visitors with kept sessions of their own over the three
+    // days, some near each other's and some apart, one chained through
+    // another in the same batch, and one into a user with no events.
+    let merges = [
+        ("anon-2", "anon-5"),
+        ("anon-8", "anon-10"),
+        ("anon-10", "anon-11"),
+        ("anon-7", "user-new"),
+    ];
+    let merges: Vec<serde_json::Value> = merges
+        .iter()
+        .enumerate()
+        .map(|(i, (previous, user))| {
+            json!({"type": "alias", "previousId": previous, "userId": user,
+                   "messageId": format!("e-{i}"), "timestamp": "2026-03-02T09:10:00Z"})
+        })
+        .collect();
+    insert(repository.as_ref(), merges).await;
+    answers_agree(repository.as_ref(), "merged, not refreshed").await;
+    repository.refresh_sessions().await.unwrap();
+    answers_agree(repository.as_ref(), "merged and refreshed").await;
+
     // Another timeout cuts other sessions: they are rebuilt, and until then
     // the queries fold events.
     let other = chrono::Duration::minutes(10);

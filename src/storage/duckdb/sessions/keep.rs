@@ -1,7 +1,7 @@
 //! The write side of kept sessions: what a write touched, the refresh that
 //! recuts it, and the build of a project's sessions from all its events.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use duckdb::arrow::array::{
@@ -10,9 +10,7 @@ use duckdb::arrow::array::{
 use duckdb::arrow::record_batch::RecordBatch;
 use duckdb::Connection;
 
-use super::{
-    kept_timeline, pending_windows, visit_columns, widened, within_windows, Window, MAX_US, MIN_US,
-};
+use super::{kept_timeline, visit_columns, widened_in, within, Window, MAX_US, MIN_US};
 use crate::domain::analysis::persons;
 use crate::domain::analysis::sessions::{summarise_sessions, SessionSummary};
 use crate::domain::Event;
@@ -22,11 +20,11 @@ use crate::storage::duckdb::users::{Assignment, UserDirectory};
 use crate::storage::StorageError;
 
 /// Persons whose sessions one refresh statement recuts, at most.
-const WINDOWS_PER_RECUT: usize = 2_000;
+const WINDOWS_PER_RECUT: usize = 5_000;
 /// Persons whose sessions one refresh recuts, at most: a refresh holds the
 /// writer, so under heavy ingest the rest wait for the next one (reads read
 /// their events meanwhile).
-const WINDOWS_PER_REFRESH: usize = 500;
+const WINDOWS_PER_REFRESH: usize = 5_000;
 /// Events a build step cuts, about.
 const EVENTS_PER_BUILD_STEP: u64 = 2_000_000;
 /// Sessions a build step holds in memory before appending them.
@@ -42,7 +40,8 @@ pub struct PendingSpan {
 }
 
 /// What a batch touches: each event's person (as the batch leaves it) over
-/// the times of its events, and both persons of each merge over all time.
+/// the times of its events, and both persons of each merge over all time
+/// (a row of its own, which marks the merge).
 pub fn pending_spans(
     events: &[Event],
     assignment: &Assignment,
@@ -58,14 +57,15 @@ pub fn pending_spans(
         span.0 = span.0.min(micros);
         span.1 = span.1.max(micros);
     }
+    let mut merged: HashSet<(&str, u32)> = HashSet::new();
     for link in &assignment.links {
         let (project, before, after) = link.persons();
-        for person in [before, after] {
-            spans.insert((project, person), (MIN_US, MAX_US));
-        }
+        merged.extend([(project, before), (project, after)]);
     }
+    let merges = merged.into_iter().map(|key| (key, (MIN_US, MAX_US)));
     spans
         .into_iter()
+        .chain(merges)
         .map(|((project_id, person), (lo_us, hi_us))| PendingSpan {
             project_id: project_id.to_owned(),
             person,
@@ -100,8 +100,12 @@ pub fn append_pending(conn: &Connection, spans: &[PendingSpan]) -> Result<(), St
 /// Recuts the sessions that pending writes touched, in every project whose
 /// sessions are kept (up to [`WINDOWS_PER_REFRESH`] persons each), and clears
 /// what it handled; drops the pending rows of projects whose sessions are not
-/// kept. One transaction; returns the
-/// persons recut.
+/// kept. One transaction; returns the persons recut.
+///
+/// A merge moves a whole person into another, so its kept sessions stay as
+/// they are under the person it joined, except where they now come within
+/// the timeout of that person's own sessions: only those stretches are
+/// recut from events, instead of both persons' whole timelines.
 pub fn refresh(conn: &Connection) -> Result<usize, StorageError> {
     super::super::in_transaction(conn, || {
         let mut statement = conn.prepare(
@@ -115,25 +119,37 @@ pub fn refresh(conn: &Connection) -> Result<usize, StorageError> {
             .collect::<Result<Vec<_>, _>>()?;
         let mut recut = 0;
         for (project_id, timeout_us) in projects {
-            let mut windows = pending_windows(conn, &project_id)?;
-            windows.truncate(WINDOWS_PER_REFRESH);
+            let mut pending = pending_persons(conn, &project_id)?;
+            pending.truncate(WINDOWS_PER_REFRESH);
+            relabel_merged(conn, &project_id, &pending)?;
+            let (merged, plain): (Vec<_>, Vec<_>) = pending.iter().partition(|p| p.merged);
+            let windows: Vec<Window> = plain.iter().filter_map(|p| p.window()).collect();
             for windows in windows.chunks(WINDOWS_PER_RECUT) {
                 let (appended, others) = split_appends(conn, &project_id, timeout_us, windows)?;
                 append_windows(conn, &project_id, timeout_us, appended)?;
                 recut_windows(conn, &project_id, timeout_us, &others)?;
             }
+            let mut windows = joined_stretches(conn, &project_id, timeout_us, &merged)?;
+            windows.extend(merged.iter().filter_map(|p| p.window()));
+            for windows in coalesced(windows, timeout_us).chunks(WINDOWS_PER_RECUT) {
+                recut_windows(conn, &project_id, timeout_us, windows)?;
+            }
             // The persons are storage's numbers, not a request's.
-            let persons: Vec<String> = windows.iter().map(|w| w.person.to_string()).collect();
-            if !persons.is_empty() {
+            let stored: Vec<String> = pending
+                .iter()
+                .flat_map(|p| &p.stored)
+                .map(u32::to_string)
+                .collect();
+            if !stored.is_empty() {
                 conn.execute(
                     &format!(
                         "DELETE FROM session_pending WHERE project_id = ? AND person IN ({})",
-                        persons.join(", ")
+                        stored.join(", ")
                     ),
                     [&project_id],
                 )?;
             }
-            recut += windows.len();
+            recut += pending.len();
         }
         conn.execute(
             "DELETE FROM session_pending WHERE project_id NOT IN (SELECT project_id FROM session_state)",
@@ -141,6 +157,202 @@ pub fn refresh(conn: &Connection) -> Result<usize, StorageError> {
         )?;
         Ok(recut)
     })
+}
+
+/// What the pending rows of one person (as persons are now) ask for.
+#[derive(Debug)]
+struct PendingPerson {
+    /// The person now.
+    person: u32,
+    /// The persons the rows were recorded under: itself, and the persons
+    /// merged into it since.
+    stored: Vec<u32>,
+    /// Whether a merge touched it.
+    merged: bool,
+    /// The hull of the times its new events touched, if any.
+    span: Option<(i64, i64)>,
+}
+
+impl PendingPerson {
+    fn window(&self) -> Option<Window> {
+        self.span.map(|(lo_us, hi_us)| Window {
+            person: self.person,
+            lo_us,
+            hi_us,
+        })
+    }
+}
+
+/// A project's pending rows by person as persons are now (a merge's rows
+/// span all time: see [`pending_spans`]), in person order.
+fn pending_persons(
+    conn: &Connection,
+    project_id: &str,
+) -> Result<Vec<PendingPerson>, StorageError> {
+    let mut statement = conn.prepare(&format!(
+        "SELECT coalesce(l.person_index, p.person), p.person, bool_or(p.lo_us <= {MIN_US}),
+                min(p.lo_us) FILTER (WHERE p.lo_us > {MIN_US}),
+                max(p.hi_us) FILTER (WHERE p.lo_us > {MIN_US})
+         FROM session_pending AS p LEFT JOIN person_links AS l
+           ON l.project_id = p.project_id AND l.user_index = p.person
+         WHERE p.project_id = ? GROUP BY ALL ORDER BY 1, 2"
+    ))?;
+    let mut rows = statement.query([project_id])?;
+    let mut persons: Vec<PendingPerson> = Vec::new();
+    while let Some(row) = rows.next()? {
+        let person: u32 = row.get(0)?;
+        let stored: u32 = row.get(1)?;
+        let merged: bool = row.get(2)?;
+        let lo: Option<i64> = row.get(3)?;
+        let hi: Option<i64> = row.get(4)?;
+        let span = lo.zip(hi).map(|(lo, hi)| (lo, hi.min(MAX_US)));
+        match persons.last_mut() {
+            Some(last) if last.person == person => {
+                last.stored.push(stored);
+                last.merged |= merged;
+                last.span = match (last.span, span) {
+                    (Some(a), Some(b)) => Some((a.0.min(b.0), a.1.max(b.1))),
+                    (a, b) => a.or(b),
+                };
+            }
+            _ => persons.push(PendingPerson {
+                person,
+                stored: vec![stored],
+                merged,
+                span,
+            }),
+        }
+    }
+    Ok(persons)
+}
+
+/// Moves the kept sessions of persons merged into another to that person.
+fn relabel_merged(
+    conn: &Connection,
+    project_id: &str,
+    pending: &[PendingPerson],
+) -> Result<(), StorageError> {
+    let moves: Vec<String> = pending
+        .iter()
+        .flat_map(|p| {
+            p.stored
+                .iter()
+                .filter(move |stored| **stored != p.person)
+                .map(move |stored| format!("({stored}, {})", p.person))
+        })
+        .collect();
+    if moves.is_empty() {
+        return Ok(());
+    }
+    conn.execute(
+        &format!(
+            "UPDATE sessions SET person = m.person
+             FROM (VALUES {}) AS m(stored, person)
+             WHERE sessions.project_id = ? AND sessions.person = m.stored",
+            moves.join(", ")
+        ),
+        [project_id],
+    )?;
+    Ok(())
+}
+
+/// The stretches of merged persons' kept sessions that come within the
+/// timeout of each other (sessions once of different persons): each is
+/// one session or more now, to recut from events. A kept session apart
+/// from every other stays what it is.
+fn joined_stretches(
+    conn: &Connection,
+    project_id: &str,
+    timeout_us: i64,
+    merged: &[&PendingPerson],
+) -> Result<Vec<Window>, StorageError> {
+    if merged.is_empty() {
+        return Ok(Vec::new());
+    }
+    let persons: Vec<String> = merged.iter().map(|p| p.person.to_string()).collect();
+    let mut statement = conn.prepare(&format!(
+        "SELECT person, start_us, end_us FROM sessions
+         WHERE project_id = ? AND person IN ({}) ORDER BY person, start_us",
+        persons.join(", ")
+    ))?;
+    let sessions = statement.query_map([project_id], |row| {
+        Ok(Window {
+            person: row.get(0)?,
+            lo_us: row.get(1)?,
+            hi_us: row.get(2)?,
+        })
+    })?;
+    let mut stretches = Vec::new();
+    let mut current: Option<(Window, usize)> = None;
+    for session in sessions {
+        let session = session?;
+        current = match current {
+            Some((stretch, count))
+                if stretch.person == session.person
+                    && session.lo_us - stretch.hi_us <= timeout_us =>
+            {
+                let hi_us = stretch.hi_us.max(session.hi_us);
+                Some((Window { hi_us, ..stretch }, count + 1))
+            }
+            finished => {
+                if let Some((stretch, count)) = finished {
+                    if count > 1 {
+                        stretches.push(stretch);
+                    }
+                }
+                Some((session, 1))
+            }
+        };
+    }
+    if let Some((stretch, count)) = current {
+        if count > 1 {
+            stretches.push(stretch);
+        }
+    }
+    Ok(stretches)
+}
+
+/// Puts `windows` in the connection's temporary table of windows, in place
+/// of what it held; returns it as a table `w(person, lo, hi)`. A table, not
+/// a list in the statement: DuckDB binds a long list slowly and joins a
+/// table fast.
+fn loaded(conn: &Connection, windows: &[Window]) -> Result<&'static str, StorageError> {
+    conn.execute_batch(
+        "CREATE TEMP TABLE IF NOT EXISTS session_windows (person UINTEGER, lo BIGINT, hi BIGINT);
+         DELETE FROM temp.session_windows;",
+    )?;
+    let persons: UInt32Array = windows.iter().map(|w| Some(w.person)).collect();
+    let lows: Int64Array = windows.iter().map(|w| Some(w.lo_us)).collect();
+    let highs: Int64Array = windows.iter().map(|w| Some(w.hi_us)).collect();
+    let batch = RecordBatch::try_from_iter([
+        ("person", Arc::new(persons) as ArrayRef),
+        ("lo", Arc::new(lows) as ArrayRef),
+        ("hi", Arc::new(highs) as ArrayRef),
+    ])
+    .map_err(|e| building("the session windows", e))?;
+    let mut appender = conn.appender_to_catalog_and_db("session_windows", "temp", "main")?;
+    appender.append_record_batch(batch)?;
+    appender.flush()?;
+    Ok("temp.session_windows AS w")
+}
+
+/// Windows in person and time order, a person's windows within the
+/// timeout of each other made one: whatever each one's recut reads, it
+/// never reaches a session of another.
+fn coalesced(mut windows: Vec<Window>, timeout_us: i64) -> Vec<Window> {
+    windows.sort_by_key(|w| (w.person, w.lo_us));
+    let mut coalesced: Vec<Window> = Vec::with_capacity(windows.len());
+    for window in windows {
+        match coalesced.last_mut() {
+            Some(last)
+                if last.person == window.person && window.lo_us - last.hi_us <= timeout_us =>
+            {
+                last.hi_us = last.hi_us.max(window.hi_us);
+            }
+            _ => coalesced.push(window),
+        }
+    }
+    coalesced
 }
 
 /// A window whose events all come after every kept session of its person
@@ -168,7 +380,7 @@ fn split_appends(
         "SELECT s.person, s.start_us, s.end_us, s.events, s.page_views, s.entry_page, s.exit_page, {visit}
          FROM sessions AS s JOIN {} ON w.person = s.person
          WHERE s.project_id = ? AND s.end_us >= w.lo - ?",
-        super::windows_table(windows)
+        loaded(conn, windows)?
     );
     let mut statement = conn.prepare(&sql)?;
     let columns = visit_columns().len();
@@ -220,7 +432,7 @@ fn append_windows(
     };
     let hi_us = windows.iter().map(|w| w.hi_us).max().unwrap_or(lo_us);
     let request = kept_timeline(project_id, lo_us, hi_us);
-    let events = collect_timeline(conn, &request, &within_windows(&windows))?;
+    let events = collect_timeline(conn, &request, &within(loaded(conn, &windows)?))?;
     let mut last: HashMap<u64, SessionSummary> = appended
         .into_iter()
         .filter_map(|a| a.last.map(|last| (last.person, last)))
@@ -249,7 +461,7 @@ fn append_windows(
         conn.execute(
             &format!(
                 "DELETE FROM sessions AS s USING {} WHERE s.project_id = ? AND s.person = w.person AND s.start_us = w.lo",
-                super::windows_table(&replaced)
+                loaded(conn, &replaced)?
             ),
             [project_id],
         )?;
@@ -288,21 +500,23 @@ fn recut_windows(
     if windows.is_empty() {
         return Ok(());
     }
-    let windows = widened(conn, project_id, timeout_us, windows)?;
+    let windows = widened_in(conn, project_id, timeout_us, loaded(conn, windows)?)?;
+    // Widened windows of one person may overlap: made one, each event is
+    // read once.
+    let windows = coalesced(windows, 0);
     let Some(lo_us) = windows.iter().map(|w| w.lo_us).min() else {
         return Ok(());
     };
     let hi_us = windows.iter().map(|w| w.hi_us).max().unwrap_or(lo_us);
-    let within = within_windows(&windows);
+    let source = loaded(conn, &windows)?;
     conn.execute(
         &format!(
-            "DELETE FROM sessions AS s USING {} WHERE s.project_id = ? AND w.person = s.person AND s.end_us >= w.lo AND s.start_us <= w.hi",
-            super::windows_table(&windows)
+            "DELETE FROM sessions AS s USING {source} WHERE s.project_id = ? AND w.person = s.person AND s.end_us >= w.lo AND s.start_us <= w.hi"
         ),
         [project_id],
     )?;
     let request = kept_timeline(project_id, lo_us, hi_us);
-    let events = collect_timeline(conn, &request, &within)?;
+    let events = collect_timeline(conn, &request, &within(source))?;
     write_sessions(conn, project_id, &cut(&events, timeout_us))
 }
 

@@ -11,7 +11,9 @@
 //!   and over which times (`session_pending`): a new event's person at its
 //!   time, and both persons of a merge over all time.
 //! - [`keep::refresh`] recuts those persons' sessions near the recorded times
-//!   and clears the record; [`keep::build_step`] cuts a project's sessions
+//!   (a merge moves the merged person's kept sessions to the person it
+//!   joined and recuts only where they meet that person's own) and clears
+//!   the record; [`keep::build_step`] cuts a project's sessions
 //!   from all its events, a range of persons at a time, when the project has
 //!   none or they were cut with another timeout.
 //! - [`read::stored_sessions`] answers from the kept sessions that lie whole
@@ -96,11 +98,25 @@ fn windows_table(windows: &[Window]) -> String {
     format!("(VALUES {}) AS w(person, lo, hi)", rows.join(", "))
 }
 
-/// The events of a timeline that fall in one of `windows`.
+/// The events of a timeline that fall in one of `windows` (the list of
+/// persons first: DuckDB filters by it before it joins the windows).
 fn within_windows(windows: &[Window]) -> String {
+    let mut persons: Vec<u32> = windows.iter().map(|w| w.person).collect();
+    persons.sort_unstable();
+    persons.dedup();
+    let persons: Vec<String> = persons.iter().map(u32::to_string).collect();
     format!(
-        "EXISTS (SELECT 1 FROM {} WHERE w.person = PERSON AND epoch_us(events.timestamp) BETWEEN w.lo AND w.hi)",
-        windows_table(windows)
+        "PERSON IN ({}) AND {}",
+        persons.join(", "),
+        within(&windows_table(windows))
+    )
+}
+
+/// The events of a timeline that fall in one of the windows of `source`
+/// (a table `w(person, lo, hi)`).
+fn within(source: &str) -> String {
+    format!(
+        "EXISTS (SELECT 1 FROM {source} WHERE w.person = PERSON AND epoch_us(events.timestamp) BETWEEN w.lo AND w.hi)"
     )
 }
 
@@ -116,13 +132,22 @@ fn widened(
     if windows.is_empty() {
         return Ok(Vec::new());
     }
+    widened_in(conn, project_id, timeout_us, &windows_table(windows))
+}
+
+/// [`widened`] for the windows of `source` (a table `w(person, lo, hi)`).
+fn widened_in(
+    conn: &Connection,
+    project_id: &str,
+    timeout_us: i64,
+    source: &str,
+) -> Result<Vec<Window>, StorageError> {
     let sql = format!(
         "SELECT w.person, least(w.lo, coalesce(min(s.start_us), w.lo)), greatest(w.hi, coalesce(max(s.end_us), w.hi))
-         FROM {} LEFT JOIN sessions AS s
+         FROM {source} LEFT JOIN sessions AS s
            ON s.project_id = ? AND s.person = w.person
           AND s.end_us >= w.lo - ? AND s.start_us <= w.hi + ?
-         GROUP BY w.person, w.lo, w.hi",
-        windows_table(windows)
+         GROUP BY w.person, w.lo, w.hi"
     );
     let mut statement = conn.prepare(&sql)?;
     let rows = statement.query_map(duckdb::params![project_id, timeout_us, timeout_us], |row| {
