@@ -96,9 +96,9 @@ struct CellTally {
     users: Vec<RoaringBitmap>,
 }
 
-/// Hourly buckets start at whole UTC hours under every offset that is a
-/// whole number of hours.
-const HOUR_US: i64 = 3_600_000_000;
+/// One hour, in microseconds: a cell's span. Hourly buckets start at whole
+/// UTC hours under every offset that is a whole number of hours.
+pub const HOUR_US: i64 = 3_600_000_000;
 
 impl EventQuery {
     /// Whether rollup cells answer this query exactly (see the module).

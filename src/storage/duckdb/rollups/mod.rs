@@ -39,13 +39,10 @@ use duckdb::types::{TimeUnit, Value};
 use duckdb::{params_from_iter, Connection};
 use roaring::RoaringBitmap;
 
-use crate::domain::analysis::rollup::RollupCell;
+use crate::domain::analysis::rollup::{RollupCell, HOUR_US};
 use crate::storage::duckdb::errors::building;
 use crate::storage::duckdb::query::column;
 use crate::storage::StorageError;
-
-/// One hour, in microseconds.
-const HOUR_US: i64 = 3_600_000_000;
 
 /// The start of the UTC hour of `micros`.
 fn hour_of(micros: i64) -> i64 {
