@@ -1,12 +1,13 @@
-//! DuckDB's hourly rollups answer every event query they take exactly as
-//! the same query over events does: while they are built a day at a time
-//! with writes between the steps, once built, with writes not yet folded in
-//! (new and late events, repeated batches, merges), after a refresh, and over
-//! ranges whose ends cut hours.
+//! DuckDB's rollups answer every event query they take exactly as the same
+//! query over events does: while they are built a day at a time with writes
+//! between the steps, once built, with writes not yet folded in (new and
+//! late events, repeated batches, merges), after a refresh, after visit
+//! columns change on stored events, and over ranges whose ends cut hours.
 
 use std::sync::Arc;
 
 use analytics::domain::query::{EventQuery, RowSource};
+use analytics::domain::visit::VisitFields;
 use analytics::storage::duckdb::{DuckDbOptions, DuckDbRepository};
 use analytics::storage::{ReadBudget, Repository};
 use serde_json::json;
@@ -70,6 +71,67 @@ fn queries() -> Vec<EventQuery> {
             }
         }
     }
+    // Cells by page and by visit attributes, filtered on their type and
+    // value, without time buckets (whole UTC days from day cells) and with.
+    for (range, timezone) in [
+        (json!(["2026-03-01", "2026-03-03"]), "Europe/Berlin"),
+        (json!(["2026-03-02", "2026-03-03"]), "UTC"),
+        (
+            json!(["2026-03-01T08:20:00Z", "2026-03-03T09:10:00Z"]),
+            "UTC",
+        ),
+    ] {
+        for (metrics, dimensions, filters) in [
+            (
+                json!(["users", "pageviews"]),
+                json!(["event:page"]),
+                json!(["is", "event:type", ["page"]]),
+            ),
+            (
+                json!(["users", "events"]),
+                json!(["event:page", "event:type"]),
+                json!([]),
+            ),
+            (json!(["users"]), json!(["visit:country"]), json!([])),
+            (
+                json!(["users", "events"]),
+                json!(["visit:browser", "time:day"]),
+                json!([]),
+            ),
+            (
+                json!(["users", "events"]),
+                json!(["time:day"]),
+                json!(["is", "visit:country", ["DE"]]),
+            ),
+            (
+                json!(["users"]),
+                json!([]),
+                json!(["is_not", "visit:country", ["FR"]]),
+            ),
+            (
+                json!(["events"]),
+                json!(["visit:city"]),
+                json!(["is_set", "visit:city"]),
+            ),
+            (
+                json!(["users", "pageviews"]),
+                json!(["event:page"]),
+                json!([
+                    "and",
+                    [
+                        ["contains", "event:page", ["o"]],
+                        ["is_not", "event:type", ["track"]]
+                    ]
+                ]),
+            ),
+        ] {
+            queries.push(event_query(json!({
+                "metrics": metrics, "dimensions": dimensions,
+                "date_range": range, "timezone": timezone, "filters": filters,
+                "order_by": [[metrics[0], "desc"]], "pagination": {"limit": 1000}
+            })));
+        }
+    }
     // A half-hour offset: without time buckets the hours inside still count.
     queries.push(event_query(json!({
         "metrics": ["users", "events"], "dimensions": ["event:name"],
@@ -101,6 +163,32 @@ async fn answers_agree(kept: &DuckDbRepository, plain: &dyn Repository, moment: 
     }
 }
 
+/// Visit columns for some of the events `prefix-0`, `prefix-1`, ...: a
+/// browser, a country and a city.
+fn visits(prefix: &str, count: usize, step: usize, shift: usize) -> Vec<(String, VisitFields)> {
+    (0..count)
+        .step_by(step)
+        .map(|i| {
+            let visit = VisitFields {
+                browser: Some(["Chrome", "Firefox", "Safari"][(i + shift) % 3].to_owned()),
+                country: Some(["DE", "FR"][(i + shift) % 2].to_owned()),
+                city: (i % 4 != 0).then(|| ["Berlin", "Paris", "Lyon"][(i + shift) % 3].to_owned()),
+                ..VisitFields::default()
+            };
+            (format!("{prefix}-{i}"), visit)
+        })
+        .collect()
+}
+
+async fn update_both(
+    kept: &DuckDbRepository,
+    plain: &dyn Repository,
+    visits: Vec<(String, VisitFields)>,
+) {
+    kept.update_visits("p1", visits.clone()).await.unwrap();
+    plain.update_visits("p1", visits).await.unwrap();
+}
+
 async fn insert_both(
     kept: &DuckDbRepository,
     plain: &dyn Repository,
@@ -121,6 +209,7 @@ async fn rollups_answer_as_events_do() {
     let plain: Arc<dyn Repository> = Arc::new(open(&dir, "plain.duckdb"));
     let mut numbers = Numbers(11);
     insert_both(&kept, plain.as_ref(), random_events(&mut numbers, "a", 600)).await;
+    update_both(&kept, plain.as_ref(), visits("a", 600, 2, 0)).await;
     let query = &queries()[0];
     assert_eq!(
         kept.query_from_rollups(query).await.unwrap(),
@@ -134,6 +223,8 @@ async fn rollups_answer_as_events_do() {
     let during = random_events(&mut numbers, "b", 300);
     insert_both(&kept, plain.as_ref(), during.clone()).await;
     insert_both(&kept, plain.as_ref(), during[..40].to_vec()).await;
+    // Visit columns set on events of days built and not yet built.
+    update_both(&kept, plain.as_ref(), visits("a", 600, 3, 1)).await;
     kept.refresh_rollups().await.unwrap();
     let mut steps = 1;
     while !kept.keep_rollups("p1").await.unwrap() {
@@ -157,6 +248,16 @@ async fn rollups_answer_as_events_do() {
     kept.refresh_rollups().await.unwrap();
     answers_agree(&kept, plain.as_ref(), "refreshed").await;
 
+    // Visit columns changed on stored events (also on events whose deltas
+    // are not folded in yet): their hours are read from events until the
+    // refresh recomputes them.
+    insert_both(&kept, plain.as_ref(), random_events(&mut numbers, "f", 100)).await;
+    update_both(&kept, plain.as_ref(), visits("a", 600, 5, 2)).await;
+    update_both(&kept, plain.as_ref(), visits("f", 100, 2, 1)).await;
+    answers_agree(&kept, plain.as_ref(), "visit columns changed").await;
+    kept.refresh_rollups().await.unwrap();
+    answers_agree(&kept, plain.as_ref(), "visit columns recomputed").await;
+
     insert_both(&kept, plain.as_ref(), random_events(&mut numbers, "d", 200)).await;
     kept.refresh_rollups().await.unwrap();
     insert_both(&kept, plain.as_ref(), random_events(&mut numbers, "e", 100)).await;
@@ -178,8 +279,11 @@ async fn queries_rollups_cannot_answer_read_events() {
     let reading = |body| event_query(body).fits_rollups();
     for body in [
         json!({"metrics": ["events"], "dimensions": ["time:minute"], "date_range": ["2026-03-01", "2026-03-01"]}),
-        json!({"metrics": ["events"], "dimensions": ["event:page"], "date_range": ["2026-03-01", "2026-03-01"]}),
-        json!({"metrics": ["events"], "filters": ["is", "event:page", ["/"]], "date_range": ["2026-03-01", "2026-03-01"]}),
+        json!({"metrics": ["events"], "dimensions": ["event:url"], "date_range": ["2026-03-01", "2026-03-01"]}),
+        json!({"metrics": ["events"], "dimensions": ["event:page", "visit:country"], "date_range": ["2026-03-01", "2026-03-01"]}),
+        json!({"metrics": ["events"], "dimensions": ["visit:country"], "filters": ["is", "event:page", ["/"]], "date_range": ["2026-03-01", "2026-03-01"]}),
+        json!({"metrics": ["events"], "dimensions": ["event:name"], "filters": ["is", "visit:country", ["DE"]], "date_range": ["2026-03-01", "2026-03-01"]}),
+        json!({"metrics": ["events"], "dimensions": ["visit:browser_version"], "date_range": ["2026-03-01", "2026-03-01"]}),
         json!({"metrics": ["events"], "filters": ["matches", "event:name", ["^s"]], "date_range": ["2026-03-01", "2026-03-01"]}),
         json!({"metrics": ["sum:props.amount"], "date_range": ["2026-03-01", "2026-03-01"]}),
         json!({"metrics": ["events"], "dimensions": ["time:day"], "timezone": "Asia/Kolkata", "date_range": ["2026-03-01", "2026-03-01"]}),

@@ -7,6 +7,8 @@
 //! channel (Plausible's grouping, itself after Google Analytics' default
 //! channel grouping).
 
+use crate::query::VisitAttribute;
+
 /// The visit attributes stored with an event; `None` where unknown.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
 pub struct VisitFields {
@@ -67,6 +69,20 @@ impl VisitFields {
             &self.channel,
         ];
         std::array::from_fn(|i| (COLUMNS[i], values[i].as_deref()))
+    }
+
+    /// The value of a device or location attribute.
+    pub fn attribute(&self, attribute: VisitAttribute) -> Option<&str> {
+        match attribute {
+            VisitAttribute::Browser => self.browser.as_deref(),
+            VisitAttribute::BrowserVersion => self.browser_version.as_deref(),
+            VisitAttribute::Os => self.os.as_deref(),
+            VisitAttribute::OsVersion => self.os_version.as_deref(),
+            VisitAttribute::Device => self.device.as_deref(),
+            VisitAttribute::Country => self.country.as_deref(),
+            VisitAttribute::Region => self.region.as_deref(),
+            VisitAttribute::City => self.city.as_deref(),
+        }
     }
 
     /// Whether nothing is known.

@@ -7,6 +7,7 @@
 //! ([`reading`]). Exports stream from threads of their own, so that a slow
 //! client holds none of the threads that writes run on.
 
+mod append;
 mod batch;
 mod errors;
 mod export;
@@ -287,6 +288,12 @@ impl Repository for DuckDbRepository {
                         ),
                         duckdb::params_from_iter(params),
                     )?;
+                    // So do the rollup cells of their hours.
+                    let message_ids: Vec<&str> = chunk
+                        .iter()
+                        .map(|(message_id, _)| message_id.as_str())
+                        .collect();
+                    rollups::mark_changed(conn, &project_id, &message_ids)?;
                 }
                 let mut statement = conn.prepare(&format!(
                     "UPDATE events SET {assignments} WHERE project_id = ? AND message_id = ?"

@@ -304,6 +304,126 @@ pub const MIGRATIONS: &[Migration] = &[
                 ready           BOOLEAN NOT NULL
             );",
     },
+    Migration {
+        version: 9,
+        name: "rollups by value",
+        // Rollup cells of every kind (see `super::rollups`): `kind` names
+        // what a cell counts its events by beside their type (empty for the
+        // totals, `event:name`, `event:page`, `visit:country`, ...) and
+        // `value` its value of it. The hours keep one table per kind (a scan
+        // reads the user sets of every row of the row groups it touches),
+        // `rollup_days` the sum of each UTC day's hours, `rollup_dirty` the
+        // hours to recompute from events. The cells are derived: the earlier tables go
+        // and every project's are built again.
+        sql: "
+            DROP TABLE event_rollups;
+            DROP TABLE rollup_totals;
+            DROP TABLE rollup_deltas;
+            DELETE FROM rollup_state;
+            CREATE TABLE rollup_hours_total (
+                project_id  VARCHAR  NOT NULL,
+                at_us       BIGINT   NOT NULL,
+                kind        VARCHAR  NOT NULL,
+                type        VARCHAR  NOT NULL,
+                value       VARCHAR,
+                events      UBIGINT  NOT NULL,
+                users       BLOB     NOT NULL
+            );
+            CREATE TABLE rollup_hours_name (
+                project_id  VARCHAR  NOT NULL,
+                at_us       BIGINT   NOT NULL,
+                kind        VARCHAR  NOT NULL,
+                type        VARCHAR  NOT NULL,
+                value       VARCHAR,
+                events      UBIGINT  NOT NULL,
+                users       BLOB     NOT NULL
+            );
+            CREATE TABLE rollup_hours_page (
+                project_id  VARCHAR  NOT NULL,
+                at_us       BIGINT   NOT NULL,
+                kind        VARCHAR  NOT NULL,
+                type        VARCHAR  NOT NULL,
+                value       VARCHAR,
+                events      UBIGINT  NOT NULL,
+                users       BLOB     NOT NULL
+            );
+            CREATE TABLE rollup_hours_browser (
+                project_id  VARCHAR  NOT NULL,
+                at_us       BIGINT   NOT NULL,
+                kind        VARCHAR  NOT NULL,
+                type        VARCHAR  NOT NULL,
+                value       VARCHAR,
+                events      UBIGINT  NOT NULL,
+                users       BLOB     NOT NULL
+            );
+            CREATE TABLE rollup_hours_os (
+                project_id  VARCHAR  NOT NULL,
+                at_us       BIGINT   NOT NULL,
+                kind        VARCHAR  NOT NULL,
+                type        VARCHAR  NOT NULL,
+                value       VARCHAR,
+                events      UBIGINT  NOT NULL,
+                users       BLOB     NOT NULL
+            );
+            CREATE TABLE rollup_hours_device (
+                project_id  VARCHAR  NOT NULL,
+                at_us       BIGINT   NOT NULL,
+                kind        VARCHAR  NOT NULL,
+                type        VARCHAR  NOT NULL,
+                value       VARCHAR,
+                events      UBIGINT  NOT NULL,
+                users       BLOB     NOT NULL
+            );
+            CREATE TABLE rollup_hours_country (
+                project_id  VARCHAR  NOT NULL,
+                at_us       BIGINT   NOT NULL,
+                kind        VARCHAR  NOT NULL,
+                type        VARCHAR  NOT NULL,
+                value       VARCHAR,
+                events      UBIGINT  NOT NULL,
+                users       BLOB     NOT NULL
+            );
+            CREATE TABLE rollup_hours_region (
+                project_id  VARCHAR  NOT NULL,
+                at_us       BIGINT   NOT NULL,
+                kind        VARCHAR  NOT NULL,
+                type        VARCHAR  NOT NULL,
+                value       VARCHAR,
+                events      UBIGINT  NOT NULL,
+                users       BLOB     NOT NULL
+            );
+            CREATE TABLE rollup_hours_city (
+                project_id  VARCHAR  NOT NULL,
+                at_us       BIGINT   NOT NULL,
+                kind        VARCHAR  NOT NULL,
+                type        VARCHAR  NOT NULL,
+                value       VARCHAR,
+                events      UBIGINT  NOT NULL,
+                users       BLOB     NOT NULL
+            );
+            CREATE TABLE rollup_days (
+                project_id  VARCHAR  NOT NULL,
+                at_us       BIGINT   NOT NULL,
+                kind        VARCHAR  NOT NULL,
+                type        VARCHAR  NOT NULL,
+                value       VARCHAR,
+                events      UBIGINT  NOT NULL,
+                users       BLOB     NOT NULL
+            );
+            CREATE TABLE rollup_deltas (
+                project_id  VARCHAR  NOT NULL,
+                at_us       BIGINT   NOT NULL,
+                kind        VARCHAR  NOT NULL,
+                type        VARCHAR  NOT NULL,
+                value       VARCHAR,
+                events      UBIGINT  NOT NULL,
+                users       BLOB     NOT NULL
+            );
+            CREATE TABLE rollup_dirty (
+                project_id  VARCHAR  NOT NULL,
+                hour_us     BIGINT   NOT NULL
+            );",
+    },
 ];
 
 /// The version that created `person_links`.

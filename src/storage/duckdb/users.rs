@@ -18,11 +18,11 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use duckdb::arrow::array::{ArrayRef, StringArray, UInt32Array};
-use duckdb::arrow::record_batch::RecordBatch;
 use duckdb::Connection;
 
 use crate::domain::identity::{declared_link, identity_link, user_key, PersonChange, Persons};
 use crate::domain::{Event, EventType};
+use crate::storage::duckdb::append::{append_columns, Table};
 use crate::storage::StorageError;
 use duckdb::types::Value;
 
@@ -255,15 +255,16 @@ fn store_users(conn: &Connection, new_users: &[NewUser]) -> Result<(), StorageEr
         .collect();
     let keys: StringArray = new_users.iter().map(|u| Some(u.key.as_str())).collect();
     let numbers: UInt32Array = new_users.iter().map(|u| Some(u.number)).collect();
-    let batch = RecordBatch::try_from_iter([
-        ("project_id", Arc::new(projects) as ArrayRef),
-        ("user_key", Arc::new(keys) as ArrayRef),
-        ("user_index", Arc::new(numbers) as ArrayRef),
-    ])
-    .map_err(|e| super::errors::building("the users batch", e))?;
-    let mut appender = conn.appender("users")?;
-    appender.append_record_batch(batch)?;
-    appender.flush()?;
+    append_columns(
+        conn,
+        Table::File("users"),
+        "the users batch",
+        [
+            ("project_id", Arc::new(projects) as ArrayRef),
+            ("user_key", Arc::new(keys) as ArrayRef),
+            ("user_index", Arc::new(numbers) as ArrayRef),
+        ],
+    )?;
     Ok(())
 }
 

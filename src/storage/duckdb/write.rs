@@ -4,31 +4,13 @@
 
 use std::collections::HashSet;
 
-use duckdb::arrow::record_batch::RecordBatch;
 use duckdb::Connection;
 
+use super::append::{append_batch, Table};
 use super::errors::building;
 use super::{batch, in_transaction, rollups, sessions, users, Writer};
 use crate::domain::Event;
 use crate::storage::StorageError;
-
-/// Where a batch is appended.
-enum Target {
-    /// The `events` table itself.
-    Events,
-    /// The connection's temporary staging table.
-    Staging,
-}
-
-fn append(conn: &Connection, target: Target, batch: RecordBatch) -> Result<(), StorageError> {
-    let mut appender = match target {
-        Target::Events => conn.appender("events"),
-        Target::Staging => conn.appender_to_catalog_and_db("staging", "temp", "main"),
-    }?;
-    appender.append_record_batch(batch)?;
-    appender.flush()?;
-    Ok(())
-}
 
 /// Writes a batch whose events have distinct `(project, messageId)`; returns how many were new.
 pub(super) fn write_batch(writer: &mut Writer, events: &[Event]) -> Result<usize, StorageError> {
@@ -62,7 +44,7 @@ fn write_numbered(
         sessions::append_pending(conn, touched)?;
         let deltas = rollups::deltas_of(events, &assignment.numbers, |_| true);
         rollups::append_deltas(conn, &deltas)?;
-        append(conn, Target::Events, record_batch.clone())?;
+        append_batch(conn, Table::File("events"), record_batch.clone())?;
         Ok(events.len())
     });
     if let Ok(inserted) = direct {
@@ -71,7 +53,7 @@ fn write_numbered(
     in_transaction(conn, || {
         users::store(conn, assignment)?;
         sessions::append_pending(conn, touched)?;
-        append(conn, Target::Staging, record_batch)?;
+        append_batch(conn, Table::Temporary("staging"), record_batch)?;
         let inserted = {
             let mut statement =
                 conn.prepare("INSERT OR IGNORE INTO events SELECT * FROM staging RETURNING project_id, message_id",

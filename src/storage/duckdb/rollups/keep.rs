@@ -1,20 +1,19 @@
 //! The write side of rollups: the deltas a write appends, the refresh that
-//! folds them into the kept cells, and the build of a project's cells.
+//! folds them into the kept cells and recomputes changed hours, and the
+//! build of a project's cells.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use duckdb::types::{TimeUnit, Value};
 use duckdb::Connection;
 
 use super::{
-    append_cells, append_kept, event_cells, hour_of, read_cells, CellSums, HOUR_US, KEPT_TABLES,
+    append_cells, append_hours, append_project, day_of, event_cells, hour_of, read_cells,
+    read_hours, CellSums, DAYS, DELTAS, HOUR_TABLES,
 };
-use crate::domain::analysis::rollup::RollupCell;
+use crate::domain::analysis::rollup::{CellKind, RollupCell, DAY_US, HOUR_US};
 use crate::domain::Event;
 use crate::storage::StorageError;
-
-/// Time a build step covers: a day of events.
-const BUILD_STEP_US: i64 = 24 * HOUR_US;
 
 /// A cell of one project that a write adds.
 #[derive(Debug, Clone, PartialEq)]
@@ -26,17 +25,22 @@ pub struct Delta {
 /// The cells that `events` (with their user numbers) add, counting only the
 /// events that `stored` keeps.
 pub fn deltas_of(events: &[Event], numbers: &[u32], stored: impl Fn(&Event) -> bool) -> Vec<Delta> {
-    let mut sums: std::collections::HashMap<&str, CellSums> = std::collections::HashMap::new();
+    let mut sums: HashMap<&str, CellSums> = HashMap::new();
+    let mut values = [None; CellKind::ALL.len()];
     for (event, number) in events.iter().zip(numbers) {
         if !stored(event) {
             continue;
+        }
+        for (value, kind) in values.iter_mut().zip(CellKind::ALL) {
+            *value = kind.value(event);
         }
         sums.entry(event.project_id.as_str())
             .or_default()
             .add_event(
                 hour_of(event.timestamp.timestamp_micros()),
+                &CellKind::ALL,
                 event.event_type.as_str(),
-                event.event.as_deref(),
+                &values,
                 *number,
             );
     }
@@ -56,10 +60,10 @@ pub fn append_deltas(conn: &Connection, deltas: &[Delta]) -> Result<(), StorageE
         .iter()
         .map(|d| (d.project_id.as_str(), &d.cell))
         .collect();
-    append_cells(conn, "rollup_deltas", &rows)
+    append_cells(conn, DELTAS, &rows)
 }
 
-/// A project's build: `None` before it starts, else the hour before which
+/// A project's build: `None` before it starts, else the day before which
 /// every cell is built, and whether all are.
 fn build_state(conn: &Connection, project_id: &str) -> Result<Option<(i64, bool)>, StorageError> {
     let mut statement =
@@ -71,14 +75,14 @@ fn build_state(conn: &Connection, project_id: &str) -> Result<Option<(i64, bool)
     })
 }
 
-/// The hour of a project's first event at or after `from_us` (`None`: from
+/// The time of a project's first event at or after `from_us` (`None`: from
 /// the start).
-fn next_event_hour(
+fn next_event(
     conn: &Connection,
     project_id: &str,
     from_us: Option<i64>,
 ) -> Result<Option<i64>, StorageError> {
-    let first: Option<i64> = match from_us {
+    Ok(match from_us {
         None => conn.query_row(
             "SELECT epoch_us(min(timestamp)) FROM events WHERE project_id = ?",
             [project_id],
@@ -90,13 +94,66 @@ fn next_event_hour(
             duckdb::params![project_id, Value::Timestamp(TimeUnit::Microsecond, from_us)],
             |row| row.get(0),
         )?,
-    };
-    Ok(first.map(hour_of))
+    })
 }
 
-/// One step of a project's build, in one transaction: the cells of a day of
-/// its events from where the last step stopped (the deltas of that day are
-/// dropped: its events include theirs). Returns whether the build is done.
+/// Deletes a project's rows of `table` whose time is in `[from_us, to_us)`.
+fn delete_span(
+    conn: &Connection,
+    table: &str,
+    project_id: &str,
+    from_us: i64,
+    to_us: i64,
+) -> Result<(), StorageError> {
+    let time = if table == "rollup_dirty" {
+        "hour_us"
+    } else {
+        "at_us"
+    };
+    // The table and column are this module's, never a request's.
+    conn.execute(
+        &format!("DELETE FROM {table} WHERE project_id = ? AND {time} >= ? AND {time} < ?"),
+        duckdb::params![project_id, from_us, to_us],
+    )?;
+    Ok(())
+}
+
+/// Deletes a project's rows of `table` at the times `at` (storage's numbers).
+fn delete_at(
+    conn: &Connection,
+    table: &str,
+    project_id: &str,
+    at: &BTreeSet<i64>,
+) -> Result<(), StorageError> {
+    if at.is_empty() {
+        return Ok(());
+    }
+    let time = if table == "rollup_dirty" {
+        "hour_us"
+    } else {
+        "at_us"
+    };
+    let list = at.iter().map(i64::to_string).collect::<Vec<_>>().join(", ");
+    conn.execute(
+        &format!("DELETE FROM {table} WHERE project_id = ? AND {time} IN ({list})"),
+        [project_id],
+    )?;
+    Ok(())
+}
+
+/// The cells of `cells` added up at the start of their days.
+fn days_of(cells: &[RollupCell]) -> Vec<RollupCell> {
+    let mut sums = CellSums::default();
+    for cell in cells {
+        sums.add(day_of(cell.at_us), cell);
+    }
+    sums.into_cells()
+}
+
+/// One step of a project's build, in one transaction: the cells of a UTC
+/// day of its events from where the last step stopped (the deltas of that
+/// day are dropped: its events include theirs). Returns whether the build
+/// is done.
 pub fn build_step(conn: &Connection, project_id: &str) -> Result<bool, StorageError> {
     super::super::in_transaction(conn, || {
         let from_us = match build_state(conn, project_id)? {
@@ -104,28 +161,23 @@ pub fn build_step(conn: &Connection, project_id: &str) -> Result<bool, StorageEr
             Some((until, false)) => Some(until),
             None => None,
         };
-        let Some(from_us) = next_event_hour(conn, project_id, from_us)? else {
+        let Some(first) = next_event(conn, project_id, from_us)? else {
             conn.execute(
                 "INSERT OR REPLACE INTO rollup_state (project_id, built_until_us, ready) VALUES (?, ?, true)",
                 duckdb::params![project_id, i64::MAX],
             )?;
             return Ok(true);
         };
-        let to_us = from_us + BUILD_STEP_US;
-        let cells = event_cells(conn, project_id, from_us, to_us, true)?;
-        conn.execute(
-            "DELETE FROM rollup_deltas WHERE project_id = ? AND hour_us >= ? AND hour_us < ?",
-            duckdb::params![project_id, from_us, to_us],
-        )?;
-        for table in KEPT_TABLES {
-            conn.execute(
-                &format!(
-                    "DELETE FROM {table} WHERE project_id = ? AND hour_us >= ? AND hour_us < ?"
-                ),
-                duckdb::params![project_id, from_us, to_us],
-            )?;
+        let (from_us, to_us) = (day_of(first), day_of(first) + DAY_US);
+        let hours = event_cells(conn, project_id, from_us, to_us, &CellKind::ALL)?;
+        for table in [DELTAS, DAYS, "rollup_dirty"]
+            .into_iter()
+            .chain(HOUR_TABLES)
+        {
+            delete_span(conn, table, project_id, from_us, to_us)?;
         }
-        append_kept(conn, project_id, &cells)?;
+        append_hours(conn, project_id, &hours)?;
+        append_project(conn, DAYS, project_id, &days_of(&hours))?;
         conn.execute(
             "INSERT OR REPLACE INTO rollup_state (project_id, built_until_us, ready) VALUES (?, ?, false)",
             duckdb::params![project_id, to_us],
@@ -134,65 +186,137 @@ pub fn build_step(conn: &Connection, project_id: &str) -> Result<bool, StorageEr
     })
 }
 
-/// Folds the deltas of built hours into the kept cells, in one transaction;
-/// returns the hours refreshed.
+/// The `(project, time)` rows of a query, grouped by project.
+fn by_project(
+    conn: &Connection,
+    sql: &str,
+) -> Result<BTreeMap<String, BTreeSet<i64>>, StorageError> {
+    let mut statement = conn.prepare(sql)?;
+    let rows = statement.query_map([], |row| {
+        Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?))
+    })?;
+    let mut projects: BTreeMap<String, BTreeSet<i64>> = BTreeMap::new();
+    for row in rows {
+        let (project, at) = row?;
+        projects.entry(project).or_default().insert(at);
+    }
+    Ok(projects)
+}
+
+/// Recomputes from events the changed hours of built days, folds the
+/// deltas of built days into the kept cells, in one transaction; returns
+/// the hours refreshed.
 pub fn refresh(conn: &Connection) -> Result<usize, StorageError> {
     super::super::in_transaction(conn, || {
-        let mut statement = conn.prepare(
-            "SELECT DISTINCT d.project_id, d.hour_us FROM rollup_deltas AS d
-             JOIN rollup_state AS s USING (project_id)
-             WHERE d.hour_us < s.built_until_us ORDER BY 1, 2",
+        let changed = by_project(
+            conn,
+            "SELECT DISTINCT d.project_id, d.hour_us FROM rollup_dirty AS d
+             JOIN rollup_state AS s USING (project_id) WHERE d.hour_us < s.built_until_us",
         )?;
-        let hours = statement
-            .query_map([], |row| {
-                Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?))
-            })?
-            .collect::<Result<Vec<_>, _>>()?;
-        let projects: HashSet<&str> = hours.iter().map(|(p, _)| p.as_str()).collect();
-        for project_id in projects {
-            let project_hours: Vec<i64> = hours
-                .iter()
-                .filter(|(p, _)| p == project_id)
-                .map(|(_, h)| *h)
-                .collect();
-            refresh_hours(conn, project_id, &project_hours)?;
+        for (project_id, hours) in &changed {
+            recompute_hours(conn, project_id, hours)?;
         }
-        Ok(hours.len())
+        let added = by_project(
+            conn,
+            "SELECT DISTINCT d.project_id, d.at_us FROM rollup_deltas AS d
+             JOIN rollup_state AS s USING (project_id) WHERE d.at_us < s.built_until_us",
+        )?;
+        for (project_id, hours) in &added {
+            fold_deltas(conn, project_id, hours)?;
+        }
+        Ok(changed
+            .values()
+            .chain(added.values())
+            .map(BTreeSet::len)
+            .sum())
     })
 }
 
-/// Rewrites the kept cells of `hours` (ascending) with their deltas added.
-fn refresh_hours(conn: &Connection, project_id: &str, hours: &[i64]) -> Result<(), StorageError> {
+/// Rewrites the kept cells of `hours` and of their days with the hours'
+/// deltas added, and drops the deltas.
+fn fold_deltas(
+    conn: &Connection,
+    project_id: &str,
+    hours: &BTreeSet<i64>,
+) -> Result<(), StorageError> {
     let (Some(first), Some(last)) = (hours.first(), hours.last()) else {
         return Ok(());
     };
-    let wanted: HashSet<i64> = hours.iter().copied().collect();
-    let keep = |cell: &RollupCell| wanted.contains(&cell.at_us);
+    let days: BTreeSet<i64> = hours.iter().copied().map(day_of).collect();
+    let in_hours = |cell: &RollupCell| hours.contains(&cell.at_us);
+    let in_days = |cell: &RollupCell| days.contains(&cell.at_us);
+    let mut deltas = Vec::new();
+    read_cells(
+        conn,
+        DELTAS,
+        project_id,
+        None,
+        *first,
+        last + 1,
+        &in_hours,
+        &mut deltas,
+    )?;
+    let mut kept = Vec::new();
+    read_hours(conn, project_id, *first, last + 1, &in_hours, &mut kept)?;
+    let mut kept_days = Vec::new();
+    let (first_day, last_day) = (day_of(*first), day_of(*last));
+    read_cells(
+        conn,
+        DAYS,
+        project_id,
+        None,
+        first_day,
+        last_day + 1,
+        &in_days,
+        &mut kept_days,
+    )?;
+    let mut hour_sums = CellSums::default();
+    let mut day_sums = CellSums::default();
+    for cell in &deltas {
+        hour_sums.add(cell.at_us, cell);
+        day_sums.add(day_of(cell.at_us), cell);
+    }
+    for cell in &kept {
+        hour_sums.add(cell.at_us, cell);
+    }
+    for cell in &kept_days {
+        day_sums.add(cell.at_us, cell);
+    }
+    for table in HOUR_TABLES.into_iter().chain([DELTAS]) {
+        delete_at(conn, table, project_id, hours)?;
+    }
+    delete_at(conn, DAYS, project_id, &days)?;
+    append_hours(conn, project_id, &hour_sums.into_cells())?;
+    append_project(conn, DAYS, project_id, &day_sums.into_cells())
+}
+
+/// Recomputes the kept cells of `hours` from their events (dropping their
+/// deltas: the events include them), then their days from the kept hours.
+fn recompute_hours(
+    conn: &Connection,
+    project_id: &str,
+    hours: &BTreeSet<i64>,
+) -> Result<(), StorageError> {
     let mut cells = Vec::new();
-    for table in KEPT_TABLES.into_iter().chain(["rollup_deltas"]) {
-        read_cells(conn, table, project_id, *first, last + 1, &keep, &mut cells)?;
+    for hour in hours {
+        cells.extend(event_cells(
+            conn,
+            project_id,
+            *hour,
+            hour + HOUR_US,
+            &CellKind::ALL,
+        )?);
     }
-    let mut sums = CellSums::default();
-    for cell in &cells {
-        sums.add(
-            cell.at_us,
-            &cell.event_type,
-            cell.event.as_deref(),
-            cell.events,
-            &cell.users,
-        );
+    for table in HOUR_TABLES.into_iter().chain([DELTAS, "rollup_dirty"]) {
+        delete_at(conn, table, project_id, hours)?;
     }
-    // The hours are storage's numbers, not a request's.
-    let list = hours
-        .iter()
-        .map(i64::to_string)
-        .collect::<Vec<_>>()
-        .join(", ");
-    for table in KEPT_TABLES.into_iter().chain(["rollup_deltas"]) {
-        conn.execute(
-            &format!("DELETE FROM {table} WHERE project_id = ? AND hour_us IN ({list})"),
-            [project_id],
-        )?;
+    append_hours(conn, project_id, &cells)?;
+    let days: BTreeSet<i64> = hours.iter().copied().map(day_of).collect();
+    for day in &days {
+        let mut kept = Vec::new();
+        read_hours(conn, project_id, *day, day + DAY_US, &|_| true, &mut kept)?;
+        delete_at(conn, DAYS, project_id, &BTreeSet::from([*day]))?;
+        append_project(conn, DAYS, project_id, &days_of(&kept))?;
     }
-    append_kept(conn, project_id, &sums.into_cells())
+    Ok(())
 }

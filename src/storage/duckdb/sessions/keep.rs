@@ -7,14 +7,13 @@ use std::sync::Arc;
 use duckdb::arrow::array::{
     ArrayRef, Int64Array, StringArray, TimestampMicrosecondArray, UInt32Array,
 };
-use duckdb::arrow::record_batch::RecordBatch;
 use duckdb::Connection;
 
 use super::{kept_timeline, visit_columns, widened_in, within, Window, MAX_US, MIN_US};
 use crate::domain::analysis::persons;
 use crate::domain::analysis::sessions::{summarise_sessions, SessionSummary};
 use crate::domain::Event;
-use crate::storage::duckdb::errors::building;
+use crate::storage::duckdb::append::{append_columns, Table};
 use crate::storage::duckdb::query::{collect_timeline, for_each_timeline_chunk};
 use crate::storage::duckdb::users::{Assignment, UserDirectory};
 use crate::storage::StorageError;
@@ -84,16 +83,17 @@ pub fn append_pending(conn: &Connection, spans: &[PendingSpan]) -> Result<(), St
     let persons: UInt32Array = spans.iter().map(|s| Some(s.person)).collect();
     let lows: Int64Array = spans.iter().map(|s| Some(s.lo_us)).collect();
     let highs: Int64Array = spans.iter().map(|s| Some(s.hi_us)).collect();
-    let batch = RecordBatch::try_from_iter([
-        ("project_id", Arc::new(projects) as ArrayRef),
-        ("person", Arc::new(persons) as ArrayRef),
-        ("lo_us", Arc::new(lows) as ArrayRef),
-        ("hi_us", Arc::new(highs) as ArrayRef),
-    ])
-    .map_err(|e| building("the pending sessions", e))?;
-    let mut appender = conn.appender("session_pending")?;
-    appender.append_record_batch(batch)?;
-    appender.flush()?;
+    append_columns(
+        conn,
+        Table::File("session_pending"),
+        "the pending sessions",
+        [
+            ("project_id", Arc::new(projects) as ArrayRef),
+            ("person", Arc::new(persons) as ArrayRef),
+            ("lo_us", Arc::new(lows) as ArrayRef),
+            ("hi_us", Arc::new(highs) as ArrayRef),
+        ],
+    )?;
     Ok(())
 }
 
@@ -324,15 +324,16 @@ fn loaded(conn: &Connection, windows: &[Window]) -> Result<&'static str, Storage
     let persons: UInt32Array = windows.iter().map(|w| Some(w.person)).collect();
     let lows: Int64Array = windows.iter().map(|w| Some(w.lo_us)).collect();
     let highs: Int64Array = windows.iter().map(|w| Some(w.hi_us)).collect();
-    let batch = RecordBatch::try_from_iter([
-        ("person", Arc::new(persons) as ArrayRef),
-        ("lo", Arc::new(lows) as ArrayRef),
-        ("hi", Arc::new(highs) as ArrayRef),
-    ])
-    .map_err(|e| building("the session windows", e))?;
-    let mut appender = conn.appender_to_catalog_and_db("session_windows", "temp", "main")?;
-    appender.append_record_batch(batch)?;
-    appender.flush()?;
+    append_columns(
+        conn,
+        Table::Temporary("session_windows"),
+        "the session windows",
+        [
+            ("person", Arc::new(persons) as ArrayRef),
+            ("lo", Arc::new(lows) as ArrayRef),
+            ("hi", Arc::new(highs) as ArrayRef),
+        ],
+    )?;
     Ok("temp.session_windows AS w")
 }
 
@@ -648,11 +649,7 @@ fn write_sessions(
             .collect();
         columns.push((name, text(values)));
     }
-    let batch =
-        RecordBatch::try_from_iter(columns).map_err(|e| building("the kept sessions", e))?;
-    let mut appender = conn.appender("sessions")?;
-    appender.append_record_batch(batch)?;
-    appender.flush()?;
+    append_columns(conn, Table::File("sessions"), "the kept sessions", columns)?;
     Ok(())
 }
 
