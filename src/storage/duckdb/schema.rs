@@ -421,7 +421,7 @@ pub const MIGRATIONS: &[Migration] = &[
             );
             CREATE TABLE rollup_dirty (
                 project_id  VARCHAR  NOT NULL,
-                hour_us     BIGINT   NOT NULL
+                at_us       BIGINT   NOT NULL
             );",
     },
 ];

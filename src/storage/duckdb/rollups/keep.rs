@@ -9,7 +9,7 @@ use duckdb::Connection;
 
 use super::{
     append_cells, append_hours, append_project, day_of, event_cells, hour_of, read_cells,
-    read_hours, CellSums, DAYS, DELTAS, HOUR_TABLES,
+    read_hours, CellSums, DAYS, DELTAS, DIRTY, HOUR_TABLES,
 };
 use crate::domain::analysis::rollup::{CellKind, RollupCell, DAY_US, HOUR_US};
 use crate::domain::Event;
@@ -105,14 +105,9 @@ fn delete_span(
     from_us: i64,
     to_us: i64,
 ) -> Result<(), StorageError> {
-    let time = if table == "rollup_dirty" {
-        "hour_us"
-    } else {
-        "at_us"
-    };
-    // The table and column are this module's, never a request's.
+    // The table is one of this module's, never a request's.
     conn.execute(
-        &format!("DELETE FROM {table} WHERE project_id = ? AND {time} >= ? AND {time} < ?"),
+        &format!("DELETE FROM {table} WHERE project_id = ? AND at_us >= ? AND at_us < ?"),
         duckdb::params![project_id, from_us, to_us],
     )?;
     Ok(())
@@ -128,14 +123,9 @@ fn delete_at(
     if at.is_empty() {
         return Ok(());
     }
-    let time = if table == "rollup_dirty" {
-        "hour_us"
-    } else {
-        "at_us"
-    };
     let list = at.iter().map(i64::to_string).collect::<Vec<_>>().join(", ");
     conn.execute(
-        &format!("DELETE FROM {table} WHERE project_id = ? AND {time} IN ({list})"),
+        &format!("DELETE FROM {table} WHERE project_id = ? AND at_us IN ({list})"),
         [project_id],
     )?;
     Ok(())
@@ -170,10 +160,7 @@ pub fn build_step(conn: &Connection, project_id: &str) -> Result<bool, StorageEr
         };
         let (from_us, to_us) = (day_of(first), day_of(first) + DAY_US);
         let hours = event_cells(conn, project_id, from_us, to_us, &CellKind::ALL)?;
-        for table in [DELTAS, DAYS, "rollup_dirty"]
-            .into_iter()
-            .chain(HOUR_TABLES)
-        {
+        for table in [DELTAS, DAYS, DIRTY].into_iter().chain(HOUR_TABLES) {
             delete_span(conn, table, project_id, from_us, to_us)?;
         }
         append_hours(conn, project_id, &hours)?;
@@ -210,8 +197,8 @@ pub fn refresh(conn: &Connection) -> Result<usize, StorageError> {
     super::super::in_transaction(conn, || {
         let changed = by_project(
             conn,
-            "SELECT DISTINCT d.project_id, d.hour_us FROM rollup_dirty AS d
-             JOIN rollup_state AS s USING (project_id) WHERE d.hour_us < s.built_until_us",
+            "SELECT DISTINCT d.project_id, d.at_us FROM rollup_dirty AS d
+             JOIN rollup_state AS s USING (project_id) WHERE d.at_us < s.built_until_us",
         )?;
         for (project_id, hours) in &changed {
             recompute_hours(conn, project_id, hours)?;
@@ -307,7 +294,7 @@ fn recompute_hours(
             &CellKind::ALL,
         )?);
     }
-    for table in HOUR_TABLES.into_iter().chain([DELTAS, "rollup_dirty"]) {
+    for table in HOUR_TABLES.into_iter().chain([DELTAS, DIRTY]) {
         delete_at(conn, table, project_id, hours)?;
     }
     append_hours(conn, project_id, &cells)?;

@@ -70,6 +70,8 @@ const HOUR_TABLES: [&str; CellKind::ALL.len()] = [
 const DAYS: &str = "rollup_days";
 /// The hourly cells writes add, until a refresh folds them in.
 const DELTAS: &str = "rollup_deltas";
+/// The hours to recompute from events.
+const DIRTY: &str = "rollup_dirty";
 
 /// The start of the UTC hour of `micros`.
 fn hour_of(micros: i64) -> i64 {

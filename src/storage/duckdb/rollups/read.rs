@@ -35,8 +35,8 @@ fn changed_hours(
     to_us: i64,
 ) -> Result<HashSet<i64>, StorageError> {
     let mut statement = conn.prepare(
-        "SELECT DISTINCT hour_us FROM rollup_dirty
-         WHERE project_id = ? AND hour_us >= ? AND hour_us < ?",
+        "SELECT DISTINCT at_us FROM rollup_dirty
+         WHERE project_id = ? AND at_us >= ? AND at_us < ?",
     )?;
     let rows = statement.query_map(duckdb::params![project_id, from_us, to_us], |row| {
         row.get(0)
