@@ -8,7 +8,7 @@ use duckdb::types::{TimeUnit, Value};
 use duckdb::Connection;
 
 use super::{
-    append_cells, append_hours, append_project, day_of, event_cells, hour_of, read_cells,
+    append_cells, append_hours, append_project, day_of, event_cells, hour_of, indexed, read_cells,
     read_hours, CellSums, DAYS, DELTAS, DIRTY, HOUR_TABLES,
 };
 use crate::domain::analysis::rollup::{CellKind, RollupCell, DAY_US, HOUR_US};
@@ -26,6 +26,7 @@ pub struct Delta {
 /// events that `stored` keeps.
 pub fn deltas_of(events: &[Event], numbers: &[u32], stored: impl Fn(&Event) -> bool) -> Vec<Delta> {
     let mut sums: HashMap<&str, CellSums> = HashMap::new();
+    let kinds = indexed(&CellKind::ALL);
     let mut values = [None; CellKind::ALL.len()];
     for (event, number) in events.iter().zip(numbers) {
         if !stored(event) {
@@ -38,7 +39,7 @@ pub fn deltas_of(events: &[Event], numbers: &[u32], stored: impl Fn(&Event) -> b
             .or_default()
             .add_event(
                 hour_of(event.timestamp.timestamp_micros()),
-                &CellKind::ALL,
+                &kinds,
                 event.event_type.as_str(),
                 &values,
                 *number,
@@ -173,12 +174,16 @@ pub fn build_step(conn: &Connection, project_id: &str) -> Result<bool, StorageEr
     })
 }
 
-/// The `(project, time)` rows of a query, grouped by project.
-fn by_project(
+/// The times of `table`'s rows in the built days of each project.
+fn built_times(
     conn: &Connection,
-    sql: &str,
+    table: &str,
 ) -> Result<BTreeMap<String, BTreeSet<i64>>, StorageError> {
-    let mut statement = conn.prepare(sql)?;
+    // The table is one of this module's, never a request's.
+    let mut statement = conn.prepare(&format!(
+        "SELECT DISTINCT t.project_id, t.at_us FROM {table} AS t
+         JOIN rollup_state AS s USING (project_id) WHERE t.at_us < s.built_until_us"
+    ))?;
     let rows = statement.query_map([], |row| {
         Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?))
     })?;
@@ -195,19 +200,11 @@ fn by_project(
 /// the hours refreshed.
 pub fn refresh(conn: &Connection) -> Result<usize, StorageError> {
     super::super::in_transaction(conn, || {
-        let changed = by_project(
-            conn,
-            "SELECT DISTINCT d.project_id, d.at_us FROM rollup_dirty AS d
-             JOIN rollup_state AS s USING (project_id) WHERE d.at_us < s.built_until_us",
-        )?;
+        let changed = built_times(conn, DIRTY)?;
         for (project_id, hours) in &changed {
             recompute_hours(conn, project_id, hours)?;
         }
-        let added = by_project(
-            conn,
-            "SELECT DISTINCT d.project_id, d.at_us FROM rollup_deltas AS d
-             JOIN rollup_state AS s USING (project_id) WHERE d.at_us < s.built_until_us",
-        )?;
+        let added = built_times(conn, DELTAS)?;
         for (project_id, hours) in &added {
             fold_deltas(conn, project_id, hours)?;
         }

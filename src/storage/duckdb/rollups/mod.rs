@@ -150,6 +150,14 @@ fn kind_index(kind: CellKind) -> u8 {
         .expect("every kind is in ALL") as u8
 }
 
+/// Each of `kinds` with its index, found once rather than for every event.
+fn indexed(kinds: &[CellKind]) -> Vec<(u8, CellKind)> {
+    kinds
+        .iter()
+        .map(|kind| (kind_index(*kind), *kind))
+        .collect()
+}
+
 impl CellSums {
     /// Adds a cell, at `at_us`, to the cell of the same key.
     fn add(&mut self, at_us: i64, cell: &RollupCell) {
@@ -164,25 +172,25 @@ impl CellSums {
         *set |= &cell.users;
     }
 
-    /// Adds one event, at `at_us`, to its cell of each kind in `kinds`:
-    /// `values[i]` is its value of `kinds[i]`.
+    /// Adds one event, at `at_us`, to its cell of each kind in `kinds`
+    /// (see [`indexed`]): `values[i]` is its value of `kinds[i]`.
     fn add_event(
         &mut self,
         at_us: i64,
-        kinds: &[CellKind],
+        kinds: &[(u8, CellKind)],
         event_type: &str,
         values: &[Option<&str>],
         user: u32,
     ) {
         let typed = self.texts.number(Some(event_type));
-        for (kind, value) in kinds.iter().zip(values) {
+        for ((index, kind), value) in kinds.iter().zip(values) {
             let (event_type, value) = match kind {
                 CellKind::Total => (self.texts.number(Some("")), NO_TEXT),
                 _ => (typed, self.texts.number(*value)),
             };
             let (count, set) = self
                 .cells
-                .entry((at_us, kind_index(*kind), event_type, value))
+                .entry((at_us, *index, event_type, value))
                 .or_default();
             *count += 1;
             set.insert(user);
@@ -191,9 +199,10 @@ impl CellSums {
 
     fn into_cells(self) -> Vec<RollupCell> {
         let texts = self.texts;
-        let mut cells: Vec<RollupCell> = self
-            .cells
-            .into_iter()
+        let mut sums: Vec<_> = self.cells.into_iter().collect();
+        // In time order, so that the tables' row groups keep to their times.
+        sums.sort_unstable_by_key(|((at_us, kind, ..), _)| (*at_us, *kind));
+        sums.into_iter()
             .map(
                 |((at_us, kind, event_type, value), (events, users))| RollupCell {
                     at_us,
@@ -204,10 +213,7 @@ impl CellSums {
                     users,
                 },
             )
-            .collect();
-        // In time order, so that the tables' row groups keep to their times.
-        cells.sort_unstable_by_key(|cell| (cell.at_us, kind_index(cell.kind)));
-        cells
+            .collect()
     }
 }
 
@@ -237,6 +243,7 @@ fn event_cells(
         time(from_us),
         time(to_us),
     ];
+    let indexed_kinds = indexed(kinds);
     let mut sums = CellSums::default();
     for batch in statement.stream_arrow(params_from_iter(params))? {
         let batch = batch?;
@@ -253,7 +260,7 @@ fn event_cells(
             }
             sums.add_event(
                 hour_of(times.value(row)),
-                kinds,
+                &indexed_kinds,
                 types.value(row),
                 &row_values,
                 users.value(row),
