@@ -290,3 +290,52 @@ async fn kept_sessions_answer_as_folding_events_does() {
     build(repository.as_ref()).await;
     answers_agree(repository.as_ref(), "rebuilt").await;
 }
+
+/// Session cells are built a day at a time after the sessions: writes to
+/// days built and not built yet, refreshed in between, leave every answer
+/// as folding events gives it, during the build and after it.
+#[tokio::test]
+async fn session_cells_answer_alike_while_they_are_built() {
+    let dir = tempfile::tempdir().unwrap();
+    let repository: Arc<dyn Repository> = Arc::new(
+        DuckDbRepository::open(&dir.path().join("a.duckdb"), &DuckDbOptions::default()).unwrap(),
+    );
+    let mut numbers = Numbers(11);
+    insert(repository.as_ref(), random_events(&mut numbers, "a", 600)).await;
+    let timeout = chrono::Duration::minutes(TIMEOUT_MINUTES);
+    let query = &queries()[0];
+    let mut steps = 0;
+    while repository
+        .stored_sessions(query, ReadBudget::UNLIMITED)
+        .await
+        .unwrap()
+        .is_none()
+    {
+        assert!(!repository.keep_sessions("p1", timeout).await.unwrap());
+        steps += 1;
+        assert!(steps < 100, "kept sessions never got ready");
+    }
+    // The first day's cells.
+    assert!(!repository.keep_sessions("p1", timeout).await.unwrap());
+    answers_agree(repository.as_ref(), "first day of cells").await;
+
+    // Events on the built day and on days not built yet, a merge, refreshed.
+    insert(repository.as_ref(), random_events(&mut numbers, "b", 200)).await;
+    insert(
+        repository.as_ref(),
+        vec![
+            json!({"type": "alias", "previousId": "anon-1", "userId": "anon-4",
+                    "messageId": "m-1", "timestamp": "2026-03-01T09:10:00Z"}),
+        ],
+    )
+    .await;
+    repository.refresh_sessions().await.unwrap();
+    answers_agree(repository.as_ref(), "written during the build").await;
+
+    build(repository.as_ref()).await;
+    answers_agree(repository.as_ref(), "cells built").await;
+    insert(repository.as_ref(), random_events(&mut numbers, "c", 200)).await;
+    answers_agree(repository.as_ref(), "written after the build").await;
+    repository.refresh_sessions().await.unwrap();
+    answers_agree(repository.as_ref(), "refreshed after the build").await;
+}

@@ -424,6 +424,83 @@ pub const MIGRATIONS: &[Migration] = &[
                 at_us       BIGINT   NOT NULL
             );",
     },
+    Migration {
+        version: 10,
+        name: "session cells",
+        // Kept sessions summed per UTC hour of their start, one table per
+        // kind (see storage::duckdb::sessions::cells); built after start.
+        sql: "
+            CREATE TABLE session_cells_total (
+                project_id   VARCHAR  NOT NULL,
+                at_us        BIGINT   NOT NULL,
+                value        VARCHAR,
+                sessions     UBIGINT  NOT NULL,
+                events       UBIGINT  NOT NULL,
+                page_views   UBIGINT  NOT NULL,
+                bounces      UBIGINT  NOT NULL,
+                duration_us  BIGINT   NOT NULL,
+                persons      BLOB     NOT NULL
+            );
+            CREATE TABLE session_cells_entry_page (
+                project_id   VARCHAR  NOT NULL,
+                at_us        BIGINT   NOT NULL,
+                value        VARCHAR,
+                sessions     UBIGINT  NOT NULL,
+                events       UBIGINT  NOT NULL,
+                page_views   UBIGINT  NOT NULL,
+                bounces      UBIGINT  NOT NULL,
+                duration_us  BIGINT   NOT NULL,
+                persons      BLOB     NOT NULL
+            );
+            CREATE TABLE session_cells_exit_page (
+                project_id   VARCHAR  NOT NULL,
+                at_us        BIGINT   NOT NULL,
+                value        VARCHAR,
+                sessions     UBIGINT  NOT NULL,
+                events       UBIGINT  NOT NULL,
+                page_views   UBIGINT  NOT NULL,
+                bounces      UBIGINT  NOT NULL,
+                duration_us  BIGINT   NOT NULL,
+                persons      BLOB     NOT NULL
+            );
+            CREATE TABLE session_cells_referrer_domain (
+                project_id   VARCHAR  NOT NULL,
+                at_us        BIGINT   NOT NULL,
+                value        VARCHAR,
+                sessions     UBIGINT  NOT NULL,
+                events       UBIGINT  NOT NULL,
+                page_views   UBIGINT  NOT NULL,
+                bounces      UBIGINT  NOT NULL,
+                duration_us  BIGINT   NOT NULL,
+                persons      BLOB     NOT NULL
+            );
+            CREATE TABLE session_cells_source (
+                project_id   VARCHAR  NOT NULL,
+                at_us        BIGINT   NOT NULL,
+                value        VARCHAR,
+                sessions     UBIGINT  NOT NULL,
+                events       UBIGINT  NOT NULL,
+                page_views   UBIGINT  NOT NULL,
+                bounces      UBIGINT  NOT NULL,
+                duration_us  BIGINT   NOT NULL,
+                persons      BLOB     NOT NULL
+            );
+            CREATE TABLE session_cells_channel (
+                project_id   VARCHAR  NOT NULL,
+                at_us        BIGINT   NOT NULL,
+                value        VARCHAR,
+                sessions     UBIGINT  NOT NULL,
+                events       UBIGINT  NOT NULL,
+                page_views   UBIGINT  NOT NULL,
+                bounces      UBIGINT  NOT NULL,
+                duration_us  BIGINT   NOT NULL,
+                persons      BLOB     NOT NULL
+            );
+            CREATE TABLE session_cells_state (
+                project_id      VARCHAR PRIMARY KEY,
+                built_until_us  BIGINT  NOT NULL
+            );",
+    },
 ];
 
 /// The version that created `person_links`.

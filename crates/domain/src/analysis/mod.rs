@@ -19,6 +19,7 @@ pub mod paths;
 pub mod period;
 pub mod retention;
 pub mod rollup;
+pub mod session_cells;
 pub mod sessions;
 pub mod stickiness;
 pub mod timeline;

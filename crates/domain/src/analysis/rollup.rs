@@ -24,7 +24,7 @@ use super::LocalClock;
 use crate::event::Event;
 use crate::query::{
     DimensionValue, EventDimension, EventMetric, EventQuery, Filter, Granularity, GroupDimension,
-    MetricValue, QueryRows, Test, VisitAttribute,
+    MetricValue, OffsetSchedule, QueryRows, Test, TimeRange, VisitAttribute,
 };
 
 /// What a cell counts its events by, beside their call type.
@@ -251,11 +251,7 @@ impl EventQuery {
     /// Whether every offset of the range is a whole number of hours and
     /// changes on a whole hour.
     fn hour_aligned(&self) -> bool {
-        self.offsets.segments.iter().all(|segment| {
-            i64::from(segment.offset_seconds) % 3_600 == 0
-                && (segment.from <= self.range.from
-                    || segment.from.timestamp_micros().rem_euclid(HOUR_US) == 0)
-        })
+        offsets_hour_aligned(&self.offsets, self.range)
     }
 
     /// Whether the query reads a cell of its kind: one whose events pass
@@ -324,6 +320,16 @@ impl EventQuery {
                 .collect()
         })
     }
+}
+
+/// Whether every offset of `range` is a whole number of hours and changes
+/// on a whole hour.
+pub(crate) fn offsets_hour_aligned(offsets: &OffsetSchedule, range: TimeRange) -> bool {
+    offsets.segments.iter().all(|segment| {
+        i64::from(segment.offset_seconds) % 3_600 == 0
+            && (segment.from <= range.from
+                || segment.from.timestamp_micros().rem_euclid(HOUR_US) == 0)
+    })
 }
 
 /// Whether every test of a filter is one cells evaluate; collects the

@@ -9,6 +9,7 @@ use duckdb::arrow::array::{
 };
 use duckdb::Connection;
 
+use super::cells::{self, Touched};
 use super::{kept_timeline, visit_columns, widened_in, within, Window, MAX_US, MIN_US};
 use crate::domain::analysis::persons;
 use crate::domain::analysis::sessions::{summarise_sessions, SessionSummary};
@@ -121,19 +122,21 @@ pub fn refresh(conn: &Connection) -> Result<usize, StorageError> {
         for (project_id, timeout_us) in projects {
             let mut pending = pending_persons(conn, &project_id)?;
             pending.truncate(WINDOWS_PER_REFRESH);
-            relabel_merged(conn, &project_id, &pending)?;
+            let mut touched = Touched::default();
+            relabel_merged(conn, &project_id, &pending, &mut touched)?;
             let (merged, plain): (Vec<_>, Vec<_>) = pending.iter().partition(|p| p.merged);
             let windows: Vec<Window> = plain.iter().filter_map(|p| p.window()).collect();
             for windows in windows.chunks(WINDOWS_PER_RECUT) {
                 let (appended, others) = split_appends(conn, &project_id, timeout_us, windows)?;
-                append_windows(conn, &project_id, timeout_us, appended)?;
-                recut_windows(conn, &project_id, timeout_us, &others)?;
+                append_windows(conn, &project_id, timeout_us, appended, &mut touched)?;
+                recut_windows(conn, &project_id, timeout_us, &others, &mut touched)?;
             }
             let mut windows = joined_stretches(conn, &project_id, timeout_us, &merged)?;
             windows.extend(merged.iter().filter_map(|p| p.window()));
             for windows in coalesced(windows, timeout_us).chunks(WINDOWS_PER_RECUT) {
-                recut_windows(conn, &project_id, timeout_us, windows)?;
+                recut_windows(conn, &project_id, timeout_us, windows, &mut touched)?;
             }
+            cells::recompute(conn, &project_id, &touched)?;
             // The persons are storage's numbers, not a request's.
             let stored: Vec<String> = pending
                 .iter()
@@ -231,6 +234,7 @@ fn relabel_merged(
     conn: &Connection,
     project_id: &str,
     pending: &[PendingPerson],
+    touched: &mut Touched,
 ) -> Result<(), StorageError> {
     let moves: Vec<String> = pending
         .iter()
@@ -244,16 +248,17 @@ fn relabel_merged(
     if moves.is_empty() {
         return Ok(());
     }
-    conn.execute(
+    touched.returned(
+        conn,
         &format!(
             "UPDATE sessions SET person = m.person
              FROM (VALUES {}) AS m(stored, person)
-             WHERE sessions.project_id = ? AND sessions.person = m.stored",
+             WHERE sessions.project_id = ? AND sessions.person = m.stored
+             RETURNING start_us",
             moves.join(", ")
         ),
         [project_id],
-    )?;
-    Ok(())
+    )
 }
 
 /// The stretches of merged persons' kept sessions that come within the
@@ -426,6 +431,7 @@ fn append_windows(
     project_id: &str,
     timeout_us: i64,
     appended: Vec<Appended>,
+    touched: &mut Touched,
 ) -> Result<(), StorageError> {
     let windows: Vec<Window> = appended.iter().map(|a| a.window).collect();
     let Some(lo_us) = windows.iter().map(|w| w.lo_us).min() else {
@@ -459,15 +465,16 @@ fn append_windows(
         sessions.extend(cut);
     }
     if !replaced.is_empty() {
-        conn.execute(
+        touched.returned(
+            conn,
             &format!(
-                "DELETE FROM sessions AS s USING {} WHERE s.project_id = ? AND s.person = w.person AND s.start_us = w.lo",
+                "DELETE FROM sessions AS s USING {} WHERE s.project_id = ? AND s.person = w.person AND s.start_us = w.lo RETURNING s.start_us",
                 loaded(conn, &replaced)?
             ),
             [project_id],
         )?;
     }
-    write_sessions(conn, project_id, &sessions)
+    write_sessions(conn, project_id, &sessions, touched)
 }
 
 /// A kept session extended by the session that follows it within the timeout.
@@ -497,6 +504,7 @@ fn recut_windows(
     project_id: &str,
     timeout_us: i64,
     windows: &[Window],
+    touched: &mut Touched,
 ) -> Result<(), StorageError> {
     if windows.is_empty() {
         return Ok(());
@@ -510,15 +518,16 @@ fn recut_windows(
     };
     let hi_us = windows.iter().map(|w| w.hi_us).max().unwrap_or(lo_us);
     let source = loaded(conn, &windows)?;
-    conn.execute(
+    touched.returned(
+        conn,
         &format!(
-            "DELETE FROM sessions AS s USING {source} WHERE s.project_id = ? AND w.person = s.person AND s.end_us >= w.lo AND s.start_us <= w.hi"
+            "DELETE FROM sessions AS s USING {source} WHERE s.project_id = ? AND w.person = s.person AND s.end_us >= w.lo AND s.start_us <= w.hi RETURNING s.start_us"
         ),
         [project_id],
     )?;
     let request = kept_timeline(project_id, lo_us, hi_us);
     let events = collect_timeline(conn, &request, &within(source))?;
-    write_sessions(conn, project_id, &cut(&events, timeout_us))
+    write_sessions(conn, project_id, &cut(&events, timeout_us), touched)
 }
 
 fn cut(events: &[crate::domain::analysis::TimelineEvent], timeout_us: i64) -> Vec<SessionSummary> {
@@ -566,14 +575,19 @@ impl Cutter {
     }
 }
 
-/// Appends sessions to `sessions` (inside the caller's transaction).
+/// Appends sessions to `sessions` (inside the caller's transaction),
+/// recording them in `touched`.
 fn write_sessions(
     conn: &Connection,
     project_id: &str,
     sessions: &[SessionSummary],
+    touched: &mut Touched,
 ) -> Result<(), StorageError> {
     if sessions.is_empty() {
         return Ok(());
+    }
+    for session in sessions {
+        touched.session(session.start_us);
     }
     let count = |value: u64| Some(u32::try_from(value).unwrap_or(u32::MAX));
     let text = |values: Vec<Option<&str>>| Arc::new(StringArray::from(values)) as ArrayRef;
@@ -658,7 +672,8 @@ fn write_sessions(
 /// cuts the next range of persons from all their events, streamed on
 /// `reader` (which sees what `conn` has committed: the caller holds the
 /// writer) so that the step's memory holds a few thousand sessions whatever
-/// its size. Returns whether they are ready.
+/// its size. Once they are ready, the steps build their cells
+/// ([`cells::build_step`]). Returns whether both are.
 pub fn build_step(
     conn: &Connection,
     reader: &Connection,
@@ -678,10 +693,13 @@ pub fn build_step(
             }
         };
         let next_person = match state {
-            Some((stored, true, _)) if stored == timeout_us => return Ok(true),
+            Some((stored, true, _)) if stored == timeout_us => {
+                return cells::build_step(conn, project_id);
+            }
             Some((stored, false, next)) if stored == timeout_us => next,
             _ => {
                 conn.execute("DELETE FROM sessions WHERE project_id = ?", [project_id])?;
+                cells::reset(conn, project_id)?;
                 conn.execute(
                     "DELETE FROM session_pending WHERE project_id = ?",
                     [project_id],
@@ -706,7 +724,8 @@ pub fn build_step(
                 "UPDATE session_state SET ready = true WHERE project_id = ?",
                 [project_id],
             )?;
-            return Ok(true);
+            // Its cells are built by the next steps.
+            return Ok(false);
         }
         let per_person = (u64::try_from(events).unwrap_or(0) / u64::from(last_person)).max(1);
         let step = u32::try_from(EVENTS_PER_BUILD_STEP / per_person)
@@ -720,14 +739,17 @@ pub fn build_step(
         let request = kept_timeline(project_id, MIN_US, MAX_US);
         let restriction = format!("PERSON >= {next_person} AND PERSON < {end}");
         let mut cutter = Cutter::new(timeout_us);
+        // No cells exist while the sessions are built.
+        let mut touched = Touched::default();
         for_each_timeline_chunk(reader, &request, &restriction, |chunk| {
             cutter.push(chunk);
             if cutter.sessions.len() >= SESSIONS_PER_APPEND {
-                write_sessions(conn, project_id, &std::mem::take(&mut cutter.sessions))?;
+                let sessions = std::mem::take(&mut cutter.sessions);
+                write_sessions(conn, project_id, &sessions, &mut touched)?;
             }
             Ok(())
         })?;
-        write_sessions(conn, project_id, &cutter.finish())?;
+        write_sessions(conn, project_id, &cutter.finish(), &mut touched)?;
         conn.execute(
             "UPDATE session_state SET next_person = ? WHERE project_id = ?",
             duckdb::params![end, project_id],

@@ -16,11 +16,14 @@
 //!   the record; [`keep::build_step`] cuts a project's sessions
 //!   from all its events, a range of persons at a time, when the project has
 //!   none or they were cut with another timeout.
+//! - [`cells`] sums the kept sessions per hour of their start, kept in the
+//!   same transactions as the sessions, for the queries they fit.
 //! - [`read::stored_sessions`] answers from the kept sessions that lie whole
 //!   within the query's range and that no pending write touched, and returns
 //!   the events of every other session for the query to fold: answers are
 //!   the same whether or not a refresh has run.
 
+mod cells;
 mod keep;
 mod read;
 

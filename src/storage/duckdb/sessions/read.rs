@@ -5,7 +5,9 @@ use std::collections::HashSet;
 
 use duckdb::{params_from_iter, Connection};
 
-use super::{pending_windows, ready_timeout, widened, windows_table, within_windows, Window};
+use super::{
+    cells, pending_windows, ready_timeout, widened, windows_table, within_windows, Window,
+};
 use crate::domain::analysis::sessions::{StoredGroup, StoredSessions};
 use crate::domain::analysis::PersonFold;
 use crate::domain::query::{
@@ -65,7 +67,26 @@ pub fn stored_sessions(
         if windows.len() > MAX_WINDOWS {
             return Ok(None);
         }
-        let groups = kept_groups(conn, query, &windows, &pending)?;
+        let groups = match query.cell_kind() {
+            Some(kind) if cells::ready(conn, &query.project_id)? => {
+                // The cells answer for every person but those read from
+                // events; the kept sessions of those answer for them.
+                let mut persons: Vec<u32> = windows.iter().map(|w| w.person).collect();
+                persons.dedup();
+                let mut groups = cells::groups(conn, query, kind, &persons)?;
+                if !windows.is_empty() {
+                    groups.extend(kept_groups(
+                        conn,
+                        query,
+                        &windows,
+                        &pending,
+                        Kept::OfWindows,
+                    )?);
+                }
+                groups
+            }
+            _ => kept_groups(conn, query, &windows, &pending, Kept::All)?,
+        };
         let events = window_events(conn, query, &windows)?;
         Ok(Some(StoredSessions { groups, events }))
     })
@@ -125,8 +146,18 @@ fn windows(
     Ok((merged, pending_persons))
 }
 
+/// Whose kept sessions [`kept_groups`] sums.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kept {
+    /// Everyone's.
+    All,
+    /// Those of the persons with a window only.
+    OfWindows,
+}
+
 /// The totals of the kept sessions whole within the range and outside every
-/// window, by the query's dimensions. A window that is not pending is one
+/// window (of every person, or of the persons with a window), by the
+/// query's dimensions. A window that is not pending is one
 /// session crossing an end of the range, which the range already leaves
 /// out; the kept sessions of persons with pending writes are tested against
 /// their windows.
@@ -135,6 +166,7 @@ fn kept_groups(
     query: &SessionQuery,
     windows: &[Window],
     pending: &HashSet<u32>,
+    kept: Kept,
 ) -> Result<Vec<StoredGroup>, StorageError> {
     let (_, to_us) = micros(query.range);
     let mut statement = Statement::default();
@@ -148,16 +180,23 @@ fn kept_groups(
             list.join(", ")
         )
     };
-    let folded = if windows.is_empty() {
-        ("false".to_owned(), String::new())
-    } else {
-        (
+    let folded = match (windows.is_empty(), kept) {
+        (true, Kept::OfWindows) => return Ok(Vec::new()),
+        (true, Kept::All) => ("false".to_owned(), String::new()),
+        (false, Kept::All) => (
             "folded.person IS NOT NULL".to_owned(),
             format!(
                 " LEFT JOIN {} AS folded ON folded.person = sessions.person",
                 persons_table(&mut windows.iter().map(|w| w.person))
             ),
-        )
+        ),
+        (false, Kept::OfWindows) => (
+            "true".to_owned(),
+            format!(
+                " SEMI JOIN {} AS folded ON folded.person = sessions.person",
+                persons_table(&mut windows.iter().map(|w| w.person))
+            ),
+        ),
     };
     let stale: Vec<Window> = windows
         .iter()
