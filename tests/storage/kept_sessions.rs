@@ -133,7 +133,12 @@ fn queries() -> Vec<SessionQuery> {
 
 /// Every query answers from kept sessions, and as its fold answers.
 async fn answers_agree(repository: &dyn Repository, moment: &str) {
-    for query in queries() {
+    answers_agree_on(repository, moment, queries()).await;
+}
+
+/// Each of `queries` answers from kept sessions, and as its fold answers.
+async fn answers_agree_on(repository: &dyn Repository, moment: &str, queries: Vec<SessionQuery>) {
+    for query in queries {
         let stored = repository
             .stored_sessions(&query, ReadBudget::UNLIMITED)
             .await
@@ -315,6 +320,9 @@ async fn session_cells_answer_alike_while_they_are_built() {
         steps += 1;
         assert!(steps < 100, "kept sessions never got ready");
     }
+    // The sessions in time order.
+    assert!(!repository.keep_sessions("p1", timeout).await.unwrap());
+    answers_agree(repository.as_ref(), "in time order").await;
     // The first day's cells.
     assert!(!repository.keep_sessions("p1", timeout).await.unwrap());
     answers_agree(repository.as_ref(), "first day of cells").await;
@@ -338,4 +346,50 @@ async fn session_cells_answer_alike_while_they_are_built() {
     answers_agree(repository.as_ref(), "written after the build").await;
     repository.refresh_sessions().await.unwrap();
     answers_agree(repository.as_ref(), "refreshed after the build").await;
+}
+
+/// A session that starts in the range and crosses its end is read from
+/// events, cut at the end; its person stays counted in the group of its
+/// cell through another session of the same hour, and in the group the cut
+/// session falls in.
+#[tokio::test]
+async fn a_session_crossing_the_end_leaves_the_others_of_its_hour_counted() {
+    let dir = tempfile::tempdir().unwrap();
+    let repository: Arc<dyn Repository> = Arc::new(
+        DuckDbRepository::open(&dir.path().join("a.duckdb"), &DuckDbOptions::default()).unwrap(),
+    );
+    let page = |id: &str, visitor: &str, at: &str, path: &str| {
+        json!({"type": "page", "anonymousId": visitor, "messageId": id, "timestamp": at,
+               "context": {"page": {"path": path}}})
+    };
+    insert(
+        repository.as_ref(),
+        vec![
+            // One session ending on /x, then one whose last page before the
+            // end is /docs and after it /x.
+            page("a", "anon-1", "2026-03-02T23:00:00Z", "/x"),
+            page("b", "anon-1", "2026-03-02T23:45:00Z", "/docs"),
+            page("c", "anon-1", "2026-03-03T00:05:00Z", "/x"),
+            page("d", "anon-2", "2026-03-02T23:10:00Z", "/x"),
+            page("e", "anon-2", "2026-03-02T08:10:00Z", "/docs"),
+        ],
+    )
+    .await;
+    build(repository.as_ref()).await;
+    let queries = [
+        json!(["session:exit_page"]),
+        json!(["time:day", "session:exit_page"]),
+        json!(["time:hour"]),
+        json!([]),
+    ]
+    .into_iter()
+    .map(|dimensions| {
+        session_query(json!({
+            "metrics": ["visitors", "visits", "bounce_rate", "visit_duration"],
+            "dimensions": dimensions, "date_range": ["2026-03-02", "2026-03-02"],
+            "timezone": "UTC"
+        }))
+    })
+    .collect();
+    answers_agree_on(repository.as_ref(), "crossing the end", queries).await;
 }

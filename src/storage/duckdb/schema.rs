@@ -501,6 +501,14 @@ pub const MIGRATIONS: &[Migration] = &[
                 built_until_us  BIGINT  NOT NULL
             );",
     },
+    Migration {
+        version: 11,
+        name: "sessions in time order",
+        // Whether a project's built sessions were rewritten in the order of
+        // their start; a file's sessions built before are rewritten by the
+        // next build step.
+        sql: "ALTER TABLE session_state ADD COLUMN ordered BOOLEAN NOT NULL DEFAULT false;",
+    },
 ];
 
 /// The version that created `person_links`.

@@ -10,13 +10,12 @@
 //! is a kind's, its time buckets are hours or longer, and its range and every
 //! offset of its timezone are whole UTC hours (so that each bucket is made of
 //! whole hours). Storage then returns the cells of the range with the kept
-//! sessions of the persons it reads from events instead ([`taken out`]), and
+//! sessions it reads from events instead ([`TakenSession`]: those crossing
+//! the range's end, and those a write touched since), and
 //! [`SessionQuery::groups_from_cells`] turns them into the groups that
-//! [`SessionQuery::answer_stored`] adds to those persons' own.
-//!
-//! [`taken out`]: SessionQuery::groups_from_cells
+//! [`SessionQuery::answer_stored`] adds to the sessions read from events.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use roaring::{MultiOps, RoaringBitmap};
 
@@ -112,16 +111,43 @@ impl SessionCell {
     }
 }
 
+/// A kept session that its cell counts but storage reads from events
+/// instead (it crosses the end of the range, or a write touched it since).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct TakenSession {
+    /// Its person.
+    pub person: u32,
+    /// The session at its start time, one session with no persons.
+    pub session: SessionCell,
+}
+
+/// A kept session that is not taken, of a person with a taken one in the
+/// same UTC hour: what keeps the person in the group of its cell.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct KeptBeside {
+    /// The person.
+    pub person: u32,
+    /// The start of the session's UTC hour, in microseconds.
+    pub hour_us: i64,
+    /// The session's value of the query's kind.
+    pub value: Option<String>,
+}
+
 /// A group's sums while cells are added up.
 #[derive(Default)]
 struct CellTally {
     values: Vec<DimensionValue>,
+    /// The kind's value of the group's cells.
+    value: Option<String>,
     sessions: u64,
     events: u64,
     page_views: u64,
     bounces: u64,
     duration_us: i64,
-    persons: Vec<RoaringBitmap>,
+    /// Each cell's hour and persons.
+    hours: Vec<(i64, RoaringBitmap)>,
+    /// The persons whose only sessions here are taken.
+    dropped: RoaringBitmap,
 }
 
 impl SessionQuery {
@@ -156,14 +182,20 @@ impl SessionQuery {
 
     /// The groups of the sessions in `cells` (those of the query's
     /// [`cell_kind`](Self::cell_kind) over its range) less the sessions in
-    /// `taken_out` and the persons in `persons_out`: the sessions that
-    /// storage answers for otherwise. Each group counts its persons; none
-    /// is among the folded ones.
+    /// `taken`: those that storage reads from events instead.
+    ///
+    /// A person stays in a group when it has a session there besides the
+    /// taken ones: in a cell of another hour, or, for the hours of its taken
+    /// sessions, one that `beside` lists (the other kept sessions of the
+    /// taken sessions' persons in those hours). Each group's persons that
+    /// are among `window_persons` (whose events storage also returns) are
+    /// its folded ones.
     pub fn groups_from_cells(
         &self,
         cells: Vec<SessionCell>,
-        taken_out: Vec<SessionCell>,
-        persons_out: &RoaringBitmap,
+        taken: &[TakenSession],
+        beside: &HashSet<KeptBeside>,
+        window_persons: &RoaringBitmap,
     ) -> Vec<StoredGroup> {
         let clock = LocalClock::from_schedule(&self.offsets);
         let mut buckets: HashMap<i64, (i64, DimensionValue)> = HashMap::new();
@@ -197,6 +229,7 @@ impl SessionQuery {
                         .collect();
                     tallies.push(CellTally {
                         values,
+                        value: cell.value.clone(),
                         ..CellTally::default()
                     });
                     tallies.len() - 1
@@ -210,22 +243,47 @@ impl SessionQuery {
             tally.page_views += cell.page_views;
             tally.bounces += cell.bounces;
             tally.duration_us = tally.duration_us.saturating_add(cell.duration_us);
-            tally.persons.push(cell.persons);
+            tally.hours.push((cell.at_us, cell.persons));
         }
-        for session in taken_out {
-            let at = key_of(&session, &mut tallies);
+        // The hours of each person's taken sessions, by group.
+        let mut doubtful: HashMap<(usize, u32), Vec<i64>> = HashMap::new();
+        for taken in taken {
+            let session = &taken.session;
+            let at = key_of(session, &mut tallies);
             let tally = &mut tallies[at];
             tally.sessions = tally.sessions.saturating_sub(session.sessions);
             tally.events = tally.events.saturating_sub(session.events);
             tally.page_views = tally.page_views.saturating_sub(session.page_views);
             tally.bounces = tally.bounces.saturating_sub(session.bounces);
             tally.duration_us = tally.duration_us.saturating_sub(session.duration_us);
+            doubtful
+                .entry((at, taken.person))
+                .or_default()
+                .push(hour_start(session.at_us));
+        }
+        for ((at, person), taken_hours) in doubtful {
+            let tally = &mut tallies[at];
+            let elsewhere = tally
+                .hours
+                .iter()
+                .any(|(hour, persons)| !taken_hours.contains(hour) && persons.contains(person));
+            let in_taken_hours = taken_hours.iter().any(|hour| {
+                beside.contains(&KeptBeside {
+                    person,
+                    hour_us: *hour,
+                    value: tally.value.clone(),
+                })
+            });
+            if !elsewhere && !in_taken_hours {
+                tally.dropped.insert(person);
+            }
         }
         tallies
             .into_iter()
             .filter(|tally| tally.sessions > 0)
             .map(|tally| {
-                let persons = tally.persons.union() - persons_out;
+                let persons =
+                    tally.hours.into_iter().map(|(_, persons)| persons).union() - &tally.dropped;
                 StoredGroup {
                     values: tally.values,
                     sessions: tally.sessions,
@@ -234,11 +292,16 @@ impl SessionQuery {
                     bounces: tally.bounces,
                     duration_us: tally.duration_us,
                     persons: persons.len(),
-                    folded_persons: Vec::new(),
+                    folded_persons: (&persons & window_persons).iter().map(u64::from).collect(),
                 }
             })
             .collect()
     }
+}
+
+/// The start of the UTC hour of a time, in microseconds.
+pub fn hour_start(micros: i64) -> i64 {
+    micros - micros.rem_euclid(HOUR_US)
 }
 
 /// A time bucket's start, as a number to key groups by.
@@ -350,8 +413,14 @@ mod tests {
         cell
     }
 
+    fn taken(person: u32, at: &str) -> TakenSession {
+        let mut session = cell(at, Some("/"), &[person]);
+        session.persons = RoaringBitmap::new();
+        TakenSession { person, session }
+    }
+
     #[test]
-    fn cells_add_up_by_local_day_less_what_is_taken_out() {
+    fn cells_add_up_by_local_day_less_what_is_taken() {
         let query = query(
             vec![Dimension::Time(Granularity::Day), ENTRY],
             FROM,
@@ -365,12 +434,16 @@ mod tests {
             cell("2026-03-01T23:00:00Z", Some("/"), &[1]),
             cell("2026-03-01T09:00:00Z", None, &[4]),
         ];
-        let mut taken = cell("2026-03-01T09:12:00Z", Some("/"), &[3]);
-        taken.persons = RoaringBitmap::new();
-        let out: RoaringBitmap = [3].into_iter().collect();
-        let mut groups = query.groups_from_cells(cells, vec![taken], &out);
+        // Person 2 keeps a session at 09:00; person 3 has none besides.
+        let taken = vec![
+            taken(3, "2026-03-01T09:12:00Z"),
+            taken(2, "2026-03-01T08:30:00Z"),
+        ];
+        let window_persons: RoaringBitmap = [2, 3].into_iter().collect();
+        let mut groups =
+            query.groups_from_cells(cells.clone(), &taken, &HashSet::new(), &window_persons);
         groups.sort_by_key(|g| (format!("{:?}", g.values), g.sessions));
-        let summary: Vec<(String, u64, u64, u64, i64)> = groups
+        let summary: Vec<(String, u64, u64, u64, i64, Vec<u64>)> = groups
             .iter()
             .map(|g| {
                 (
@@ -379,6 +452,7 @@ mod tests {
                     g.persons,
                     g.bounces,
                     g.duration_us,
+                    g.folded_persons.clone(),
                 )
             })
             .collect();
@@ -394,23 +468,46 @@ mod tests {
         assert_eq!(
             summary,
             vec![
-                (format!("{:?}", [day(1), text(None)]), 1, 1, 0, 60_000_000),
+                (
+                    format!("{:?}", [day(1), text(None)]),
+                    1,
+                    1,
+                    0,
+                    60_000_000,
+                    vec![]
+                ),
                 (
                     format!("{:?}", [day(1), text(Some("/"))]),
-                    3,
+                    2,
                     2,
                     0,
-                    180_000_000
+                    120_000_000,
+                    vec![2]
                 ),
                 (
                     format!("{:?}", [day(2), text(Some("/"))]),
                     1,
                     1,
                     0,
-                    60_000_000
+                    60_000_000,
+                    vec![]
                 ),
             ]
         );
-        assert!(groups.iter().all(|g| g.folded_persons.is_empty()));
+        // A kept session of person 3 beside the taken one, in its hour.
+        let beside: HashSet<KeptBeside> = [KeptBeside {
+            person: 3,
+            hour_us: instant("2026-03-01T09:00:00Z").timestamp_micros(),
+            value: Some("/".to_owned()),
+        }]
+        .into_iter()
+        .collect();
+        let groups = query.groups_from_cells(cells, &taken, &beside, &window_persons);
+        let first_day = groups
+            .iter()
+            .find(|g| g.values == vec![day(1), text(Some("/"))])
+            .unwrap();
+        assert_eq!(first_day.persons, 3);
+        assert_eq!(first_day.folded_persons, vec![2, 3]);
     }
 }

@@ -13,9 +13,7 @@
 //!   built; a refresh recomputes only hours before it), and a restart of the
 //!   sessions drops them ([`reset`]).
 //!
-//! [`groups`] answers a fitting query from the cells of its range, less the
-//! kept sessions of the persons that the query reads otherwise (those with
-//! pending writes or a session crossing an end of the range).
+//! [`super::cell_groups`] answers a fitting query from them.
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
@@ -23,13 +21,10 @@ use std::sync::Arc;
 use duckdb::arrow::array::{
     Array, ArrayRef, BinaryArray, Int64Array, StringArray, UInt32Array, UInt64Array,
 };
-use duckdb::{params_from_iter, Connection};
-use roaring::RoaringBitmap;
+use duckdb::Connection;
 
 use crate::domain::analysis::rollup::{DAY_US, HOUR_US};
-use crate::domain::analysis::session_cells::{SessionCell, SessionCellKind};
-use crate::domain::analysis::sessions::StoredGroup;
-use crate::domain::query::SessionQuery;
+use crate::domain::analysis::session_cells::{hour_start, SessionCell, SessionCellKind};
 use crate::storage::duckdb::append::{append_columns, Table};
 use crate::storage::duckdb::errors::building;
 use crate::storage::duckdb::query::column;
@@ -49,7 +44,7 @@ const TABLES: [&str; SessionCellKind::ALL.len()] = [
 const BUILT: i64 = i64::MAX;
 
 /// The table of a kind's cells.
-fn table(kind: SessionCellKind) -> &'static str {
+pub(super) fn table(kind: SessionCellKind) -> &'static str {
     let index = SessionCellKind::ALL
         .iter()
         .position(|k| *k == kind)
@@ -58,16 +53,11 @@ fn table(kind: SessionCellKind) -> &'static str {
 }
 
 /// The column of `sessions` that holds a kind's value; none for totals.
-fn value_column(kind: SessionCellKind) -> Option<&'static str> {
+pub(super) fn value_column(kind: SessionCellKind) -> Option<&'static str> {
     match kind {
         SessionCellKind::Total => None,
         other => Some(other.as_str()),
     }
-}
-
-/// The start of the UTC hour of `micros`.
-fn hour_of(micros: i64) -> i64 {
-    micros.div_euclid(HOUR_US) * HOUR_US
 }
 
 /// The start hours of the kept sessions that a refresh changed.
@@ -79,7 +69,7 @@ pub(super) struct Touched {
 impl Touched {
     /// Records a session that starts at `start_us` as added, moved or removed.
     pub(super) fn session(&mut self, start_us: i64) {
-        self.hours.insert(hour_of(start_us));
+        self.hours.insert(hour_start(start_us));
     }
 
     /// Records each start time `statement` returns (a `RETURNING start_us`).
@@ -285,7 +275,7 @@ fn cells_of(
             .collect::<Result<_, _>>()?;
         for row in 0..batch.num_rows() {
             let start_us = starts.value(row);
-            let hour = hour_of(start_us);
+            let hour = hour_start(start_us);
             let person = persons.value(row);
             let events = u64::from(events.value(row));
             let page_views = u64::from(page_views.value(row));
@@ -377,96 +367,4 @@ fn append(
         )?;
     }
     Ok(())
-}
-
-/// The groups of a fitting query's kept sessions from the cells of `kind`
-/// over its range, less the kept sessions of `persons_out` (which the
-/// caller reads otherwise).
-pub(super) fn groups(
-    conn: &Connection,
-    query: &SessionQuery,
-    kind: SessionCellKind,
-    persons_out: &[u32],
-) -> Result<Vec<StoredGroup>, StorageError> {
-    let from_us = query.range.from.timestamp_micros();
-    let to_us = query.range.to.timestamp_micros();
-    let mut cells = Vec::new();
-    let mut statement = conn.prepare(&format!(
-        "SELECT at_us, value, sessions, events, page_views, bounces, duration_us, persons
-         FROM {} WHERE project_id = ? AND at_us >= ? AND at_us < ?",
-        table(kind)
-    ))?;
-    for batch in statement.stream_arrow(duckdb::params![query.project_id, from_us, to_us])? {
-        let batch = batch?;
-        let times = column::<Int64Array>(&batch, 0)?;
-        let values = column::<StringArray>(&batch, 1)?;
-        let sessions = column::<UInt64Array>(&batch, 2)?;
-        let events = column::<UInt64Array>(&batch, 3)?;
-        let page_views = column::<UInt64Array>(&batch, 4)?;
-        let bounces = column::<UInt64Array>(&batch, 5)?;
-        let durations = column::<Int64Array>(&batch, 6)?;
-        let persons = column::<BinaryArray>(&batch, 7)?;
-        for row in 0..batch.num_rows() {
-            cells.push(SessionCell {
-                at_us: times.value(row),
-                value: (!values.is_null(row)).then(|| values.value(row).to_owned()),
-                sessions: sessions.value(row),
-                events: events.value(row),
-                page_views: page_views.value(row),
-                bounces: bounces.value(row),
-                duration_us: durations.value(row),
-                persons: RoaringBitmap::deserialize_unchecked_from(persons.value(row)).map_err(
-                    |e| StorageError::Internal(format!("a session cell's persons: {e}")),
-                )?,
-            });
-        }
-    }
-    let out: RoaringBitmap = persons_out.iter().copied().collect();
-    let taken_out = if out.is_empty() {
-        Vec::new()
-    } else {
-        kept_sessions_of(conn, query, kind, &out)?
-    };
-    Ok(query.groups_from_cells(cells, taken_out, &out))
-}
-
-/// The kept sessions of `persons` that start within the query's range, one
-/// cell each.
-fn kept_sessions_of(
-    conn: &Connection,
-    query: &SessionQuery,
-    kind: SessionCellKind,
-    persons: &RoaringBitmap,
-) -> Result<Vec<SessionCell>, StorageError> {
-    let list: Vec<String> = persons.iter().map(|p| p.to_string()).collect();
-    let value = value_column(kind).unwrap_or("NULL::VARCHAR");
-    let sql = format!(
-        "SELECT start_us, {value}, events, page_views, end_us - start_us FROM sessions
-         SEMI JOIN (SELECT unnest([{}]::UINTEGER[]) AS person) AS out ON out.person = sessions.person
-         WHERE project_id = ? AND start_us >= ? AND start_us < ?",
-        list.join(", ")
-    );
-    let params: [duckdb::types::Value; 3] = [
-        query.project_id.clone().into(),
-        query.range.from.timestamp_micros().into(),
-        query.range.to.timestamp_micros().into(),
-    ];
-    let mut statement = conn.prepare(&sql)?;
-    let mut rows = statement.query(params_from_iter(params))?;
-    let mut sessions = Vec::new();
-    while let Some(row) = rows.next()? {
-        let events = u64::from(row.get::<_, u32>(2)?);
-        let page_views = u64::from(row.get::<_, u32>(3)?);
-        sessions.push(SessionCell {
-            at_us: row.get(0)?,
-            value: row.get(1)?,
-            sessions: 1,
-            events,
-            page_views,
-            bounces: u64::from(events == 1 && page_views == 1),
-            duration_us: row.get(4)?,
-            persons: RoaringBitmap::new(),
-        });
-    }
-    Ok(sessions)
 }

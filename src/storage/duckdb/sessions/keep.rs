@@ -509,7 +509,13 @@ fn recut_windows(
     if windows.is_empty() {
         return Ok(());
     }
-    let windows = widened_in(conn, project_id, timeout_us, loaded(conn, windows)?)?;
+    let windows = widened_in(
+        conn,
+        project_id,
+        timeout_us,
+        loaded(conn, windows)?,
+        windows,
+    )?;
     // Widened windows of one person may overlap: made one, each event is
     // read once.
     let windows = coalesced(windows, 0);
@@ -682,21 +688,26 @@ pub fn build_step(
 ) -> Result<bool, StorageError> {
     let timeout_us = timeout.num_microseconds().unwrap_or(i64::MAX);
     super::super::in_transaction(conn, || {
-        let state: Option<(i64, bool, u32)> = {
+        let state: Option<(i64, bool, u32, bool)> = {
             let mut statement = conn.prepare(
-                "SELECT timeout_us, ready, next_person FROM session_state WHERE project_id = ?",
+                "SELECT timeout_us, ready, next_person, ordered FROM session_state WHERE project_id = ?",
             )?;
             let mut rows = statement.query([project_id])?;
             match rows.next()? {
-                Some(row) => Some((row.get(0)?, row.get(1)?, row.get(2)?)),
+                Some(row) => Some((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?)),
                 None => None,
             }
         };
         let next_person = match state {
-            Some((stored, true, _)) if stored == timeout_us => {
+            Some((stored, true, _, false)) if stored == timeout_us => {
+                order_by_start(conn, project_id)?;
+                // Its cells are built by the next steps.
+                return Ok(false);
+            }
+            Some((stored, true, _, true)) if stored == timeout_us => {
                 return cells::build_step(conn, project_id);
             }
-            Some((stored, false, next)) if stored == timeout_us => next,
+            Some((stored, false, next, _)) if stored == timeout_us => next,
             _ => {
                 conn.execute("DELETE FROM sessions WHERE project_id = ?", [project_id])?;
                 cells::reset(conn, project_id)?;
@@ -705,8 +716,8 @@ pub fn build_step(
                     [project_id],
                 )?;
                 conn.execute(
-                    "INSERT OR REPLACE INTO session_state (project_id, timeout_us, ready, next_person)
-                     VALUES (?, ?, false, 1)",
+                    "INSERT OR REPLACE INTO session_state (project_id, timeout_us, ready, next_person, ordered)
+                     VALUES (?, ?, false, 1, false)",
                     duckdb::params![project_id, timeout_us],
                 )?;
                 return Ok(false);
@@ -724,7 +735,7 @@ pub fn build_step(
                 "UPDATE session_state SET ready = true WHERE project_id = ?",
                 [project_id],
             )?;
-            // Its cells are built by the next steps.
+            // Its sessions are ordered, then its cells built, by the next steps.
             return Ok(false);
         }
         let per_person = (u64::try_from(events).unwrap_or(0) / u64::from(last_person)).max(1);
@@ -756,4 +767,25 @@ pub fn build_step(
         )?;
         Ok(false)
     })
+}
+
+/// Rewrites a project's sessions in the order of their start. The build
+/// writes them person by person; in time order, a read of a stretch of time
+/// (the sessions crossing an end of a range, a day's cells) skips every row
+/// group outside it. Later writes append sessions of recent times, which
+/// keeps the order mostly intact.
+fn order_by_start(conn: &Connection, project_id: &str) -> Result<(), StorageError> {
+    conn.execute(
+        "CREATE TEMP TABLE sessions_by_start AS
+         SELECT * FROM sessions WHERE project_id = ? ORDER BY start_us",
+        [project_id],
+    )?;
+    conn.execute("DELETE FROM sessions WHERE project_id = ?", [project_id])?;
+    conn.execute("INSERT INTO sessions SELECT * FROM sessions_by_start", [])?;
+    conn.execute("DROP TABLE sessions_by_start", [])?;
+    conn.execute(
+        "UPDATE session_state SET ordered = true WHERE project_id = ?",
+        [project_id],
+    )?;
+    Ok(())
 }

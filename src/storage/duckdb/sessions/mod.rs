@@ -15,14 +15,17 @@
 //!   joined and recuts only where they meet that person's own) and clears
 //!   the record; [`keep::build_step`] cuts a project's sessions
 //!   from all its events, a range of persons at a time, when the project has
-//!   none or they were cut with another timeout.
+//!   none or they were cut with another timeout, then rewrites them in the
+//!   order of their start (so that reads of a stretch of time skip the rest).
 //! - [`cells`] sums the kept sessions per hour of their start, kept in the
-//!   same transactions as the sessions, for the queries they fit.
+//!   same transactions as the sessions, for the queries they fit;
+//!   [`cell_groups`] answers those queries from them.
 //! - [`read::stored_sessions`] answers from the kept sessions that lie whole
 //!   within the query's range and that no pending write touched, and returns
 //!   the events of every other session for the query to fold: answers are
 //!   the same whether or not a refresh has run.
 
+mod cell_groups;
 mod cells;
 mod keep;
 mod read;
@@ -91,6 +94,17 @@ struct Window {
     hi_us: i64,
 }
 
+impl Window {
+    /// The window of a row `(person, lo_us, hi_us)`.
+    fn from_row(row: &duckdb::Row<'_>) -> duckdb::Result<Window> {
+        Ok(Window {
+            person: row.get(0)?,
+            lo_us: row.get(1)?,
+            hi_us: row.get(2)?,
+        })
+    }
+}
+
 /// Windows as an inline table `w(person, lo, hi)`: the numbers come from
 /// storage, never from a request.
 fn windows_table(windows: &[Window]) -> String {
@@ -135,31 +149,46 @@ fn widened(
     if windows.is_empty() {
         return Ok(Vec::new());
     }
-    widened_in(conn, project_id, timeout_us, &windows_table(windows))
+    widened_in(
+        conn,
+        project_id,
+        timeout_us,
+        &windows_table(windows),
+        windows,
+    )
 }
 
-/// [`widened`] for the windows of `source` (a table `w(person, lo, hi)`).
+/// [`widened`] for `windows` as the table `source` (`w(person, lo, hi)`).
 fn widened_in(
     conn: &Connection,
     project_id: &str,
     timeout_us: i64,
     source: &str,
+    windows: &[Window],
 ) -> Result<Vec<Window>, StorageError> {
+    // The hull of the windows lets the scan of sessions skip row groups.
+    let lo_us = windows.iter().map(|w| w.lo_us).min().unwrap_or(MIN_US);
+    let hi_us = windows.iter().map(|w| w.hi_us).max().unwrap_or(MAX_US);
     let sql = format!(
         "SELECT w.person, least(w.lo, coalesce(min(s.start_us), w.lo)), greatest(w.hi, coalesce(max(s.end_us), w.hi))
-         FROM {source} LEFT JOIN sessions AS s
-           ON s.project_id = ? AND s.person = w.person
-          AND s.end_us >= w.lo - ? AND s.start_us <= w.hi + ?
+         FROM {source} LEFT JOIN (
+             SELECT person, start_us, end_us FROM sessions
+             WHERE project_id = ? AND end_us >= ? AND start_us <= ?
+           ) AS s
+           ON s.person = w.person AND s.end_us >= w.lo - ? AND s.start_us <= w.hi + ?
          GROUP BY w.person, w.lo, w.hi"
     );
     let mut statement = conn.prepare(&sql)?;
-    let rows = statement.query_map(duckdb::params![project_id, timeout_us, timeout_us], |row| {
-        Ok(Window {
-            person: row.get(0)?,
-            lo_us: row.get(1)?,
-            hi_us: row.get(2)?,
-        })
-    })?;
+    let rows = statement.query_map(
+        duckdb::params![
+            project_id,
+            lo_us.saturating_sub(timeout_us),
+            hi_us.saturating_add(timeout_us),
+            timeout_us,
+            timeout_us
+        ],
+        Window::from_row,
+    )?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
 

@@ -6,7 +6,8 @@ use std::collections::HashSet;
 use duckdb::{params_from_iter, Connection};
 
 use super::{
-    cells, pending_windows, ready_timeout, widened, windows_table, within_windows, Window,
+    cell_groups, cells, pending_windows, ready_timeout, widened, windows_table, within_windows,
+    Window,
 };
 use crate::domain::analysis::sessions::{StoredGroup, StoredSessions};
 use crate::domain::analysis::PersonFold;
@@ -69,23 +70,9 @@ pub fn stored_sessions(
         }
         let groups = match query.cell_kind() {
             Some(kind) if cells::ready(conn, &query.project_id)? => {
-                // The cells answer for every person but those read from
-                // events; the kept sessions of those answer for them.
-                let mut persons: Vec<u32> = windows.iter().map(|w| w.person).collect();
-                persons.dedup();
-                let mut groups = cells::groups(conn, query, kind, &persons)?;
-                if !windows.is_empty() {
-                    groups.extend(kept_groups(
-                        conn,
-                        query,
-                        &windows,
-                        &pending,
-                        Kept::OfWindows,
-                    )?);
-                }
-                groups
+                cell_groups::groups(conn, query, kind, &windows, &pending)?
             }
-            _ => kept_groups(conn, query, &windows, &pending, Kept::All)?,
+            _ => kept_groups(conn, query, &windows, &pending)?,
         };
         let events = window_events(conn, query, &windows)?;
         Ok(Some(StoredSessions { groups, events }))
@@ -108,19 +95,25 @@ fn windows(
     let pending = pending_windows(conn, &query.project_id)?;
     let pending_persons: HashSet<u32> = pending.iter().map(|w| w.person).collect();
     let mut windows = widened(conn, &query.project_id, timeout_us, &pending)?;
+    // One branch per end, so that each reads only the row groups about it.
     let mut statement = conn.prepare(
         "SELECT person, start_us, end_us FROM sessions
-         WHERE project_id = ? AND start_us < ? AND end_us >= ? AND (start_us < ? OR end_us >= ?)",
+         WHERE project_id = ? AND start_us < ? AND end_us >= ?
+         UNION ALL
+         SELECT person, start_us, end_us FROM sessions
+         WHERE project_id = ? AND start_us >= ? AND start_us < ? AND end_us >= ?",
     )?;
     let crossing = statement.query_map(
-        duckdb::params![query.project_id, to_us, from_us, from_us, to_us],
-        |row| {
-            Ok(Window {
-                person: row.get(0)?,
-                lo_us: row.get(1)?,
-                hi_us: row.get(2)?,
-            })
-        },
+        duckdb::params![
+            query.project_id,
+            from_us,
+            from_us,
+            query.project_id,
+            from_us,
+            to_us,
+            to_us
+        ],
+        Window::from_row,
     )?;
     for window in crossing {
         windows.push(window?);
@@ -146,18 +139,8 @@ fn windows(
     Ok((merged, pending_persons))
 }
 
-/// Whose kept sessions [`kept_groups`] sums.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Kept {
-    /// Everyone's.
-    All,
-    /// Those of the persons with a window only.
-    OfWindows,
-}
-
 /// The totals of the kept sessions whole within the range and outside every
-/// window (of every person, or of the persons with a window), by the
-/// query's dimensions. A window that is not pending is one
+/// window, by the query's dimensions. A window that is not pending is one
 /// session crossing an end of the range, which the range already leaves
 /// out; the kept sessions of persons with pending writes are tested against
 /// their windows.
@@ -166,7 +149,6 @@ fn kept_groups(
     query: &SessionQuery,
     windows: &[Window],
     pending: &HashSet<u32>,
-    kept: Kept,
 ) -> Result<Vec<StoredGroup>, StorageError> {
     let (_, to_us) = micros(query.range);
     let mut statement = Statement::default();
@@ -180,23 +162,16 @@ fn kept_groups(
             list.join(", ")
         )
     };
-    let folded = match (windows.is_empty(), kept) {
-        (true, Kept::OfWindows) => return Ok(Vec::new()),
-        (true, Kept::All) => ("false".to_owned(), String::new()),
-        (false, Kept::All) => (
+    let folded = if windows.is_empty() {
+        ("false".to_owned(), String::new())
+    } else {
+        (
             "folded.person IS NOT NULL".to_owned(),
             format!(
                 " LEFT JOIN {} AS folded ON folded.person = sessions.person",
                 persons_table(&mut windows.iter().map(|w| w.person))
             ),
-        ),
-        (false, Kept::OfWindows) => (
-            "true".to_owned(),
-            format!(
-                " SEMI JOIN {} AS folded ON folded.person = sessions.person",
-                persons_table(&mut windows.iter().map(|w| w.person))
-            ),
-        ),
+        )
     };
     let stale: Vec<Window> = windows
         .iter()
