@@ -178,6 +178,11 @@ struct CellTally {
 /// UTC hours under every offset that is a whole number of hours.
 pub const HOUR_US: i64 = 3_600_000_000;
 
+/// The start of the UTC hour of a time, in microseconds.
+pub fn hour_start(micros: i64) -> i64 {
+    micros - micros.rem_euclid(HOUR_US)
+}
+
 /// One UTC day, in microseconds: the span of the cells that queries without
 /// time buckets read for the days their range covers whole.
 pub const DAY_US: i64 = 24 * HOUR_US;

@@ -20,7 +20,7 @@ use std::collections::{HashMap, HashSet};
 use roaring::{MultiOps, RoaringBitmap};
 
 use super::grouping::bucket;
-use super::rollup::{offsets_hour_aligned, HOUR_US};
+use super::rollup::{hour_start, offsets_hour_aligned, HOUR_US};
 use super::sessions::StoredGroup;
 use super::LocalClock;
 use crate::query::{
@@ -297,11 +297,6 @@ impl SessionQuery {
             })
             .collect()
     }
-}
-
-/// The start of the UTC hour of a time, in microseconds.
-pub fn hour_start(micros: i64) -> i64 {
-    micros - micros.rem_euclid(HOUR_US)
 }
 
 /// A time bucket's start, as a number to key groups by.

@@ -8,10 +8,10 @@ use duckdb::types::{TimeUnit, Value};
 use duckdb::Connection;
 
 use super::{
-    append_cells, append_hours, append_project, day_of, event_cells, hour_of, indexed, read_cells,
+    append_cells, append_hours, append_project, day_of, event_cells, indexed, read_cells,
     read_hours, CellSums, DAYS, DELTAS, DIRTY, HOUR_TABLES,
 };
-use crate::domain::analysis::rollup::{CellKind, RollupCell, DAY_US, HOUR_US};
+use crate::domain::analysis::rollup::{hour_start, CellKind, RollupCell, DAY_US, HOUR_US};
 use crate::domain::Event;
 use crate::storage::StorageError;
 
@@ -38,7 +38,7 @@ pub fn deltas_of(events: &[Event], numbers: &[u32], stored: impl Fn(&Event) -> b
         sums.entry(event.project_id.as_str())
             .or_default()
             .add_event(
-                hour_of(event.timestamp.timestamp_micros()),
+                hour_start(event.timestamp.timestamp_micros()),
                 &kinds,
                 event.event_type.as_str(),
                 &values,

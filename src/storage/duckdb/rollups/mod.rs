@@ -46,7 +46,7 @@ use duckdb::types::{TimeUnit, Value};
 use duckdb::{params_from_iter, Connection};
 use roaring::RoaringBitmap;
 
-use crate::domain::analysis::rollup::{CellKind, RollupCell, DAY_US, HOUR_US};
+use crate::domain::analysis::rollup::{hour_start, CellKind, RollupCell, DAY_US, HOUR_US};
 use crate::storage::duckdb::append::{append_columns, Table};
 use crate::storage::duckdb::errors::building;
 use crate::storage::duckdb::query::column;
@@ -72,11 +72,6 @@ const DAYS: &str = "rollup_days";
 const DELTAS: &str = "rollup_deltas";
 /// The hours to recompute from events.
 const DIRTY: &str = "rollup_dirty";
-
-/// The start of the UTC hour of `micros`.
-fn hour_of(micros: i64) -> i64 {
-    micros.div_euclid(HOUR_US) * HOUR_US
-}
 
 /// The start of the UTC day of `micros`.
 fn day_of(micros: i64) -> i64 {
@@ -259,7 +254,7 @@ fn event_cells(
                 *value = (!values.is_null(row)).then(|| values.value(row));
             }
             sums.add_event(
-                hour_of(times.value(row)),
+                hour_start(times.value(row)),
                 &indexed_kinds,
                 types.value(row),
                 &row_values,

@@ -15,9 +15,9 @@ use roaring::RoaringBitmap;
 
 use super::cells::{table, value_column};
 use super::{windows_table, Window};
-use crate::domain::analysis::rollup::HOUR_US;
+use crate::domain::analysis::rollup::{hour_start, HOUR_US};
 use crate::domain::analysis::session_cells::{
-    hour_start, KeptBeside, SessionCell, SessionCellKind, TakenSession,
+    KeptBeside, SessionCell, SessionCellKind, TakenSession,
 };
 use crate::domain::analysis::sessions::StoredGroup;
 use crate::domain::query::SessionQuery;

@@ -23,8 +23,8 @@ use duckdb::arrow::array::{
 };
 use duckdb::Connection;
 
-use crate::domain::analysis::rollup::{DAY_US, HOUR_US};
-use crate::domain::analysis::session_cells::{hour_start, SessionCell, SessionCellKind};
+use crate::domain::analysis::rollup::{hour_start, DAY_US, HOUR_US};
+use crate::domain::analysis::session_cells::{SessionCell, SessionCellKind};
 use crate::storage::duckdb::append::{append_columns, Table};
 use crate::storage::duckdb::errors::building;
 use crate::storage::duckdb::query::column;
