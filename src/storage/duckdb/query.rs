@@ -8,8 +8,6 @@
 //! offset schedule: the range is cut where the UTC offset changes, and each
 //! piece is a branch of a `UNION ALL` with its offset as a constant.
 
-use std::str::FromStr;
-
 use chrono::DateTime;
 use duckdb::arrow::array::{Array, Int64Array, StringArray};
 use duckdb::arrow::record_batch::RecordBatch;
@@ -18,7 +16,6 @@ use duckdb::{params_from_iter, Connection, Row};
 use tokio::sync::mpsc;
 
 use crate::domain::analysis::{TimelineEvent, TimelineRequest};
-use crate::domain::event::EventType;
 use crate::domain::query::time_buckets::estimated_buckets;
 use crate::domain::query::{
     DimensionValue, EventDimension, EventMetric, EventQuery, Granularity, GroupDimension,
@@ -186,24 +183,14 @@ impl QuerySql for Statement {
             }
             Test::Equals(values) if *dimension == EventDimension::Name => {
                 // `event` alone lets DuckDB skip row groups; the call type stands in
-                // for the name of non-track calls, so only values that are call
-                // types need the second test (a cheap scan matters: analyses
-                // evaluate one such test per step on every event of their range).
+                // for the name of non-track calls.
                 let names: Vec<&str> = values.iter().map(|v| self.bind(v.clone())).collect();
-                let types: Vec<&str> = values
-                    .iter()
-                    .filter(|v| EventType::from_str(v).is_ok())
-                    .map(|v| self.bind(v.clone()))
-                    .collect();
-                if types.is_empty() {
-                    format!("coalesce(event IN ({}), false)", names.join(", "))
-                } else {
-                    format!(
-                        "coalesce(event IN ({}) OR (event IS NULL AND type IN ({})), false)",
-                        names.join(", "),
-                        types.join(", ")
-                    )
-                }
+                let types: Vec<&str> = values.iter().map(|v| self.bind(v.clone())).collect();
+                format!(
+                    "coalesce(event IN ({}) OR (event IS NULL AND type IN ({})), false)",
+                    names.join(", "),
+                    types.join(", ")
+                )
             }
             Test::Equals(values) => {
                 let placeholders: Vec<&str> = values.iter().map(|v| self.bind(v.clone())).collect();
