@@ -512,7 +512,7 @@ async fn run(args: &[String]) {
         .into_iter()
         .filter(|(label, _, _)| only.as_deref().is_none_or(|text| label.contains(text)));
     let mut overall_peak = 0;
-    for (label, path, query) in selected {
+    'queries: for (label, path, query) in selected {
         if let Some(pid) = server {
             reset_peak_rss(pid);
         }
@@ -527,6 +527,18 @@ async fn run(args: &[String]) {
                 .send()
                 .await
                 .expect("query sent");
+            if response.status() == reqwest::StatusCode::UNPROCESSABLE_ENTITY {
+                // A read limit refused it: a figure of the benchmark too.
+                let refusal: Value = response.json().await.expect("JSON error");
+                println!(
+                    "{label}: refused after {:.0} ms: {}",
+                    started.elapsed().as_secs_f64() * 1e3,
+                    refusal["error"]["message"]
+                        .as_str()
+                        .unwrap_or("(no message)")
+                );
+                continue 'queries;
+            }
             assert!(
                 response.status().is_success(),
                 "{label}: {}",

@@ -44,7 +44,11 @@ prepare_benchmark_data "$BENCH" "$EVENTS" "${DATA:-}" "${LINKED[@]}"
 start_benchmark_backend "$BENCH" "$BACKEND" "$PORT"
 start_server "$WORK/bench.toml" "$PORT"
 if [[ "$BACKEND" == duckdb ]]; then wait_for_derived; fi
-echo "== queries over ${EVENTS} events on ${BACKEND}"
+if [[ -n "${DATA:-}" ]]; then
+  echo "== queries over the events of ${DATA} on ${BACKEND}"
+else
+  echo "== queries over ${EVENTS} events on ${BACKEND}"
+fi
 "$BENCH" run --url "http://127.0.0.1:${PORT}" --read-key "$READ_KEY" --runs "$RUNS" --server-pid "$SERVER_PID"
 echo "server_peak_rss_mb=$(peak_rss_mb)"
 exporter_stats "$PORT"

@@ -20,7 +20,7 @@ pub enum StorageBackend {
 /// DuckDB's default memory limit: what the service needs at 100 million
 /// events with little time lost (docs/benchmarks.md), instead of DuckDB's
 /// own 80% of the machine's memory.
-pub const DEFAULT_MEMORY_LIMIT: &str = "1GB";
+pub const DEFAULT_MEMORY_LIMIT: &str = "512MB";
 
 /// Storage settings. `path` and `memory_limit` apply to DuckDB; `url`,
 /// `database`, `user`, `password` and `cluster` to ClickHouse.
