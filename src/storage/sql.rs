@@ -66,6 +66,13 @@ pub(crate) trait QuerySql {
     /// The positive form of one filter condition (see [`filter_sql`]).
     fn condition(&mut self, dimension: &EventDimension, test: &Test) -> String;
 
+    /// [`QuerySql::condition`] as one bit of a timeline's `matches` (a
+    /// `CASE` evaluated on every event of the range, not a filter), where a
+    /// backend may prefer another form of the same test.
+    fn matcher_condition(&mut self, dimension: &EventDimension, test: &Test) -> String {
+        self.condition(dimension, test)
+    }
+
     /// `SELECT columns FROM events` of one project within `range`, joined
     /// with what [`QuerySql::person`] reads.
     fn project_events(&mut self, columns: &str, project_id: &str, range: TimeRange) -> String;
@@ -142,7 +149,7 @@ pub(crate) fn timeline_sql<S: QuerySql>(
         .iter()
         .enumerate()
         .map(|(i, matcher)| {
-            let condition = filter_sql(statement, matcher, &S::condition);
+            let condition = filter_sql(statement, matcher, &S::matcher_condition);
             // The bit is a constant of the plan, not a request value.
             format!("CASE WHEN {condition} THEN {} ELSE 0 END", 1u64 << i)
         })
