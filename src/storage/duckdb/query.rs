@@ -51,16 +51,28 @@ impl Statement {
         let value = Value::Timestamp(TimeUnit::Microsecond, instant.timestamp_micros());
         self.bind(value).to_owned()
     }
-}
 
-/// Whether an event is named one of `names` or, having no name, is a call
-/// of one of `types` (placeholders of the same values).
-fn name_or_call_type(names: &[&str], types: &[&str]) -> String {
-    format!(
-        "coalesce(event IN ({}) OR (event IS NULL AND type IN ({})), false)",
-        names.join(", "),
-        types.join(", ")
-    )
+    /// Whether an event is named one of `values` or, having no name, is a
+    /// call of one of them. With `every_value_as_type` false, only values
+    /// that are call types are tested against the call type (no other value
+    /// can match it), and without any the test is the name's `IN` alone.
+    fn event_name_test(&mut self, values: &[String], every_value_as_type: bool) -> String {
+        let names: Vec<&str> = values.iter().map(|v| self.bind(v.clone())).collect();
+        let types: Vec<&str> = values
+            .iter()
+            .filter(|v| every_value_as_type || EventType::from_str(v).is_ok())
+            .map(|v| self.bind(v.clone()))
+            .collect();
+        if types.is_empty() {
+            format!("coalesce(event IN ({}), false)", names.join(", "))
+        } else {
+            format!(
+                "coalesce(event IN ({}) OR (event IS NULL AND type IN ({})), false)",
+                names.join(", "),
+                types.join(", ")
+            )
+        }
+    }
 }
 
 /// RFC 6901 pointer to a key: `/a~1b` for `a/b`.
@@ -200,17 +212,7 @@ impl QuerySql for Statement {
                 // types need the second test. As a filter, the plain `IN` on the
                 // name measured twice as fast as one test of both (docs/benchmarks.md,
                 // "Event-name tests"); analyses' matchers keep the one test.
-                let names: Vec<&str> = values.iter().map(|v| self.bind(v.clone())).collect();
-                let types: Vec<&str> = values
-                    .iter()
-                    .filter(|v| EventType::from_str(v).is_ok())
-                    .map(|v| self.bind(v.clone()))
-                    .collect();
-                if types.is_empty() {
-                    format!("coalesce(event IN ({}), false)", names.join(", "))
-                } else {
-                    name_or_call_type(&names, &types)
-                }
+                self.event_name_test(values, false)
             }
             Test::Equals(values) => {
                 let placeholders: Vec<&str> = values.iter().map(|v| self.bind(v.clone())).collect();
@@ -234,9 +236,7 @@ impl QuerySql for Statement {
             // the call type measured faster than the name's `IN` alone
             // (docs/benchmarks.md, "Event-name tests").
             Test::Equals(values) if *dimension == EventDimension::Name => {
-                let names: Vec<&str> = values.iter().map(|v| self.bind(v.clone())).collect();
-                let types: Vec<&str> = values.iter().map(|v| self.bind(v.clone())).collect();
-                name_or_call_type(&names, &types)
+                self.event_name_test(values, true)
             }
             _ => self.condition(dimension, test),
         }
