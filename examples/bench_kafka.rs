@@ -89,7 +89,13 @@ async fn produce(options: &Options) {
         let values: Vec<(String, String)> = (sent..sent + chunk)
             .map(|i| {
                 let mut value = String::with_capacity(700);
-                sample_events::write_event(&mut value, 0, i as u64, &now);
+                sample_events::write_event(
+                    &mut value,
+                    0,
+                    i as u64,
+                    &now,
+                    sample_events::MessageIds::Sequential,
+                );
                 (format!("k{}", i % 1000), value)
             })
             .collect();

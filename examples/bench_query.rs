@@ -29,7 +29,7 @@ use analytics::storage::clickhouse::{
     server_client, server_version, ClickHouseOptions, ClickHouseRepository,
 };
 use analytics::storage::duckdb::{DuckDbOptions, DuckDbRepository};
-use analytics::storage::{ExportRequest, Repository};
+use analytics::storage::{ExportRequest, ReadBudget, Repository};
 use futures::StreamExt;
 use serde_json::{json, Value};
 
@@ -313,10 +313,20 @@ fn generate(args: &[String]) {
 
 /// Events per ClickHouse insert while copying.
 const COPY_BATCH: usize = 500_000;
+/// DuckDB's buffer pool while the copy reads the source file.
+const COPY_MEMORY_LIMIT: &str = "1GB";
 
 async fn copy_to_clickhouse(args: &[String]) {
     let path = option(args, "--path").expect("--path FILE");
-    let source = DuckDbRepository::open(path.as_ref(), &DuckDbOptions::default()).expect("open");
+    // The export sorts what it reads: a day at a time, under a bounded
+    // buffer pool, so that a copy of any size stays within memory.
+    let source = DuckDbRepository::open(
+        path.as_ref(),
+        &DuckDbOptions {
+            memory_limit: Some(COPY_MEMORY_LIMIT.into()),
+        },
+    )
+    .expect("open");
     let options = ClickHouseOptions::new(
         option(args, "--url").expect("--url"),
         option(args, "--database").unwrap_or_else(|| "bench".into()),
@@ -330,23 +340,36 @@ async fn copy_to_clickhouse(args: &[String]) {
     let version = server_version(&options).await.expect("version");
     let client = server_client(&options, version).with_database(&options.database);
     let started = Instant::now();
-    let mut chunks = source.export(ExportRequest {
-        project_id: "bench".into(),
-        from: None,
-        to: None,
-        without_visit: false,
-    });
+    let Some(bounds) = source
+        .time_bounds("bench", ReadBudget::UNLIMITED)
+        .await
+        .expect("time bounds")
+    else {
+        println!("copied 0 events to ClickHouse");
+        return;
+    };
     let mut insert = client.insert::<EventRow>("events").await.expect("insert");
     let mut copied = 0;
-    while let Some(chunk) = chunks.next().await {
-        for event in chunk.expect("export chunk") {
-            insert.write(&EventRow::from(&event)).await.expect("row");
-            copied += 1;
-            if copied % COPY_BATCH == 0 {
-                insert.end().await.expect("insert");
-                insert = client.insert::<EventRow>("events").await.expect("insert");
+    let mut day = bounds.from;
+    while day <= bounds.to {
+        let next = day + chrono::Duration::days(1);
+        let mut chunks = source.export(ExportRequest {
+            project_id: "bench".into(),
+            from: Some(day),
+            to: Some(next),
+            without_visit: false,
+        });
+        while let Some(chunk) = chunks.next().await {
+            for event in chunk.expect("export chunk") {
+                insert.write(&EventRow::from(&event)).await.expect("row");
+                copied += 1;
+                if copied % COPY_BATCH == 0 {
+                    insert.end().await.expect("insert");
+                    insert = client.insert::<EventRow>("events").await.expect("insert");
+                }
             }
         }
+        day = next;
     }
     insert.end().await.expect("insert");
     println!(

@@ -3,11 +3,15 @@
 //!
 //! ```text
 //! cargo run --release --example loadgen -- --url http://127.0.0.1:8080 \
-//!     --write-key wk_... --connections 32 --batch 100 --seconds 20
+//!     --write-key wk_... --connections 32 --batch 100 --seconds 20 [--ids random|sequential]
 //! ```
 //!
-//! Every event has a unique `messageId`, so nothing is deduplicated away; only
-//! requests answered 200 (events durably stored) count towards the rate.
+//! Every event has a unique `messageId` (a random UUIDv4 by default, as
+//! Segment's SDKs send; `--ids sequential` sends short increasing ones), so
+//! nothing is deduplicated away; only requests answered 200 (events durably
+//! stored) count towards the rate. The report ends with the load
+//! generator's own CPU time over the measured seconds, as a share of the
+//! machine's cores: what it took from the server it measures.
 
 #[path = "support/sample_events.rs"]
 mod sample_events;
@@ -24,6 +28,7 @@ struct Options {
     batch: usize,
     seconds: u64,
     warmup_seconds: u64,
+    ids: sample_events::MessageIds,
 }
 
 fn parse_options() -> Options {
@@ -34,6 +39,7 @@ fn parse_options() -> Options {
         batch: 100,
         seconds: 20,
         warmup_seconds: 3,
+        ids: sample_events::MessageIds::Random,
     };
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
@@ -48,6 +54,7 @@ fn parse_options() -> Options {
             "--batch" => options.batch = value().parse().expect("--batch N"),
             "--seconds" => options.seconds = value().parse().expect("--seconds N"),
             "--warmup" => options.warmup_seconds = value().parse().expect("--warmup N"),
+            "--ids" => options.ids = sample_events::MessageIds::parse(&value()),
             other => panic!("unknown flag {other}"),
         }
     }
@@ -79,7 +86,7 @@ async fn run_connection(
     let mut latencies = Vec::new();
     let mut sequence = 0_u64;
     while Instant::now() < deadline {
-        let body = sample_events::build_batch(connection, sequence, options.batch);
+        let body = sample_events::build_batch(connection, sequence, options.batch, options.ids);
         sequence += options.batch as u64;
         let bytes = body.len() as u64;
         let started = Instant::now();
@@ -130,6 +137,32 @@ fn percentile(sorted: &[u32], p: f64) -> f64 {
     f64::from(sorted[rank]) / 1000.0
 }
 
+/// CPU time this process has used so far (user and system, every thread),
+/// from `/proc/self/stat` in clock ticks of 1/100 s.
+fn process_cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // The fields after the command name, which is in parentheses.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map_or("", |(_, rest)| rest)
+        .split_whitespace()
+        .collect();
+    let ticks = |index: usize| {
+        fields
+            .get(index)
+            .and_then(|value| value.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    // utime and stime are fields 14 and 15 of the line, 12 and 13 here.
+    (ticks(11) + ticks(12)) as f64 / 100.0
+}
+
+/// Samples this process's CPU time once the warm-up is over.
+async fn cpu_at(instant: Instant) -> f64 {
+    tokio::time::sleep_until(instant.into()).await;
+    process_cpu_seconds()
+}
+
 #[tokio::main]
 async fn main() {
     let options = Arc::new(parse_options());
@@ -148,6 +181,8 @@ async fn main() {
             ))
         })
         .collect();
+    let cpu_from = tokio::spawn(cpu_at(measure_from));
+    let cpu_to = tokio::spawn(cpu_at(deadline));
     let mut latencies = Vec::new();
     for task in tasks {
         latencies.extend(task.await.expect("connection task"));
@@ -176,5 +211,11 @@ async fn main() {
         percentile(&latencies, 50.0),
         percentile(&latencies, 99.0),
         latencies.last().map_or(0.0, |&m| f64::from(m) / 1000.0),
+    );
+    let cpu = cpu_to.await.expect("cpu sample") - cpu_from.await.expect("cpu sample");
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    println!(
+        "loadgen_cpu_seconds={cpu:.1} loadgen_cpu_share={:.1}% of {cores} cores",
+        100.0 * cpu / measured / cores as f64
     );
 }

@@ -4,6 +4,10 @@
 # machine), then reports events/s, p50/p99 request latency, the server's peak
 # memory, and checks that every acknowledged event was stored.
 #
+# First the same load goes to examples/body_sink.rs, a server that only reads
+# each body and answers 200: the ceiling HTTP and the load generator leave on
+# this machine; the service's events/s is reported as a ratio to it.
+#
 # With --backend clickhouse the service writes to a throw-away local ClickHouse
 # server, and afterwards the same kind of events (one million) are sent
 # straight to ClickHouse as `INSERT ... FORMAT JSONEachRow`, for comparison.
@@ -30,10 +34,25 @@ while [[ $# -gt 0 ]]; do
   esac
 done
 
-cargo build --release --quiet --bin analytics --example loadgen --example bench_clickhouse_insert
+cargo build --release --quiet --bin analytics --example loadgen --example bench_clickhouse_insert --example body_sink
 LOADGEN="$CARGO_TARGET_DIR/release/examples/loadgen"
 
 source scripts/lib/bench-server.sh
+
+# The ceiling: the same load against a server that only reads the bodies.
+SINK_PORT="${BENCH_SINK_PORT:-18079}"
+"$CARGO_TARGET_DIR/release/examples/body_sink" --listen "127.0.0.1:${SINK_PORT}" &
+SINK_PID=$!
+trap 'kill "$SINK_PID" 2>/dev/null || true; cleanup' EXIT
+for _ in $(seq 1 100); do
+  curl -s -o /dev/null "http://127.0.0.1:${SINK_PORT}/" && break
+  sleep 0.1
+done
+echo "== load on body_sink (reads each body, answers 200): ${LOAD_ARGS[*]}"
+"$LOADGEN" --url "http://127.0.0.1:${SINK_PORT}" --write-key "$WRITE_KEY" "${LOAD_ARGS[@]}" | tee "$WORK/sink.out"
+kill -TERM "$SINK_PID"
+wait "$SINK_PID" || true
+trap cleanup EXIT
 
 case "$BACKEND" in
   duckdb) write_config "$PORT" UTC ;;
@@ -47,6 +66,9 @@ echo "== load on ${BACKEND}: ${LOAD_ARGS[*]}"
 "$LOADGEN" --url "http://127.0.0.1:${PORT}" --write-key "$WRITE_KEY" "${LOAD_ARGS[@]}" | tee "$WORK/loadgen.out"
 
 echo "server_peak_rss_mb=$(peak_rss_mb)"
+rate() { sed -n 's/.*events_per_second=\([0-9]*\).*/\1/p' "$1"; }
+awk -v service="$(rate "$WORK/loadgen.out")" -v sink="$(rate "$WORK/sink.out")" \
+  'BEGIN { if (sink > 0) printf "ratio_to_body_sink=%.4f (%d of %d events/s)\n", service / sink, service, sink }'
 exporter_stats "$PORT"
 
 ACKED="$(sed -n 's/.*acknowledged_including_warmup=\([0-9]*\).*/\1/p' "$WORK/loadgen.out")"

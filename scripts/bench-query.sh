@@ -8,8 +8,8 @@
 #   scripts/bench-query.sh [--backend duckdb|clickhouse] [--events N] [--runs N] [--linked] [--data FILE]
 #
 # --data FILE keeps the generated DuckDB file at FILE and, when FILE already
-# exists, reuses it instead of generating again (copy it first: the service
-# writes to it). Each query reports the service's peak resident memory while
+# exists, reuses a copy of it instead of generating again (the service writes
+# to it; with --backend clickhouse, which only reads it, the file itself). Each query reports the service's peak resident memory while
 # it ran.
 # --linked merges every anonymous user into an identified one (DuckDB), to
 # measure what identity links cost at query time.
@@ -40,6 +40,7 @@ BENCH="$CARGO_TARGET_DIR/release/examples/bench_query"
 
 source scripts/lib/bench-server.sh
 
+if [[ "$BACKEND" == clickhouse ]]; then export BENCH_DATA_IN_PLACE=1; fi
 prepare_benchmark_data "$BENCH" "$EVENTS" "${DATA:-}" "${LINKED[@]}"
 start_benchmark_backend "$BENCH" "$BACKEND" "$PORT"
 start_server "$WORK/bench.toml" "$PORT"

@@ -45,13 +45,55 @@ fn user_agent(user: usize) -> String {
     }
 }
 
-/// Appends one realistic event (about 600 bytes) to `body`.
-pub fn write_event(body: &mut String, connection: usize, sequence: u64, now: &str) {
+/// How the events' `messageId`s are made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[allow(dead_code)] // each benchmark uses one of them
+pub enum MessageIds {
+    /// Random UUIDv4s, as Segment's SDKs send them.
+    Random,
+    /// `lg-{connection}-{sequence}`: short, and increasing per connection.
+    Sequential,
+}
+
+impl MessageIds {
+    /// The style named on a command line: `random` or `sequential`.
+    #[allow(dead_code)] // the load generator parses it; the other benchmarks do not
+    pub fn parse(name: &str) -> Self {
+        match name {
+            "random" => MessageIds::Random,
+            "sequential" => MessageIds::Sequential,
+            other => panic!("--ids random|sequential, not {other}"),
+        }
+    }
+
+    fn write(self, into: &mut String, connection: usize, sequence: u64) {
+        match self {
+            MessageIds::Random => {
+                let _ = write!(into, "{}", uuid::Uuid::new_v4());
+            }
+            MessageIds::Sequential => {
+                let _ = write!(into, "lg-{connection}-{sequence}");
+            }
+        }
+    }
+}
+
+/// Appends one realistic event (about 600 bytes) to `body`, its
+/// `messageId` made as `ids` says.
+pub fn write_event(
+    body: &mut String,
+    connection: usize,
+    sequence: u64,
+    now: &str,
+    ids: MessageIds,
+) {
     let n = sequence as usize;
     let user = (connection * 7919 + n * 31) % 50_000;
     let path = PATHS[n % PATHS.len()];
+    let mut message_id = String::with_capacity(36);
+    ids.write(&mut message_id, connection, sequence);
     let common = format!(
-        r#""messageId":"lg-{connection}-{sequence}","anonymousId":"anon-{user}","timestamp":"{now}","context":{{"ip":"192.0.2.{ip}","userAgent":"{agent}","locale":"en-US","timezone":"Europe/Berlin","library":{{"name":"analytics.js","version":"5.2.1"}},"page":{{"path":"{path}","url":"https://shop.example{path}?utm_source=newsletter&utm_medium=email","referrer":"{referrer}","title":"Shop"}}}}"#,
+        r#""messageId":"{message_id}","anonymousId":"anon-{user}","timestamp":"{now}","context":{{"ip":"192.0.2.{ip}","userAgent":"{agent}","locale":"en-US","timezone":"Europe/Berlin","library":{{"name":"analytics.js","version":"5.2.1"}},"page":{{"path":"{path}","url":"https://shop.example{path}?utm_source=newsletter&utm_medium=email","referrer":"{referrer}","title":"Shop"}}}}"#,
         ip = user % 250 + 1,
         agent = user_agent(user),
         referrer = REFERRERS[n % REFERRERS.len()],
@@ -87,7 +129,7 @@ pub fn write_event(body: &mut String, connection: usize, sequence: u64, now: &st
 }
 
 /// A `/v1/batch` body of `size` events with unique `messageId`s.
-pub fn build_batch(connection: usize, first_sequence: u64, size: usize) -> String {
+pub fn build_batch(connection: usize, first_sequence: u64, size: usize, ids: MessageIds) -> String {
     let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
     let mut body = String::with_capacity(size * 700 + 64);
     body.push_str(r#"{"batch":["#);
@@ -95,7 +137,7 @@ pub fn build_batch(connection: usize, first_sequence: u64, size: usize) -> Strin
         if i > 0 {
             body.push(',');
         }
-        write_event(&mut body, connection, first_sequence + i as u64, &now);
+        write_event(&mut body, connection, first_sequence + i as u64, &now, ids);
     }
     let _ = write!(body, r#"],"sentAt":"{now}"}}"#);
     body
@@ -106,7 +148,7 @@ pub fn build_batch(connection: usize, first_sequence: u64, size: usize) -> Strin
 #[allow(dead_code)] // the storage benchmarks use it; the load generator does not
 pub fn parsed_events(total: usize) -> (Vec<analytics::domain::Event>, std::time::Duration) {
     let bodies: Vec<String> = (0..total.div_ceil(100))
-        .map(|i| build_batch(0, i as u64 * 100, 100))
+        .map(|i| build_batch(0, i as u64 * 100, 100, MessageIds::Sequential))
         .collect();
     use analytics::domain::segment::{IngestContext, Limits, Payload};
     let context = IngestContext {
