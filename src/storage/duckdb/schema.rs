@@ -8,6 +8,64 @@ use duckdb::Connection;
 
 use crate::storage::StorageError;
 
+/// SQL that rebuilds the rollup cell table `$table` (see migration 9) with
+/// its user sets stored uncompressed, keeping its rows.
+macro_rules! rebuild_rollup_cells {
+    ($table:literal) => {
+        concat!(
+            "CREATE TABLE ",
+            $table,
+            "_rebuilt (
+                project_id  VARCHAR  NOT NULL,
+                at_us       BIGINT   NOT NULL,
+                kind        VARCHAR  NOT NULL,
+                type        VARCHAR  NOT NULL,
+                value       VARCHAR,
+                events      UBIGINT  NOT NULL,
+                users       BLOB     NOT NULL USING COMPRESSION uncompressed
+            );
+            INSERT INTO ",
+            $table,
+            "_rebuilt SELECT project_id, at_us, kind, type, value, events, users FROM ",
+            $table,
+            ";
+            DROP TABLE ",
+            $table,
+            ";
+            ALTER TABLE ",
+            $table,
+            "_rebuilt RENAME TO ",
+            $table,
+            ";
+            "
+        )
+    };
+}
+
+/// SQL that rebuilds the session cell table `$table` (see migration 10)
+/// with its person sets stored uncompressed, keeping its rows.
+macro_rules! rebuild_session_cells {
+    ($table:literal) => {
+        concat!(
+            "CREATE TABLE ", $table, "_rebuilt (
+                project_id   VARCHAR  NOT NULL,
+                at_us        BIGINT   NOT NULL,
+                value        VARCHAR,
+                sessions     UBIGINT  NOT NULL,
+                events       UBIGINT  NOT NULL,
+                page_views   UBIGINT  NOT NULL,
+                bounces      UBIGINT  NOT NULL,
+                duration_us  BIGINT   NOT NULL,
+                persons      BLOB     NOT NULL USING COMPRESSION uncompressed
+            );
+            INSERT INTO ", $table, "_rebuilt SELECT project_id, at_us, value, sessions, events, page_views, bounces, duration_us, persons FROM ", $table, ";
+            DROP TABLE ", $table, ";
+            ALTER TABLE ", $table, "_rebuilt RENAME TO ", $table, ";
+            "
+        )
+    };
+}
+
 /// One schema change.
 #[derive(Debug, Clone, Copy)]
 pub struct Migration {
@@ -508,6 +566,35 @@ pub const MIGRATIONS: &[Migration] = &[
         // their start; a file's sessions built before are rewritten by the
         // next build step.
         sql: "ALTER TABLE session_state ADD COLUMN ordered BOOLEAN NOT NULL DEFAULT false;",
+    },
+    Migration {
+        version: 12,
+        name: "user sets stored uncompressed",
+        // DuckDB compresses large blobs with ZSTD, a block at a time, and a
+        // scan decompresses every block its rows touch, whatever it selects:
+        // reading the 90 total cells of `rollup_days` decompressed the user
+        // sets of every kind (250 ms at 100 million events, against 2 ms
+        // stored plainly). Roaring bitmaps are compact already, so the user
+        // and person sets of every cell table are stored as they are.
+        sql: concat!(
+            rebuild_rollup_cells!("rollup_hours_total"),
+            rebuild_rollup_cells!("rollup_hours_name"),
+            rebuild_rollup_cells!("rollup_hours_page"),
+            rebuild_rollup_cells!("rollup_hours_browser"),
+            rebuild_rollup_cells!("rollup_hours_os"),
+            rebuild_rollup_cells!("rollup_hours_device"),
+            rebuild_rollup_cells!("rollup_hours_country"),
+            rebuild_rollup_cells!("rollup_hours_region"),
+            rebuild_rollup_cells!("rollup_hours_city"),
+            rebuild_rollup_cells!("rollup_days"),
+            rebuild_rollup_cells!("rollup_deltas"),
+            rebuild_session_cells!("session_cells_total"),
+            rebuild_session_cells!("session_cells_entry_page"),
+            rebuild_session_cells!("session_cells_exit_page"),
+            rebuild_session_cells!("session_cells_referrer_domain"),
+            rebuild_session_cells!("session_cells_source"),
+            rebuild_session_cells!("session_cells_channel"),
+        ),
     },
 ];
 
