@@ -10,7 +10,7 @@ use duckdb::arrow::array::{
 use duckdb::Connection;
 
 use super::cells::{self, Touched};
-use super::{kept_timeline, visit_columns, widened_in, within, Window, MAX_US, MIN_US};
+use super::{kept_timeline, loaded, visit_columns, widened_in, within, Window, MAX_US, MIN_US};
 use crate::domain::analysis::persons;
 use crate::domain::analysis::sessions::{summarise_sessions, SessionSummary};
 use crate::domain::Event;
@@ -315,31 +315,6 @@ fn joined_stretches(
         }
     }
     Ok(stretches)
-}
-
-/// Puts `windows` in the connection's temporary table of windows, in place
-/// of what it held; returns it as a table `w(person, lo, hi)`. A table, not
-/// a list in the statement: DuckDB binds a long list slowly and joins a
-/// table fast.
-fn loaded(conn: &Connection, windows: &[Window]) -> Result<&'static str, StorageError> {
-    conn.execute_batch(
-        "CREATE TEMP TABLE IF NOT EXISTS session_windows (person UINTEGER, lo BIGINT, hi BIGINT);
-         DELETE FROM temp.session_windows;",
-    )?;
-    let persons: UInt32Array = windows.iter().map(|w| Some(w.person)).collect();
-    let lows: Int64Array = windows.iter().map(|w| Some(w.lo_us)).collect();
-    let highs: Int64Array = windows.iter().map(|w| Some(w.hi_us)).collect();
-    append_columns(
-        conn,
-        Table::Temporary("session_windows"),
-        "the session windows",
-        [
-            ("person", Arc::new(persons) as ArrayRef),
-            ("lo", Arc::new(lows) as ArrayRef),
-            ("hi", Arc::new(highs) as ArrayRef),
-        ],
-    )?;
-    Ok("temp.session_windows AS w")
 }
 
 /// Windows in person and time order, a person's windows within the

@@ -33,11 +33,15 @@ mod read;
 pub(super) use keep::{append_pending, build_step, pending_spans, refresh, PendingSpan};
 pub(super) use read::stored_sessions;
 
+use std::sync::Arc;
+
 use chrono::DateTime;
+use duckdb::arrow::array::{ArrayRef, Int64Array, UInt32Array};
 use duckdb::Connection;
 
 use crate::domain::analysis::TimelineRequest;
 use crate::domain::query::{Acquisition, EventDimension, Filter, TimeRange, VisitAttribute};
+use crate::storage::duckdb::append::{append_columns, Table};
 use crate::storage::StorageError;
 
 /// Earliest time a window reaches, in microseconds: far enough for any event,
@@ -105,8 +109,8 @@ impl Window {
     }
 }
 
-/// Windows as an inline table `w(person, lo, hi)`: the numbers come from
-/// storage, never from a request.
+/// Windows as an inline table `w(person, lo, hi)`, for a few of them: the
+/// numbers come from storage, never from a request.
 fn windows_table(windows: &[Window]) -> String {
     let rows: Vec<String> = windows
         .iter()
@@ -115,18 +119,35 @@ fn windows_table(windows: &[Window]) -> String {
     format!("(VALUES {}) AS w(person, lo, hi)", rows.join(", "))
 }
 
-/// The events of a timeline that fall in one of `windows` (the list of
-/// persons first: DuckDB filters by it before it joins the windows).
-fn within_windows(windows: &[Window]) -> String {
-    let mut persons: Vec<u32> = windows.iter().map(|w| w.person).collect();
-    persons.sort_unstable();
-    persons.dedup();
-    let persons: Vec<String> = persons.iter().map(u32::to_string).collect();
-    format!(
-        "PERSON IN ({}) AND {}",
-        persons.join(", "),
-        within(&windows_table(windows))
-    )
+/// Puts `windows` in the connection's temporary table of windows, in place
+/// of what it held; returns it as a table `w(person, lo, hi)`. A table, not
+/// a list in the statement: DuckDB binds a long list slowly and joins a
+/// table fast.
+fn loaded(conn: &Connection, windows: &[Window]) -> Result<&'static str, StorageError> {
+    conn.execute_batch(
+        "CREATE TEMP TABLE IF NOT EXISTS session_windows (person UINTEGER, lo BIGINT, hi BIGINT);
+         DELETE FROM temp.session_windows;",
+    )?;
+    let persons: UInt32Array = windows.iter().map(|w| Some(w.person)).collect();
+    let lows: Int64Array = windows.iter().map(|w| Some(w.lo_us)).collect();
+    let highs: Int64Array = windows.iter().map(|w| Some(w.hi_us)).collect();
+    append_columns(
+        conn,
+        Table::Temporary("session_windows"),
+        "the session windows",
+        [
+            ("person", Arc::new(persons) as ArrayRef),
+            ("lo", Arc::new(lows) as ArrayRef),
+            ("hi", Arc::new(highs) as ArrayRef),
+        ],
+    )?;
+    Ok("temp.session_windows AS w")
+}
+
+/// The events of a timeline that fall in one of `windows`, put in the
+/// connection's table of windows.
+fn within_windows(conn: &Connection, windows: &[Window]) -> Result<String, StorageError> {
+    Ok(within(loaded(conn, windows)?))
 }
 
 /// The events of a timeline that fall in one of the windows of `source`

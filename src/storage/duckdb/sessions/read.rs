@@ -359,7 +359,8 @@ fn window_events(
             from: chrono::DateTime::from_timestamp_micros(lo_us).unwrap_or_default(),
             to: chrono::DateTime::from_timestamp_micros(hi_us + 1).unwrap_or_default(),
         };
-        events.extend(collect_timeline(conn, &request, &within_windows(&cluster))?);
+        let restriction = within_windows(conn, &cluster)?;
+        events.extend(collect_timeline(conn, &request, &restriction)?);
     }
     // Clusters follow one another in time: a stable sort by person keeps
     // each person's events in timeline order.
