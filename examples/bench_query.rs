@@ -376,7 +376,10 @@ async fn copy_to_clickhouse(args: &[String]) {
         "copied {copied} events to ClickHouse in {:.1} s",
         started.elapsed().as_secs_f64()
     );
-    println!("stored on disk: {} MB", table_bytes(&client).await / 1_000_000);
+    println!(
+        "stored on disk: {} MB",
+        table_bytes(&client).await / 1_000_000
+    );
     // Queries are timed on settled data, as after the background merges;
     // a partition at a time, so that a merge needs room for one partition's
     // copy, not the table's.
@@ -393,7 +396,9 @@ async fn copy_to_clickhouse(args: &[String]) {
             .expect("partitions");
         for partition in partitions {
             client
-                .query(&format!("OPTIMIZE TABLE {table} PARTITION {partition} FINAL"))
+                .query(&format!(
+                    "OPTIMIZE TABLE {table} PARTITION {partition} FINAL"
+                ))
                 .execute()
                 .await
                 .expect("optimize");
