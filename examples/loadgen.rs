@@ -157,7 +157,7 @@ fn process_cpu_seconds() -> f64 {
     (ticks(11) + ticks(12)) as f64 / 100.0
 }
 
-/// Samples this process's CPU time once the warm-up is over.
+/// This process's CPU time at `instant`.
 async fn cpu_at(instant: Instant) -> f64 {
     tokio::time::sleep_until(instant.into()).await;
     process_cpu_seconds()

@@ -9,8 +9,8 @@
 #
 # --data FILE keeps the generated DuckDB file at FILE and, when FILE already
 # exists, reuses a copy of it instead of generating again (the service writes
-# to it; with --backend clickhouse, which only reads it, the file itself). Each query reports the service's peak resident memory while
-# it ran.
+# to it; with --backend clickhouse, which only reads it, the file itself).
+# Each query reports the service's peak resident memory while it ran.
 # --linked merges every anonymous user into an identified one (DuckDB), to
 # measure what identity links cost at query time.
 set -euo pipefail

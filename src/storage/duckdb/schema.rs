@@ -8,25 +8,22 @@ use duckdb::Connection;
 
 use crate::storage::StorageError;
 
-/// SQL that rebuilds the rollup cell table `$table` (see migration 9) with
-/// its user sets stored uncompressed, keeping its rows.
-macro_rules! rebuild_rollup_cells {
-    ($table:literal) => {
+/// SQL that rebuilds the table `$table` as `$columns` (its definition, the
+/// user or person set declared `USING COMPRESSION uncompressed`), keeping
+/// its rows: the columns named in `$select`.
+macro_rules! rebuilt {
+    ($table:literal, $columns:literal, $select:literal) => {
         concat!(
             "CREATE TABLE ",
             $table,
-            "_rebuilt (
-                project_id  VARCHAR  NOT NULL,
-                at_us       BIGINT   NOT NULL,
-                kind        VARCHAR  NOT NULL,
-                type        VARCHAR  NOT NULL,
-                value       VARCHAR,
-                events      UBIGINT  NOT NULL,
-                users       BLOB     NOT NULL USING COMPRESSION uncompressed
-            );
+            "_rebuilt (",
+            $columns,
+            ");
             INSERT INTO ",
             $table,
-            "_rebuilt SELECT project_id, at_us, kind, type, value, events, users FROM ",
+            "_rebuilt SELECT ",
+            $select,
+            " FROM ",
             $table,
             ";
             DROP TABLE ",
@@ -42,26 +39,31 @@ macro_rules! rebuild_rollup_cells {
     };
 }
 
+/// SQL that rebuilds the rollup cell table `$table` (see migration 9) with
+/// its user sets stored uncompressed, keeping its rows.
+macro_rules! rebuild_rollup_cells {
+    ($table:literal) => {
+        rebuilt!(
+            $table,
+            "project_id VARCHAR NOT NULL, at_us BIGINT NOT NULL, kind VARCHAR NOT NULL,
+             type VARCHAR NOT NULL, value VARCHAR, events UBIGINT NOT NULL,
+             users BLOB NOT NULL USING COMPRESSION uncompressed",
+            "project_id, at_us, kind, type, value, events, users"
+        )
+    };
+}
+
 /// SQL that rebuilds the session cell table `$table` (see migration 10)
 /// with its person sets stored uncompressed, keeping its rows.
 macro_rules! rebuild_session_cells {
     ($table:literal) => {
-        concat!(
-            "CREATE TABLE ", $table, "_rebuilt (
-                project_id   VARCHAR  NOT NULL,
-                at_us        BIGINT   NOT NULL,
-                value        VARCHAR,
-                sessions     UBIGINT  NOT NULL,
-                events       UBIGINT  NOT NULL,
-                page_views   UBIGINT  NOT NULL,
-                bounces      UBIGINT  NOT NULL,
-                duration_us  BIGINT   NOT NULL,
-                persons      BLOB     NOT NULL USING COMPRESSION uncompressed
-            );
-            INSERT INTO ", $table, "_rebuilt SELECT project_id, at_us, value, sessions, events, page_views, bounces, duration_us, persons FROM ", $table, ";
-            DROP TABLE ", $table, ";
-            ALTER TABLE ", $table, "_rebuilt RENAME TO ", $table, ";
-            "
+        rebuilt!(
+            $table,
+            "project_id VARCHAR NOT NULL, at_us BIGINT NOT NULL, value VARCHAR,
+             sessions UBIGINT NOT NULL, events UBIGINT NOT NULL, page_views UBIGINT NOT NULL,
+             bounces UBIGINT NOT NULL, duration_us BIGINT NOT NULL,
+             persons BLOB NOT NULL USING COMPRESSION uncompressed",
+            "project_id, at_us, value, sessions, events, page_views, bounces, duration_us, persons"
         )
     };
 }

@@ -144,12 +144,6 @@ fn loaded(conn: &Connection, windows: &[Window]) -> Result<&'static str, Storage
     Ok("temp.session_windows AS w")
 }
 
-/// The events of a timeline that fall in one of `windows`, put in the
-/// connection's table of windows.
-fn within_windows(conn: &Connection, windows: &[Window]) -> Result<String, StorageError> {
-    Ok(within(loaded(conn, windows)?))
-}
-
 /// The events of a timeline that fall in one of the windows of `source`
 /// (a table `w(person, lo, hi)`).
 fn within(source: &str) -> String {

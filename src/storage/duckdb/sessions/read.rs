@@ -6,7 +6,7 @@ use std::collections::HashSet;
 use duckdb::{params_from_iter, Connection};
 
 use super::{
-    cell_groups, cells, pending_windows, ready_timeout, widened, windows_table, within_windows,
+    cell_groups, cells, loaded, pending_windows, ready_timeout, widened, windows_table, within,
     Window,
 };
 use crate::domain::analysis::sessions::{StoredGroup, StoredSessions};
@@ -359,7 +359,7 @@ fn window_events(
             from: chrono::DateTime::from_timestamp_micros(lo_us).unwrap_or_default(),
             to: chrono::DateTime::from_timestamp_micros(hi_us + 1).unwrap_or_default(),
         };
-        let restriction = within_windows(conn, &cluster)?;
+        let restriction = within(loaded(conn, &cluster)?);
         events.extend(collect_timeline(conn, &request, &restriction)?);
     }
     // Clusters follow one another in time: a stable sort by person keeps
