@@ -81,6 +81,19 @@ fn start(data_dir: &std::path::Path) -> Running {
     }
 }
 
+/// Every stored event of the development project, as NDJSON.
+async fn export(running: &Running) -> String {
+    reqwest::Client::new()
+        .get(format!("{}/v1/export", running.address))
+        .bearer_auth(&running.read_key)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
 fn terminate(mut running: Running) -> Vec<String> {
     let status = Command::new("kill")
         .args(["-TERM", &running.child.id().to_string()])
@@ -125,16 +138,7 @@ async fn development_project_keys_persist_and_sigterm_drains() {
         running.write_key, write_key,
         "the development keys survive a restart"
     );
-    let export = client
-        .get(format!("{}/v1/export", running.address))
-        .bearer_auth(&running.read_key)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    assert_eq!(export.lines().count(), 50);
+    assert_eq!(export(&running).await.lines().count(), 50);
     terminate(running);
 }
 
@@ -159,4 +163,84 @@ fn the_healthcheck_command_follows_the_running_instance() {
     let output = healthcheck();
     assert_eq!(output.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&output.stderr).contains("unhealthy"));
+}
+
+/// Sends batches of new events until the service stops answering; returns
+/// the `messageId`s of every batch it acknowledged.
+async fn send_until_gone(address: String, write_key: String, sender: usize) -> Vec<String> {
+    let client = reqwest::Client::new();
+    let mut acknowledged = Vec::new();
+    for batch in 0.. {
+        let ids: Vec<String> = (0..50).map(|i| format!("s{sender}-b{batch}-{i}")).collect();
+        let events: Vec<_> = ids
+            .iter()
+            .map(|id| json!({"type": "track", "userId": "u", "event": "e", "messageId": id}))
+            .collect();
+        let answer = client
+            .post(format!("{address}/v1/batch"))
+            .basic_auth(&write_key, Some(""))
+            .json(&json!({ "batch": events }))
+            .send()
+            .await;
+        match answer {
+            Ok(response) if response.status() == 200 => acknowledged.extend(ids),
+            Ok(response) if response.status() == 503 => {}
+            _ => break,
+        }
+    }
+    acknowledged
+}
+
+#[tokio::test]
+async fn every_event_acknowledged_before_a_kill_is_stored_after_the_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut running = start(dir.path());
+    let senders: Vec<_> = (0..8)
+        .map(|sender| {
+            tokio::spawn(send_until_gone(
+                running.address.clone(),
+                running.write_key.clone(),
+                sender,
+            ))
+        })
+        .collect();
+    tokio::time::sleep(std::time::Duration::from_millis(1_500)).await;
+    running.child.kill().expect("SIGKILL");
+    running.child.wait().unwrap();
+    let mut acknowledged = Vec::new();
+    for sender in senders {
+        acknowledged.extend(sender.await.unwrap());
+    }
+    assert!(
+        acknowledged.len() > 1_000,
+        "{} acknowledged",
+        acknowledged.len()
+    );
+
+    let running = start(dir.path());
+    let export = export(&running).await;
+    let stored: std::collections::HashSet<String> = export
+        .lines()
+        .map(|line| {
+            let event: serde_json::Value = serde_json::from_str(line).unwrap();
+            event["messageId"].as_str().unwrap().to_owned()
+        })
+        .collect();
+    assert_eq!(
+        stored.len(),
+        export.lines().count(),
+        "no event stored twice"
+    );
+    let lost: Vec<&String> = acknowledged
+        .iter()
+        .filter(|id| !stored.contains(*id))
+        .collect();
+    assert!(
+        lost.is_empty(),
+        "{} of {} acknowledged events lost, e.g. {:?}",
+        lost.len(),
+        acknowledged.len(),
+        &lost[..lost.len().min(3)]
+    );
+    terminate(running);
 }

@@ -143,6 +143,45 @@ pub fn build_batch(connection: usize, first_sequence: u64, size: usize, ids: Mes
     body
 }
 
+/// The ingest context of the benchmark's project, received now.
+#[allow(dead_code)] // the storage benchmarks use it; the load generator does not
+fn bench_context() -> analytics::domain::segment::IngestContext<'static> {
+    analytics::domain::segment::IngestContext {
+        project_id: "bench",
+        received_at: chrono::Utc::now(),
+        max_future: chrono::Duration::days(1),
+        client_ip: None,
+        keep_ip: true,
+    }
+}
+
+/// What parsing costs per event once the allocator has its pages: `total`
+/// events with random ids parsed five times over, each round's events dropped
+/// before the next, the fastest round.
+#[allow(dead_code)] // the storage benchmark uses it; the load generator does not
+pub fn steady_parse_cost(total: usize) -> std::time::Duration {
+    use analytics::domain::segment::{IngestContext, Limits, Payload};
+    let bodies: Vec<String> = (0..total.div_ceil(100))
+        .map(|i| build_batch(0, i as u64 * 100, 100, MessageIds::Random))
+        .collect();
+    let context = IngestContext {
+        keep_ip: false,
+        ..bench_context()
+    };
+    (0..5)
+        .map(|_| {
+            let started = std::time::Instant::now();
+            let mut events = 0;
+            for body in &bodies {
+                let payload = Payload::batch(body.as_bytes(), Limits::SEGMENT).expect("valid body");
+                events += payload.into_events(context).events.len();
+            }
+            started.elapsed() / u32::try_from(events.max(1)).unwrap_or(u32::MAX)
+        })
+        .min()
+        .unwrap_or_default()
+}
+
 /// `total` events of project `bench`, through the ingest parser, with the time
 /// parsing took.
 #[allow(dead_code)] // the storage benchmarks use it; the load generator does not
@@ -150,14 +189,8 @@ pub fn parsed_events(total: usize) -> (Vec<analytics::domain::Event>, std::time:
     let bodies: Vec<String> = (0..total.div_ceil(100))
         .map(|i| build_batch(0, i as u64 * 100, 100, MessageIds::Sequential))
         .collect();
-    use analytics::domain::segment::{IngestContext, Limits, Payload};
-    let context = IngestContext {
-        project_id: "bench",
-        received_at: chrono::Utc::now(),
-        max_future: chrono::Duration::days(1),
-        client_ip: None,
-        keep_ip: true,
-    };
+    use analytics::domain::segment::{Limits, Payload};
+    let context = bench_context();
     let started = std::time::Instant::now();
     let mut events = Vec::with_capacity(total);
     for body in &bodies {

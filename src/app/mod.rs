@@ -16,5 +16,7 @@ mod visitors;
 pub use error::{AppError, Limit};
 pub use ingest::{IngestOutcome, IngestService, Sender};
 pub use limits::{ReadLimits, Slot};
-pub use reads::{Discovered, DiscoverySpec, ExportSpec, QueryService, DISCOVERY_LIMIT};
+pub use reads::{
+    Discovered, DiscoverySpec, ExportSpec, QueryService, ReadBarrier, DISCOVERY_LIMIT,
+};
 pub use visitors::VisitorIds;

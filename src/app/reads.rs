@@ -3,7 +3,9 @@
 //! the clock, read under the limits, compute off the async runtime, answer.
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
 
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
@@ -54,7 +56,19 @@ pub struct ExportSpec {
 pub struct QueryService {
     repository: Arc<dyn Repository>,
     limits: ReadLimits,
+    barrier: Option<Arc<dyn ReadBarrier>>,
 }
+
+/// Where ingest acknowledges events before storage holds them (the ingest
+/// journal): a read first waits for the events acknowledged before it.
+#[async_trait]
+pub trait ReadBarrier: Send + Sync {
+    /// Returns once storage holds every event acknowledged so far, or after `patience`.
+    async fn caught_up(&self, patience: Duration);
+}
+
+/// Longest a read waits for storage to catch up with ingest.
+const READ_BARRIER_PATIENCE: Duration = Duration::from_secs(10);
 
 /// Runs CPU-bound work over read events on a blocking thread, so that it
 /// never stalls the async runtime; a panic there is an internal error.
@@ -73,7 +87,23 @@ fn elapsed_ms(started: Instant) -> u64 {
 impl QueryService {
     /// A service reading `repository` under `limits`.
     pub fn new(repository: Arc<dyn Repository>, limits: ReadLimits) -> Self {
-        QueryService { repository, limits }
+        QueryService {
+            repository,
+            limits,
+            barrier: None,
+        }
+    }
+
+    /// The same service, its reads waiting at `barrier` first.
+    pub fn waiting_at(mut self, barrier: Arc<dyn ReadBarrier>) -> Self {
+        self.barrier = Some(barrier);
+        self
+    }
+
+    async fn wait_for_ingest(&self) {
+        if let Some(barrier) = &self.barrier {
+            barrier.caught_up(READ_BARRIER_PATIENCE).await;
+        }
     }
 
     /// What the planner needs for `project` now; reads the project's first
@@ -83,6 +113,7 @@ impl QueryService {
         project: &Project,
         date_range: &DateRangeSpec,
     ) -> Result<PlanContext, AppError> {
+        self.wait_for_ingest().await;
         let data_bounds = match date_range {
             DateRangeSpec::All => self
                 .repository
@@ -350,6 +381,7 @@ impl QueryService {
         project: &Project,
         spec: ExportSpec,
     ) -> Result<EventChunks, AppError> {
+        self.wait_for_ingest().await;
         if let (Some(from), Some(to)) = (spec.from, spec.to) {
             if from >= to {
                 return Err(AppError::InvalidParameter {

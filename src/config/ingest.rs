@@ -28,6 +28,16 @@ pub struct IngestConfig {
     /// Drop events from crawlers, headless browsers and other automated
     /// clients (counted in `analytics_events_dropped_total{reason}`).
     pub drop_bots: bool,
+    /// Answer a request once its events are in the ingest journal (a log on
+    /// disk, synced before the answer) rather than once storage holds them;
+    /// storage then takes them in batches as large as the load makes them,
+    /// and reads wait for the events acknowledged before them. Default: on
+    /// with DuckDB, off with ClickHouse. Not used when HTTP ingest produces
+    /// to Kafka.
+    pub journal: Option<bool>,
+    /// Directory of the ingest journal. Default: the DuckDB file's path
+    /// with `.journal` appended; to be set for a journal with ClickHouse.
+    pub journal_dir: Option<std::path::PathBuf>,
 }
 
 impl IngestConfig {
@@ -89,10 +99,12 @@ impl Default for IngestConfig {
     fn default() -> Self {
         Self {
             max_future: Duration::from_secs(24 * 3600),
-            queue_capacity: 200_000,
+            queue_capacity: 100_000,
             public_url: None,
             trusted_proxies: Vec::new(),
             drop_bots: true,
+            journal: None,
+            journal_dir: None,
         }
     }
 }

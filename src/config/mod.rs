@@ -178,6 +178,15 @@ impl Config {
         self.storage.validate()?;
         self.validate_queue()?;
         self.ingest.validate()?;
+        if self.ingest.journal == Some(true)
+            && self.storage.backend == StorageBackend::Clickhouse
+            && self.ingest.journal_dir.is_none()
+        {
+            return Err(ConfigError::invalid(
+                "ingest.journal_dir",
+                "is required for a journal with the ClickHouse backend (a directory on local disk)",
+            ));
+        }
         self.processor.validate()?;
         self.read.validate()?;
         self.log.validate()?;
@@ -188,6 +197,24 @@ impl Config {
             kafka.validate(&ids)?;
         }
         Ok(())
+    }
+
+    /// The directory of the ingest journal, when HTTP ingest acknowledges
+    /// from one (see [`IngestConfig::journal`]).
+    pub fn journal_dir(&self) -> Option<PathBuf> {
+        if self.kafka.is_some() {
+            return None;
+        }
+        let ingest = &self.ingest;
+        match (self.storage.backend, ingest.journal) {
+            (_, Some(false)) | (StorageBackend::Clickhouse, None) => None,
+            (StorageBackend::Duckdb, _) => Some(ingest.journal_dir.clone().unwrap_or_else(|| {
+                let mut path = self.storage.path.clone().into_os_string();
+                path.push(".journal");
+                PathBuf::from(path)
+            })),
+            (StorageBackend::Clickhouse, Some(true)) => ingest.journal_dir.clone(),
+        }
     }
 
     /// The queue must hold the largest batch handed over at once, or that

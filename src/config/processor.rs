@@ -28,7 +28,7 @@ pub struct ProcessorConfig {
 impl Default for ProcessorConfig {
     fn default() -> Self {
         Self {
-            batch_max_events: 20_000,
+            batch_max_events: 50_000,
             batch_min_events: None,
             batch_max_wait: None,
             write_attempts: 3,

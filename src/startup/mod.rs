@@ -1,6 +1,7 @@
 //! Building and running the service: storage, workers, HTTP server, graceful shutdown.
 
 mod development;
+mod journal;
 mod kafka;
 pub mod probe;
 pub mod supervision;
@@ -51,6 +52,12 @@ pub enum StartupError {
     /// An enrichment data file is present but does not load.
     #[error(transparent)]
     Enrich(#[from] EnrichError),
+    /// The ingest journal could not be opened.
+    #[error(transparent)]
+    Journal(analytics_journal::JournalError),
+    /// The journal's records could not be queued again.
+    #[error("replaying the ingest journal: {0}")]
+    Replay(crate::workers::journal::ReplayError),
     /// The HTTP server failed.
     #[error("http server: {0}")]
     Serve(std::io::Error),
@@ -78,6 +85,7 @@ pub struct Application {
     development_keys: Option<DevelopmentKeys>,
     backfill: VisitBackfill,
     upkeep: StoreUpkeep,
+    journal: Option<journal::JournalRun>,
 }
 
 /// Opens the configured storage backend.
@@ -127,12 +135,16 @@ impl Application {
             None
         };
         let metrics = Metrics::new();
-        let (queue, processor) = processor::queue(
+        let (queue, mut processor) = processor::queue(
             config.ingest.queue_capacity,
             config.processor.batching(config.storage.backend),
             repository.clone(),
             metrics.clone(),
         );
+        let journal = match config.journal_dir() {
+            Some(dir) => Some(journal::open(&dir, queue.clone())?),
+            None => None,
+        };
         let listener =
             TcpListener::bind(config.listen)
                 .await
@@ -160,7 +172,11 @@ impl Application {
             None => kafka::KafkaParts::default(),
         };
         let limits = ReadLimits::new(&config.read, metrics.read_limit_refusals.clone());
-        let reads = Arc::new(QueryService::new(repository.clone(), limits));
+        let mut reads = QueryService::new(repository.clone(), limits);
+        if let Some((parts, _)) = &journal {
+            reads = reads.waiting_at(parts.progress.clone());
+        }
+        let reads = Arc::new(reads);
         let exporter = config.exporter.enabled.then(|| {
             Exporter::new(
                 reads.clone(),
@@ -170,13 +186,23 @@ impl Application {
             )
         });
         // Through Kafka, the consumer enriches what HTTP ingest produces.
-        let (sink, ingest_enricher): (Arc<dyn EventSink>, _) = match kafka_parts.ingest_sink {
-            Some(producer) => (producer, None),
-            None => (queue.clone(), Some(enricher)),
-        };
         let workers = Arc::new(WorkerHealth::default());
         let mut dependencies: Vec<Arc<dyn DependencyCheck>> = vec![workers.clone()];
         dependencies.extend(kafka_parts.check);
+        let (sink, ingest_enricher, journal): (Arc<dyn EventSink>, _, _) =
+            match (kafka_parts.ingest_sink, journal) {
+                (Some(producer), _) => (producer, None, None),
+                (None, Some((parts, replay))) => {
+                    processor = processor.releasing_to(parts.handle);
+                    dependencies.push(parts.check);
+                    let run = journal::JournalRun {
+                        replay,
+                        thread: parts.thread,
+                    };
+                    (parts.sink, Some(enricher), Some(run))
+                }
+                (None, None) => (queue.clone(), Some(enricher), None),
+            };
         let state = AppState {
             projects,
             ingest: Arc::new(IngestService::new(
@@ -211,6 +237,7 @@ impl Application {
             development_keys,
             backfill,
             upkeep,
+            journal,
         })
     }
 
@@ -246,6 +273,7 @@ impl Application {
             workers,
             backfill,
             upkeep,
+            journal,
             ..
         } = self;
         let stop_backfill = CancellationToken::new();
@@ -257,6 +285,13 @@ impl Application {
             &stop_processor,
             processor.run(stop_processor.clone()),
         );
+        let journal_thread = match journal {
+            Some(run) => {
+                journal::replay(run.replay, &queue).await?;
+                Some(run.thread)
+            }
+            None => None,
+        };
         let stop_consumer = CancellationToken::new();
         let consumer_task = consumer.map(|worker| {
             workers.supervise(
@@ -315,6 +350,9 @@ impl Application {
         queue.close();
         stop_processor.cancel();
         let _ = processor_task.await;
+        if let Some(thread) = journal_thread {
+            journal::stop(thread).await;
+        }
         if let Err(error) = repository.close().await {
             tracing::warn!(%error, "closing storage failed");
         }

@@ -14,8 +14,14 @@
 //! it again) is split in halves, and each half written, until the events at
 //! fault stand alone: those are refused, every other event is stored, and
 //! each sender learns which of its events were refused (see [`isolate`]).
+//!
+//! Events that the ingest journal acknowledged already (see
+//! [`super::journal`]) come with their journal record instead of a sender
+//! waiting: nobody is answered, a write that fails is tried again until
+//! storage takes it, and once a batch is stored its records are released.
 
 use std::ops::Range;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -31,6 +37,9 @@ use crate::telemetry::Metrics;
 /// First pause after a failed write; doubled on each further attempt.
 const RETRY_BACKOFF: Duration = Duration::from_millis(50);
 
+/// Longest pause between writes of journaled events that storage does not take.
+const MAX_JOURNALED_BACKOFF: Duration = Duration::from_secs(5);
+
 /// Most events one flush may refuse. Past it, storage refusing that much is
 /// taken for a fault of its own: the rest of the flush is reported as not
 /// written (senders may retry) rather than refused.
@@ -38,14 +47,40 @@ const MAX_REFUSED_PER_FLUSH: usize = 64;
 
 struct WriteRequest {
     events: Vec<Event>,
-    reply: oneshot::Sender<Result<Submitted, SinkError>>,
+    reply: Reply,
     permit: OwnedSemaphorePermit,
+}
+
+impl WriteRequest {
+    /// The journal record of a journaled request.
+    fn record(&self) -> Option<u64> {
+        match self.reply {
+            Reply::Journaled(record) => Some(record),
+            Reply::Waiting(_) => None,
+        }
+    }
+}
+
+/// Who learns that a request's events are stored.
+enum Reply {
+    /// A sender waiting for the outcome.
+    Waiting(oneshot::Sender<Result<Submitted, SinkError>>),
+    /// Nobody: the journal acknowledged the events, as its record number `.0`.
+    Journaled(u64),
+}
+
+/// Told the journal records that are stored, so that the journal lets them go.
+pub trait StoredRecords: Send + Sync {
+    /// Every record up to `through` is stored.
+    fn stored(&self, through: u64);
 }
 
 /// The ingest side of the queue: an [`EventSink`] that answers once events are stored.
 pub struct QueueSink {
     sender: mpsc::UnboundedSender<WriteRequest>,
     capacity: Arc<Semaphore>,
+    /// Events the queue holds at most.
+    limit: u32,
     metrics: Metrics,
 }
 
@@ -55,31 +90,67 @@ impl EventSink for QueueSink {
         if events.is_empty() {
             return Ok(Submitted::default());
         }
-        let count = u32::try_from(events.len()).map_err(|_| SinkError::QueueFull)?;
-        let permit = match self.capacity.clone().try_acquire_many_owned(count) {
-            Ok(permit) => permit,
-            Err(TryAcquireError::NoPermits) => {
-                self.metrics.queue_rejections.inc();
-                return Err(SinkError::QueueFull);
-            }
-            Err(TryAcquireError::Closed) => return Err(SinkError::ShuttingDown),
-        };
+        let place = self.reserve(events.len())?;
         let (reply, answer) = oneshot::channel();
-        self.metrics.queue_depth.add(i64::from(count));
-        let request = WriteRequest {
-            events,
-            reply,
-            permit,
-        };
-        if self.sender.send(request).is_err() {
-            self.metrics.queue_depth.sub(i64::from(count));
-            return Err(SinkError::ShuttingDown);
-        }
+        self.send(place, events, Reply::Waiting(reply))?;
         answer.await.unwrap_or(Err(SinkError::ShuttingDown))
     }
 }
 
+/// Room in the queue for one request's events.
+pub struct Place {
+    permit: OwnedSemaphorePermit,
+}
+
 impl QueueSink {
+    /// Takes room for `count` events, or says why there is none.
+    pub fn reserve(&self, count: usize) -> Result<Place, SinkError> {
+        let count = u32::try_from(count).map_err(|_| SinkError::QueueFull)?;
+        match self.capacity.clone().try_acquire_many_owned(count) {
+            Ok(permit) => Ok(Place { permit }),
+            Err(TryAcquireError::NoPermits) => {
+                self.metrics.queue_rejections.inc();
+                Err(SinkError::QueueFull)
+            }
+            Err(TryAcquireError::Closed) => Err(SinkError::ShuttingDown),
+        }
+    }
+
+    /// Waits for room for `count` events (all the queue has, should it hold
+    /// fewer): for events that must be queued, such as a journal's replay.
+    pub async fn reserve_waiting(&self, count: usize) -> Result<Place, SinkError> {
+        let count = u32::try_from(count).unwrap_or(u32::MAX).min(self.limit);
+        match self.capacity.clone().acquire_many_owned(count).await {
+            Ok(permit) => Ok(Place { permit }),
+            Err(_) => Err(SinkError::ShuttingDown),
+        }
+    }
+
+    /// Queues events the journal acknowledged as record `record`, in the room taken for them.
+    pub fn forward_journaled(
+        &self,
+        place: Place,
+        events: Vec<Event>,
+        record: u64,
+    ) -> Result<(), SinkError> {
+        self.send(place, events, Reply::Journaled(record))
+    }
+
+    fn send(&self, place: Place, events: Vec<Event>, reply: Reply) -> Result<(), SinkError> {
+        let count = i64::try_from(events.len()).unwrap_or(i64::MAX);
+        self.metrics.queue_depth.add(count);
+        let request = WriteRequest {
+            events,
+            reply,
+            permit: place.permit,
+        };
+        if self.sender.send(request).is_err() {
+            self.metrics.queue_depth.sub(count);
+            return Err(SinkError::ShuttingDown);
+        }
+        Ok(())
+    }
+
     /// Refuses further events; those already queued are still written.
     pub fn close(&self) {
         self.capacity.close();
@@ -92,6 +163,9 @@ pub struct Processor {
     repository: Arc<dyn Repository>,
     batching: Batching,
     metrics: Metrics,
+    journal: Option<Arc<dyn StoredRecords>>,
+    /// The first journal record given up at a stop: none from it on is released.
+    given_up: AtomicU64,
 }
 
 /// Creates a queue holding at most `capacity` events, with its sink and worker.
@@ -105,9 +179,11 @@ pub fn queue(
     metrics
         .queue_capacity
         .set(i64::try_from(capacity).unwrap_or(i64::MAX));
+    let limit = capacity.clamp(1, Semaphore::MAX_PERMITS.min(u32::MAX as usize));
     let sink = Arc::new(QueueSink {
         sender,
-        capacity: Arc::new(Semaphore::new(capacity.min(Semaphore::MAX_PERMITS))),
+        capacity: Arc::new(Semaphore::new(limit)),
+        limit: u32::try_from(limit).unwrap_or(u32::MAX),
         metrics: metrics.clone(),
     });
     let processor = Processor {
@@ -115,11 +191,19 @@ pub fn queue(
         repository,
         batching,
         metrics,
+        journal: None,
+        given_up: AtomicU64::new(u64::MAX),
     };
     (sink, processor)
 }
 
 impl Processor {
+    /// Tells `journal` which of its records are stored.
+    pub fn releasing_to(mut self, journal: Arc<dyn StoredRecords>) -> Self {
+        self.journal = Some(journal);
+        self
+    }
+
     /// Runs until `stop` is cancelled, then writes whatever is still queued and returns.
     pub async fn run(mut self, stop: CancellationToken) {
         loop {
@@ -132,13 +216,13 @@ impl Processor {
                 () = stop.cancelled() => break,
             };
             let batch = self.collect_batch(first, &stop).await;
-            self.flush(batch).await;
+            self.flush(batch, &stop).await;
         }
-        self.drain().await;
+        self.drain(&stop).await;
     }
 
     /// Writes every request still in the queue, in batches.
-    async fn drain(&mut self) {
+    async fn drain(&mut self, stop: &CancellationToken) {
         loop {
             let mut batch = Vec::new();
             let mut events = 0;
@@ -154,7 +238,7 @@ impl Processor {
             if batch.is_empty() {
                 return;
             }
-            self.flush(batch).await;
+            self.flush(batch, stop).await;
         }
     }
 
@@ -191,30 +275,100 @@ impl Processor {
         batch
     }
 
-    async fn flush(&self, batch: Vec<WriteRequest>) {
+    /// Writes a batch and answers its senders; journaled requests whose
+    /// write failed are written again, after a pause, until storage takes
+    /// them or `stop` is cancelled (their senders were answered already:
+    /// the journal keeps them for the next start).
+    async fn flush(&self, mut batch: Vec<WriteRequest>, stop: &CancellationToken) {
+        let mut backoff = RETRY_BACKOFF;
+        loop {
+            let failed = self.flush_once(batch).await;
+            if failed.is_empty() {
+                return;
+            }
+            if stop.is_cancelled() {
+                let first = failed.iter().filter_map(WriteRequest::record).min();
+                if let Some(first) = first {
+                    self.given_up.fetch_min(first, Ordering::AcqRel);
+                }
+                tracing::error!(requests = failed.len(), "journaled events not stored before stopping; the journal replays them at the next start");
+                return;
+            }
+            tracing::error!(requests = failed.len(), pause = ?backoff, "journaled events not stored yet; writing them again");
+            tokio::select! {
+                () = tokio::time::sleep(backoff) => {}
+                () = stop.cancelled() => {}
+            }
+            backoff = (backoff * 2).min(MAX_JOURNALED_BACKOFF);
+            batch = failed;
+        }
+    }
+
+    /// One attempt at a batch; returns the journaled requests not written.
+    async fn flush_once(&self, batch: Vec<WriteRequest>) -> Vec<WriteRequest> {
         let total: usize = batch.iter().map(|r| r.events.len()).sum();
         let mut events = Vec::with_capacity(total);
-        let mut replies = Vec::with_capacity(batch.len());
+        let mut requests = Vec::with_capacity(batch.len());
         for request in batch {
             let start = events.len();
             events.extend(request.events);
-            replies.push((start..events.len(), request.reply, request.permit));
+            requests.push((start..events.len(), request.reply, request.permit));
         }
         let events: Arc<[Event]> = events.into();
-        let outcome = isolate(self, events).await;
-        self.metrics
-            .queue_depth
-            .sub(i64::try_from(total).unwrap_or(i64::MAX));
+        let outcome = isolate(self, events.clone()).await;
         if !outcome.refused.is_empty() {
             self.metrics
                 .events_rejected
                 .with_label_values(&["storage_rejected"])
                 .inc_by(outcome.refused.len() as u64);
         }
-        for (span, reply, permit) in replies {
-            let _ = reply.send(outcome.reply_for(&span));
-            drop(permit);
+        let mut failed = Vec::new();
+        let mut stored_through = None;
+        let mut first_failed = None;
+        for (span, reply, permit) in requests {
+            let answer = outcome.reply_for(&span);
+            match reply {
+                Reply::Waiting(reply) => {
+                    self.leave_queue(span.len());
+                    let _ = reply.send(answer);
+                    drop(permit);
+                }
+                Reply::Journaled(record) if answer.is_err() => {
+                    first_failed.get_or_insert(record);
+                    failed.push(WriteRequest {
+                        events: events[span].to_vec(),
+                        reply: Reply::Journaled(record),
+                        permit,
+                    });
+                }
+                Reply::Journaled(record) => {
+                    self.leave_queue(span.len());
+                    for position in answer.map(|s| s.refused).unwrap_or_default() {
+                        let event = &events[span.start + position];
+                        tracing::error!(project = %event.project_id, message_id = %event.message_id, record, "storage refused an event the journal had acknowledged; it is not stored");
+                    }
+                    stored_through = Some(record);
+                    drop(permit);
+                }
+            }
         }
+        // Records arrive in order: release up to the first not stored.
+        let through = match (first_failed, stored_through) {
+            (Some(first), _) => first.checked_sub(1),
+            (None, through) => through,
+        };
+        let given_up = self.given_up.load(Ordering::Acquire);
+        let through = through.map(|through| through.min(given_up.saturating_sub(1)));
+        if let (Some(journal), Some(through)) = (&self.journal, through) {
+            journal.stored(through);
+        }
+        failed
+    }
+
+    fn leave_queue(&self, events: usize) {
+        self.metrics
+            .queue_depth
+            .sub(i64::try_from(events).unwrap_or(i64::MAX));
     }
 
     /// Writes `events`, retrying what storage cannot do now; a refusal is

@@ -139,7 +139,18 @@ pub async fn spawn_app_over(
     dir: &Path,
     repository: std::sync::Arc<dyn analytics::storage::Repository>,
 ) -> TestApp {
-    let application = Application::build_on(test_config(dir), repository)
+    spawn_app_over_with(dir, repository, |_| {}).await
+}
+
+/// Starts a service over an open repository, its configuration tweaked.
+pub async fn spawn_app_over_with(
+    dir: &Path,
+    repository: std::sync::Arc<dyn analytics::storage::Repository>,
+    tweak: impl FnOnce(&mut Config),
+) -> TestApp {
+    let mut config = test_config(dir);
+    tweak(&mut config);
+    let application = Application::build_on(config, repository)
         .await
         .expect("app builds");
     serve(application)

@@ -94,7 +94,11 @@ async fn a_processor_that_dies_makes_the_service_drain_and_stop_with_an_error() 
     let dir = tempfile::tempdir().unwrap();
     let storage =
         DuckDbRepository::open(&dir.path().join("a.duckdb"), &DuckDbOptions::default()).unwrap();
-    let app = spawn_app_over(dir.path(), Arc::new(DefectiveWrites(storage))).await;
+    // Acknowledged once stored, not from the ingest journal.
+    let app = spawn_app_over_with(dir.path(), Arc::new(DefectiveWrites(storage)), |config| {
+        config.ingest.journal = Some(false);
+    })
+    .await;
     let (status, _) = crate::kafka::readiness(&app).await;
     assert_eq!(status, 200);
 
@@ -115,4 +119,33 @@ async fn a_processor_that_dies_makes_the_service_drain_and_stop_with_an_error() 
         }
         other => panic!("expected the processor's failure, got {other:?}"),
     }
+}
+
+#[tokio::test]
+async fn an_event_the_journal_acknowledged_before_the_processor_died_is_stored_at_the_next_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let storage =
+        DuckDbRepository::open(&dir.path().join("a.duckdb"), &DuckDbOptions::default()).unwrap();
+    let app = spawn_app_over(dir.path(), Arc::new(DefectiveWrites(storage))).await;
+    let response = app
+        .post(
+            "/v1/track",
+            &json!({"userId": "u", "event": "e", "messageId": "kept"}),
+        )
+        .await;
+    assert_eq!(response.status(), 200, "the journal holds the event");
+    let stopped = app.stopped_by_itself(Duration::from_secs(30)).await;
+    assert!(
+        matches!(stopped, Err(StartupError::WorkerStopped { .. })),
+        "{stopped:?}"
+    );
+
+    // The same journal, healthy storage: the event is replayed into it.
+    let restarted = spawn_app_in(dir.path(), |_| {}).await;
+    let exported = restarted.export().await;
+    let ids: Vec<&str> = exported
+        .iter()
+        .filter_map(|event| event["messageId"].as_str())
+        .collect();
+    assert_eq!(ids, vec!["kept"]);
 }

@@ -13,6 +13,7 @@ pub mod origin;
 pub mod plausible;
 pub mod project;
 pub mod query;
+pub mod record;
 pub mod segment;
 pub mod sink;
 pub mod visit;

@@ -12,6 +12,10 @@ use serde_json::{Map, Value};
 
 use super::clock::{resolve_timestamp, ClientTimes};
 use super::event::{ContextFields, Event, EventType};
+use json_text::JsonObject;
+
+mod borrowed;
+mod json_text;
 
 /// Size and count limits of the Tracking API.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,6 +43,11 @@ const EARLIEST: DateTime<Utc> = DateTime::UNIX_EPOCH;
 fn latest_storable() -> DateTime<Utc> {
     // ClickHouse `DateTime` (UInt32 seconds) ends in 2106.
     Utc.with_ymd_and_hms(2106, 1, 1, 0, 0, 0).unwrap()
+}
+
+/// Whether both backends can store an event at `time`.
+fn storable(time: DateTime<Utc>) -> bool {
+    (EARLIEST..latest_storable()).contains(&time)
 }
 
 /// A request that cannot be processed at all.
@@ -196,7 +205,15 @@ impl Fault {
 }
 
 enum Item {
+    /// A message built as a tree (a single call, a stream message, one of
+    /// the service's own).
     Object(Map<String, Value>),
+    /// A message of a batch as sent (a JSON object), with the `messageId`
+    /// given to it should it have none.
+    Sent {
+        text: Box<RawValue>,
+        message_id: Option<String>,
+    },
     Rejected(Rejection),
 }
 
@@ -239,15 +256,59 @@ pub struct IngestContext<'a> {
     pub keep_ip: bool,
 }
 
+/// The fields of a batch body beside its events.
 #[derive(Deserialize)]
-struct BatchEnvelope<'a> {
-    #[serde(borrow)]
-    batch: Option<&'a RawValue>,
+struct Envelope {
     context: Option<Value>,
     #[serde(rename = "sentAt")]
     sent_at: Option<Value>,
     #[serde(rename = "writeKey")]
     write_key: Option<Value>,
+}
+
+#[derive(Deserialize)]
+struct BatchEnvelope<'a> {
+    #[serde(borrow)]
+    batch: Option<&'a RawValue>,
+    #[serde(flatten)]
+    envelope: Envelope,
+}
+
+/// A batch body whose `batch` is an array, read in one pass.
+#[derive(Deserialize)]
+struct ListedBatch<'a> {
+    #[serde(borrow)]
+    batch: Vec<&'a RawValue>,
+    #[serde(flatten)]
+    envelope: Envelope,
+}
+
+/// The fields of a single message read before its project is known.
+#[derive(Deserialize)]
+struct MessageEnvelope<'a> {
+    #[serde(rename = "writeKey", borrow)]
+    write_key: Option<&'a RawValue>,
+    #[serde(rename = "receivedAt", borrow)]
+    received_at: Option<&'a RawValue>,
+}
+
+/// A single message's body as sent, with its envelope; `None` when the
+/// envelope repeats a field (the tree-building path reads the last).
+fn sent_message(body: &[u8]) -> Result<Option<(&RawValue, MessageEnvelope<'_>)>, PayloadError> {
+    let raw: &RawValue = serde_json::from_slice(body).map_err(|e| PayloadError::from_json(&e))?;
+    if !raw.get().trim_start().starts_with('{') {
+        return Err(PayloadError::NotAnObject);
+    }
+    Ok(serde_json::from_str(raw.get())
+        .ok()
+        .map(|envelope| (raw, envelope)))
+}
+
+fn sent_item(raw: &RawValue) -> Item {
+    Item::Sent {
+        text: raw.to_owned(),
+        message_id: None,
+    }
 }
 
 impl Payload {
@@ -257,6 +318,25 @@ impl Payload {
         event_type: EventType,
         limits: Limits,
     ) -> Result<Self, PayloadError> {
+        if let Some((raw, envelope)) = sent_message(body)? {
+            if body.len() > limits.max_event_bytes {
+                return Err(PayloadError::EventTooLarge {
+                    size: body.len(),
+                    limit: limits.max_event_bytes,
+                });
+            }
+            return Ok(Payload {
+                items: vec![sent_item(raw)],
+                implied_type: Some(event_type),
+                batch_context: None,
+                batch_sent_at: None,
+                write_key: envelope
+                    .write_key
+                    .and_then(json_text::string)
+                    .map(Into::into),
+                received_at: None,
+            });
+        }
         let value: Value = serde_json::from_slice(body).map_err(|e| PayloadError::from_json(&e))?;
         let Value::Object(mut object) = value else {
             return Err(PayloadError::NotAnObject);
@@ -305,6 +385,28 @@ impl Payload {
                 limit: max_bytes,
             });
         }
+        if let Some((raw, envelope)) = sent_message(body)? {
+            let received_at = match envelope.received_at.filter(|raw| raw.get() != "null") {
+                None => None,
+                Some(value) => Some(received_at(&json_text::string(value).ok_or(
+                    PayloadError::InvalidField {
+                        field: "receivedAt",
+                        message: "receivedAt must be an ISO-8601 date-time string".into(),
+                    },
+                )?)?),
+            };
+            return Ok(Payload {
+                items: vec![sent_item(raw)],
+                implied_type: None,
+                batch_context: None,
+                batch_sent_at: None,
+                write_key: envelope
+                    .write_key
+                    .and_then(json_text::string)
+                    .map(Into::into),
+                received_at,
+            });
+        }
         let value: Value = serde_json::from_slice(body).map_err(|e| PayloadError::from_json(&e))?;
         let Value::Object(mut object) = value else {
             return Err(PayloadError::NotAnObject);
@@ -312,12 +414,7 @@ impl Payload {
         let write_key = take_write_key(&mut object);
         let received_at = match object.remove("receivedAt") {
             None | Some(Value::Null) => None,
-            Some(Value::String(text)) => {
-                Some(parse_time(&text).ok_or_else(|| PayloadError::InvalidField {
-                    field: "receivedAt",
-                    message: format!("receivedAt is not an ISO-8601 date-time: {text:?}"),
-                })?)
-            }
+            Some(Value::String(text)) => Some(received_at(&text)?),
             Some(_) => {
                 return Err(PayloadError::InvalidField {
                     field: "receivedAt",
@@ -337,23 +434,11 @@ impl Payload {
 
     /// Parses a batch body (`/v1/batch`, `/v1/import`).
     pub fn batch(body: &[u8], limits: Limits) -> Result<Self, PayloadError> {
-        let envelope: BatchEnvelope<'_> = serde_json::from_slice(body).map_err(|e| {
-            // Every envelope field is optional, so a data error means "not an object".
-            if e.is_data() {
-                PayloadError::NotAnObject
-            } else {
-                PayloadError::from_json(&e)
-            }
-        })?;
-        let raw_batch = envelope.batch.ok_or(PayloadError::InvalidField {
-            field: "batch",
-            message: "is required: an array of events".into(),
-        })?;
-        let raw_events: Vec<&RawValue> =
-            serde_json::from_str(raw_batch.get()).map_err(|_| PayloadError::InvalidField {
-                field: "batch",
-                message: "must be an array of events".into(),
-            })?;
+        // One pass for a well-formed body; a second, finding what is wrong, for the others.
+        let (raw_events, envelope) = match serde_json::from_slice::<ListedBatch<'_>>(body) {
+            Ok(listed) => (listed.batch, listed.envelope),
+            Err(_) => Self::batch_events(body)?,
+        };
         if raw_events.len() > limits.max_batch_events {
             return Err(PayloadError::TooManyEvents {
                 count: raw_events.len(),
@@ -387,6 +472,28 @@ impl Payload {
         })
     }
 
+    /// A batch body's events and envelope, or what is wrong with it.
+    fn batch_events(body: &[u8]) -> Result<(Vec<&RawValue>, Envelope), PayloadError> {
+        let envelope: BatchEnvelope<'_> = serde_json::from_slice(body).map_err(|e| {
+            // Every envelope field is optional, so a data error means "not an object".
+            if e.is_data() {
+                PayloadError::NotAnObject
+            } else {
+                PayloadError::from_json(&e)
+            }
+        })?;
+        let raw_batch = envelope.batch.ok_or(PayloadError::InvalidField {
+            field: "batch",
+            message: "is required: an array of events".into(),
+        })?;
+        let raw_events: Vec<&RawValue> =
+            serde_json::from_str(raw_batch.get()).map_err(|_| PayloadError::InvalidField {
+                field: "batch",
+                message: "must be an array of events".into(),
+            })?;
+        Ok((raw_events, envelope.envelope))
+    }
+
     /// The `writeKey` given in the body, if any.
     pub fn write_key(&self) -> Option<&str> {
         self.write_key.as_deref()
@@ -397,15 +504,23 @@ impl Payload {
     /// record again yields the same id and dedup recognises it.
     pub fn fill_missing_message_ids(&mut self, mut id: impl FnMut() -> String) {
         for item in &mut self.items {
-            if let Item::Object(object) = item {
-                let missing = match object.get("messageId") {
-                    None | Some(Value::Null) => true,
-                    Some(Value::String(text)) => text.is_empty(),
-                    Some(_) => false,
-                };
-                if missing {
-                    object.insert("messageId".into(), Value::String(id()));
+            match item {
+                Item::Object(object) => {
+                    let missing = match object.get("messageId") {
+                        None | Some(Value::Null) => true,
+                        Some(Value::String(text)) => text.is_empty(),
+                        Some(_) => false,
+                    };
+                    if missing {
+                        object.insert("messageId".into(), Value::String(id()));
+                    }
                 }
+                Item::Sent { text, message_id } => {
+                    if borrowed::lacks_message_id(text.get()) {
+                        *message_id = Some(id());
+                    }
+                }
+                Item::Rejected(_) => {}
             }
         }
     }
@@ -465,18 +580,56 @@ impl Payload {
         for (index, item) in self.items.into_iter().enumerate() {
             match item {
                 Item::Rejected(rejection) => parsed.rejected.push(rejection),
-                Item::Object(object) => match build_event(object, &shared) {
-                    Ok((event, clamped)) => {
-                        parsed.clamped += usize::from(clamped);
-                        parsed.events.push(event);
-                        parsed.positions.push(index);
-                    }
-                    Err(fault) => parsed.rejected.push(fault.at(index)),
-                },
+                Item::Object(object) => parsed.add(index, build_event(object, &shared)),
+                Item::Sent { text, message_id } => {
+                    let built = borrowed::build(text.get(), message_id.as_deref(), &shared)
+                        .map(Ok)
+                        .unwrap_or_else(|| build_sent_event(&text, message_id, &shared));
+                    parsed.add(index, built);
+                }
             }
         }
         parsed
     }
+}
+
+impl ParsedEvents {
+    fn add(&mut self, index: usize, built: Result<(Event, bool), Fault>) {
+        match built {
+            Ok((event, clamped)) => {
+                self.clamped += usize::from(clamped);
+                self.events.push(event);
+                self.positions.push(index);
+            }
+            Err(fault) => self.rejected.push(fault.at(index)),
+        }
+    }
+}
+
+/// A message of a batch that [`borrowed::build`] left: read as a tree.
+fn build_sent_event(
+    text: &RawValue,
+    message_id: Option<String>,
+    shared: &Shared<'_>,
+) -> Result<(Event, bool), Fault> {
+    let mut object = match serde_json::from_str::<Value>(text.get()) {
+        Ok(Value::Object(object)) => object,
+        // A batch holds only objects as sent messages (see `parse_batch_item`).
+        _ => return Err(Fault::invalid("batch", "event must be a JSON object")),
+    };
+    object.remove("writeKey");
+    if let Some(id) = message_id {
+        object.insert("messageId".into(), Value::String(id));
+    }
+    build_event(object, shared)
+}
+
+/// A message's `receivedAt` text as a time.
+fn received_at(text: &str) -> Result<DateTime<Utc>, PayloadError> {
+    parse_time(text).ok_or_else(|| PayloadError::InvalidField {
+        field: "receivedAt",
+        message: format!("receivedAt is not an ISO-8601 date-time: {text:?}"),
+    })
 }
 
 fn take_write_key(object: &mut Map<String, Value>) -> Option<String> {
@@ -500,17 +653,37 @@ fn parse_batch_item(index: usize, raw: &RawValue, limits: Limits) -> Item {
             ),
         });
     }
-    match serde_json::from_str::<Value>(text) {
-        Ok(Value::Object(mut object)) => {
-            object.remove("writeKey");
-            Item::Object(object)
+    // The raw value is valid JSON: an object is one that opens with a brace.
+    if text.starts_with('{') {
+        Item::Sent {
+            text: raw.to_owned(),
+            message_id: None,
         }
-        _ => Item::Rejected(Rejection {
+    } else {
+        Item::Rejected(Rejection {
             index,
             code: RejectCode::NotAnObject,
             field: None,
             message: "event must be a JSON object".into(),
-        }),
+        })
+    }
+}
+
+impl Shared<'_> {
+    /// The event's time from the client's times, when both backends can store it.
+    fn resolve(&self, times: ClientTimes) -> Option<crate::clock::ResolvedTime> {
+        let resolving = if self.times_are_final {
+            ClientTimes {
+                timestamp: times.timestamp,
+                original_timestamp: None,
+                sent_at: None,
+            }
+        } else {
+            times
+        };
+        let resolved =
+            resolve_timestamp(resolving, self.context.received_at, self.context.max_future);
+        storable(resolved.timestamp).then_some(resolved)
     }
 }
 
@@ -567,26 +740,12 @@ fn build_event(
         original_timestamp: parse_time_value("originalTimestamp", object.get("originalTimestamp"))?,
         sent_at: parse_time_value("sentAt", object.get("sentAt"))?.or(shared.batch_sent_at),
     };
-    let resolving = if shared.times_are_final {
-        ClientTimes {
-            timestamp: times.timestamp,
-            original_timestamp: None,
-            sent_at: None,
-        }
-    } else {
-        times
-    };
-    let resolved = resolve_timestamp(
-        resolving,
-        shared.context.received_at,
-        shared.context.max_future,
-    );
-    if resolved.timestamp < EARLIEST || resolved.timestamp >= latest_storable() {
-        return Err(Fault::invalid(
+    let resolved = shared.resolve(times).ok_or_else(|| {
+        Fault::invalid(
             "timestamp",
             "event time must lie between 1970-01-01 and 2106-01-01",
-        ));
-    }
+        )
+    })?;
 
     let properties = take_object(&mut object, "properties")?;
     let traits = take_object(&mut object, "traits")?;
@@ -609,7 +768,7 @@ fn build_event(
 
     let ip = context
         .as_ref()
-        .and_then(context_ip)
+        .and_then(|context| context_ip(&context))
         .or(shared.context.client_ip);
     match (shared.context.keep_ip, ip) {
         (true, Some(ip)) => {
@@ -626,10 +785,10 @@ fn build_event(
         (true, None) => {}
     }
 
-    let mut context_fields = context
-        .as_ref()
-        .map(|ctx| extract_context_fields(ctx, properties.as_ref(), event_type))
-        .unwrap_or_else(|| extract_context_fields(&Map::new(), properties.as_ref(), event_type));
+    let empty = Map::new();
+    let context_map = context.as_ref().unwrap_or(&empty);
+    let mut context_fields =
+        extract_context_fields(&context_map, properties.as_ref().as_ref(), event_type);
     context_fields.ip = ip;
 
     let event = Event {
@@ -793,50 +952,50 @@ fn scalar_text(value: Option<&Value>) -> Option<String> {
     }
 }
 
-fn nested<'a>(object: &'a Map<String, Value>, outer: &str, inner: &str) -> Option<&'a Value> {
-    object.get(outer)?.as_object()?.get(inner)
-}
-
 /// `context.ip`, when it is an address.
-fn context_ip(context: &Map<String, Value>) -> Option<std::net::IpAddr> {
-    context
-        .get("ip")
-        .and_then(Value::as_str)
-        .and_then(|ip| ip.trim().parse().ok())
+fn context_ip(context: &impl JsonObject) -> Option<std::net::IpAddr> {
+    context.string("ip").and_then(|ip| ip.trim().parse().ok())
 }
 
 /// `context.userAgent`.
-fn context_user_agent(context: &Map<String, Value>) -> Option<String> {
-    scalar_text(context.get("userAgent"))
+fn context_user_agent(context: &impl JsonObject) -> Option<String> {
+    context.scalar("userAgent")
 }
 
 /// The user agent and IP address a stored `context` text holds, read as
 /// ingest reads them (for enriching stored events).
 pub fn stored_client(context: &str) -> (Option<String>, Option<std::net::IpAddr>) {
     match serde_json::from_str::<Map<String, Value>>(context) {
-        Ok(context) => (context_user_agent(&context), context_ip(&context)),
+        Ok(context) => (context_user_agent(&&context), context_ip(&&context)),
         Err(_) => (None, None),
     }
 }
 
-fn extract_context_fields(
-    context: &Map<String, Value>,
-    properties: Option<&Map<String, Value>>,
+fn extract_context_fields<O: JsonObject>(
+    context: &O,
+    properties: Option<&O>,
     event_type: EventType,
 ) -> ContextFields {
+    let page = context.object("page");
+    let campaign = context.object("campaign");
     // Page calls carry page fields in `properties` (analytics.js sends both).
     let page_field = |name: &str| {
-        scalar_text(nested(context, "page", name)).or_else(|| match event_type {
-            EventType::Page => scalar_text(properties.and_then(|p| p.get(name))),
-            _ => None,
-        })
+        page.as_ref()
+            .and_then(|page| page.scalar(name))
+            .or_else(|| match event_type {
+                EventType::Page => properties.and_then(|p| p.scalar(name)),
+                _ => None,
+            })
     };
     let page_url = page_field("url");
     let page_search = page_field("search");
     let page_path = page_field("path").or_else(|| page_url.as_deref().and_then(url_path));
     let utm = UtmParams::from_page(page_search.as_deref(), page_url.as_deref());
     let campaign = |name: &str, fallback: &Option<String>| {
-        scalar_text(nested(context, "campaign", name)).or_else(|| fallback.clone())
+        campaign
+            .as_ref()
+            .and_then(|campaign| campaign.scalar(name))
+            .or_else(|| fallback.clone())
     };
     ContextFields {
         page_referrer: page_field("referrer"),
@@ -845,8 +1004,10 @@ fn extract_context_fields(
         campaign_medium: campaign("medium", &utm.medium),
         campaign_term: campaign("term", &utm.term),
         campaign_content: campaign("content", &utm.content),
-        library_name: scalar_text(nested(context, "library", "name")),
-        locale: scalar_text(context.get("locale")),
+        library_name: context
+            .object("library")
+            .and_then(|library| library.scalar("name")),
+        locale: context.scalar("locale"),
         user_agent: context_user_agent(context),
         ip: None,
         page_path,
