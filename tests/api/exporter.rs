@@ -83,7 +83,12 @@ async fn business_gauges_match_what_was_ingested(backend: Backend) {
     assert_eq!(other.status(), 200);
 
     let shop_events = "analytics_project_recent_events{event=\"signup\",project=\"shop\"}";
-    let metrics = metrics_when(&app, |m| gauge(m, shop_events) == Some(4.0)).await;
+    let other_events = "analytics_project_recent_events{event=\"ping\",project=\"other\"}";
+    // A run of the exporter after both projects' events were stored.
+    let metrics = metrics_when(&app, |m| {
+        gauge(m, shop_events) == Some(4.0) && gauge(m, other_events) == Some(1.0)
+    })
+    .await;
     let recent = |event: &str| {
         gauge(
             &metrics,
