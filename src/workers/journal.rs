@@ -19,7 +19,7 @@
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -82,7 +82,7 @@ impl ReadBarrier for IngestProgress {
 
 /// The processor's side: tells the journal what storage holds.
 pub struct JournalHandle {
-    commands: Mutex<Sender<Command>>,
+    commands: Sender<Command>,
     progress: Arc<IngestProgress>,
 }
 
@@ -93,16 +93,15 @@ impl StoredRecords for JournalHandle {
             *stored = (*stored).max(through);
             newer
         });
-        let commands = self.commands.lock().unwrap_or_else(|p| p.into_inner());
         // A closed channel means the thread stopped: the next start replays.
-        let _ = commands.send(Command::Release(through));
+        let _ = self.commands.send(Command::Release(through));
     }
 }
 
 /// The ingest side: an [`EventSink`] that answers once events are journaled.
 pub struct JournalSink {
     queue: Arc<QueueSink>,
-    commands: Mutex<Sender<Command>>,
+    commands: Sender<Command>,
     failed: Arc<AtomicBool>,
 }
 
@@ -125,11 +124,9 @@ impl EventSink for JournalSink {
             place,
             reply,
         });
-        let sent = {
-            let commands = self.commands.lock().unwrap_or_else(|p| p.into_inner());
-            commands.send(append)
-        };
-        sent.map_err(|_| SinkError::ShuttingDown)?;
+        self.commands
+            .send(append)
+            .map_err(|_| SinkError::ShuttingDown)?;
         answer.await.unwrap_or(Err(SinkError::ShuttingDown))?;
         Ok(Submitted::default())
     }
@@ -188,11 +185,11 @@ pub fn start(journal: Journal, queue: Arc<QueueSink>) -> std::io::Result<Journal
     Ok(JournalParts {
         sink: Arc::new(JournalSink {
             queue,
-            commands: Mutex::new(commands.clone()),
+            commands: commands.clone(),
             failed: failed.clone(),
         }),
         handle: Arc::new(JournalHandle {
-            commands: Mutex::new(commands),
+            commands,
             progress: progress.clone(),
         }),
         progress,
@@ -326,9 +323,7 @@ pub async fn replay(replay: Replay, queue: &QueueSink) -> Result<Replayed, Repla
         let (number, events) = decoded?;
         let count = events.len();
         let place = queue.reserve_waiting(count).await?;
-        queue
-            .forward_journaled(place, events, number)
-            .map_err(|_| ReplayError::Stopped)?;
+        queue.forward_journaled(place, events, number)?;
         replayed.records += 1;
         replayed.events += count as u64;
     }

@@ -179,11 +179,11 @@ pub fn queue(
     metrics
         .queue_capacity
         .set(i64::try_from(capacity).unwrap_or(i64::MAX));
-    let limit = capacity.clamp(1, Semaphore::MAX_PERMITS.min(u32::MAX as usize));
+    let limit = u32::try_from(capacity.clamp(1, Semaphore::MAX_PERMITS)).unwrap_or(u32::MAX);
     let sink = Arc::new(QueueSink {
         sender,
-        capacity: Arc::new(Semaphore::new(limit)),
-        limit: u32::try_from(limit).unwrap_or(u32::MAX),
+        capacity: Arc::new(Semaphore::new(limit as usize)),
+        limit,
         metrics: metrics.clone(),
     });
     let processor = Processor {

@@ -292,22 +292,47 @@ struct MessageEnvelope<'a> {
     received_at: Option<&'a RawValue>,
 }
 
-/// A single message's body as sent, with its envelope; `None` when the
-/// envelope repeats a field (the tree-building path reads the last).
-fn sent_message(body: &[u8]) -> Result<Option<(&RawValue, MessageEnvelope<'_>)>, PayloadError> {
-    let raw: &RawValue = serde_json::from_slice(body).map_err(|e| PayloadError::from_json(&e))?;
-    if !raw.get().trim_start().starts_with('{') {
-        return Err(PayloadError::NotAnObject);
-    }
-    Ok(serde_json::from_str(raw.get())
-        .ok()
-        .map(|envelope| (raw, envelope)))
+/// A single message's body as sent, with its `writeKey` (when a string)
+/// and its `receivedAt` (as given).
+struct SentMessage {
+    item: Item,
+    write_key: Option<String>,
+    received_at: Option<Value>,
 }
 
-fn sent_item(raw: &RawValue) -> Item {
-    Item::Sent {
-        text: raw.to_owned(),
-        message_id: None,
+impl SentMessage {
+    fn read(body: &[u8]) -> Result<Self, PayloadError> {
+        let raw: &RawValue =
+            serde_json::from_slice(body).map_err(|e| PayloadError::from_json(&e))?;
+        if !raw.get().trim_start().starts_with('{') {
+            return Err(PayloadError::NotAnObject);
+        }
+        let (write_key, received_at) = match serde_json::from_str::<MessageEnvelope<'_>>(raw.get())
+        {
+            Ok(envelope) => (
+                envelope
+                    .write_key
+                    .and_then(json_text::string)
+                    .map(Into::into),
+                envelope
+                    .received_at
+                    .and_then(|value| serde_json::from_str(value.get()).ok()),
+            ),
+            // A repeated field: the tree reads its last.
+            Err(_) => {
+                let mut object: Map<String, Value> =
+                    serde_json::from_str(raw.get()).map_err(|e| PayloadError::from_json(&e))?;
+                (take_write_key(&mut object), object.remove("receivedAt"))
+            }
+        };
+        Ok(SentMessage {
+            item: Item::Sent {
+                text: raw.to_owned(),
+                message_id: None,
+            },
+            write_key,
+            received_at,
+        })
     }
 }
 
@@ -318,42 +343,19 @@ impl Payload {
         event_type: EventType,
         limits: Limits,
     ) -> Result<Self, PayloadError> {
-        if let Some((raw, envelope)) = sent_message(body)? {
-            if body.len() > limits.max_event_bytes {
-                return Err(PayloadError::EventTooLarge {
-                    size: body.len(),
-                    limit: limits.max_event_bytes,
-                });
-            }
-            return Ok(Payload {
-                items: vec![sent_item(raw)],
-                implied_type: Some(event_type),
-                batch_context: None,
-                batch_sent_at: None,
-                write_key: envelope
-                    .write_key
-                    .and_then(json_text::string)
-                    .map(Into::into),
-                received_at: None,
-            });
-        }
-        let value: Value = serde_json::from_slice(body).map_err(|e| PayloadError::from_json(&e))?;
-        let Value::Object(mut object) = value else {
-            return Err(PayloadError::NotAnObject);
-        };
+        let sent = SentMessage::read(body)?;
         if body.len() > limits.max_event_bytes {
             return Err(PayloadError::EventTooLarge {
                 size: body.len(),
                 limit: limits.max_event_bytes,
             });
         }
-        let write_key = take_write_key(&mut object);
         Ok(Payload {
-            items: vec![Item::Object(object)],
+            items: vec![sent.item],
             implied_type: Some(event_type),
             batch_context: None,
             batch_sent_at: None,
-            write_key,
+            write_key: sent.write_key,
             received_at: None,
         })
     }
@@ -385,36 +387,15 @@ impl Payload {
                 limit: max_bytes,
             });
         }
-        if let Some((raw, envelope)) = sent_message(body)? {
-            let received_at = match envelope.received_at.filter(|raw| raw.get() != "null") {
-                None => None,
-                Some(value) => Some(received_at(&json_text::string(value).ok_or(
-                    PayloadError::InvalidField {
-                        field: "receivedAt",
-                        message: "receivedAt must be an ISO-8601 date-time string".into(),
-                    },
-                )?)?),
-            };
-            return Ok(Payload {
-                items: vec![sent_item(raw)],
-                implied_type: None,
-                batch_context: None,
-                batch_sent_at: None,
-                write_key: envelope
-                    .write_key
-                    .and_then(json_text::string)
-                    .map(Into::into),
-                received_at,
-            });
-        }
-        let value: Value = serde_json::from_slice(body).map_err(|e| PayloadError::from_json(&e))?;
-        let Value::Object(mut object) = value else {
-            return Err(PayloadError::NotAnObject);
-        };
-        let write_key = take_write_key(&mut object);
-        let received_at = match object.remove("receivedAt") {
+        let sent = SentMessage::read(body)?;
+        let received_at = match sent.received_at {
             None | Some(Value::Null) => None,
-            Some(Value::String(text)) => Some(received_at(&text)?),
+            Some(Value::String(text)) => {
+                Some(parse_time(&text).ok_or_else(|| PayloadError::InvalidField {
+                    field: "receivedAt",
+                    message: format!("receivedAt is not an ISO-8601 date-time: {text:?}"),
+                })?)
+            }
             Some(_) => {
                 return Err(PayloadError::InvalidField {
                     field: "receivedAt",
@@ -423,11 +404,11 @@ impl Payload {
             }
         };
         Ok(Payload {
-            items: vec![Item::Object(object)],
+            items: vec![sent.item],
             implied_type: None,
             batch_context: None,
             batch_sent_at: None,
-            write_key,
+            write_key: sent.write_key,
             received_at,
         })
     }
@@ -617,19 +598,10 @@ fn build_sent_event(
         // A batch holds only objects as sent messages (see `parse_batch_item`).
         _ => return Err(Fault::invalid("batch", "event must be a JSON object")),
     };
-    object.remove("writeKey");
     if let Some(id) = message_id {
         object.insert("messageId".into(), Value::String(id));
     }
     build_event(object, shared)
-}
-
-/// A message's `receivedAt` text as a time.
-fn received_at(text: &str) -> Result<DateTime<Utc>, PayloadError> {
-    parse_time(text).ok_or_else(|| PayloadError::InvalidField {
-        field: "receivedAt",
-        message: format!("receivedAt is not an ISO-8601 date-time: {text:?}"),
-    })
 }
 
 fn take_write_key(object: &mut Map<String, Value>) -> Option<String> {
