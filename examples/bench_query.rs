@@ -11,7 +11,8 @@
 //! a slice of the 90 days, so that any count fits in memory): 100,000 users (70% identified, the rest
 //! anonymous), 50 event
 //! names with a skewed popularity, 20 property keys per event, page and library
-//! context, stored in time order as ingest stores them; with `--linked`, every
+//! context, random UUIDv4 `messageId`s as Segment's SDKs send, stored in time
+//! order as ingest stores them (the repository then indexes their messages); with `--linked`, every
 //! anonymous user is merged into an identified one (identity links). `copy-to-clickhouse`
 //! writes the same events into ClickHouse (the service's schema) and merges
 //! their parts, as background merges would. `run` sends each benchmark query `--runs` times after two warm-ups
@@ -239,7 +240,7 @@ fn generation_sql(first: u64, end: u64, chunk: u64, chunks: u64) -> String {
         "INSERT INTO events (project_id, message_id, type, event, name, user_id, anonymous_id,
                              timestamp, received_at, properties, context, page_path, page_url,
                              library_name, locale, user_index, {visit_names})
-         SELECT 'bench', 'm-' || i, CASE WHEN {is_page} THEN 'page' ELSE 'track' END,
+         SELECT 'bench', uuid()::VARCHAR, CASE WHEN {is_page} THEN 'page' ELSE 'track' END,
                 CASE WHEN {is_page} THEN NULL ELSE {name} END,
                 CASE WHEN {is_page} THEN 'Page' END,
                 CASE WHEN {identified} THEN 'user-' || {user} END,
@@ -305,9 +306,18 @@ fn generate(args: &[String]) {
         .expect("person links");
     }
     conn.execute_batch("CHECKPOINT;").expect("checkpoint");
+    drop(conn);
     println!(
         "generated {events} events in {:.1} s",
         started.elapsed().as_secs_f64()
+    );
+    // The events went in behind the repository's back: opening it adds
+    // their keys to the message index, as a migrated file's are.
+    let indexing = Instant::now();
+    drop(DuckDbRepository::open(&path, &DuckDbOptions::default()).expect("index the messages"));
+    println!(
+        "indexed their messages in {:.1} s",
+        indexing.elapsed().as_secs_f64()
     );
 }
 

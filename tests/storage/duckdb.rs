@@ -258,3 +258,107 @@ async fn reads_past_their_time_are_interrupted_and_the_database_goes_on() {
     }
     assert_eq!(events, 2_000_000);
 }
+
+/// One track call of `shop` with `messageId` `message_id`.
+fn one_message(message_id: &str) -> Arc<[analytics::domain::Event]> {
+    conformance::events(
+        "shop",
+        serde_json::json!([
+            {"type": "track", "event": "Signed Up", "userId": "u1", "messageId": message_id}
+        ]),
+    )
+    .into()
+}
+
+/// The message index of the database file at `path`.
+fn index_of(path: &std::path::Path) -> std::path::PathBuf {
+    let mut index = path.as_os_str().to_owned();
+    index.push(".messages");
+    index.into()
+}
+
+/// How many of `shop`'s events the file holds.
+async fn stored_count(repository: &dyn Repository) -> usize {
+    conformance::export_all(repository, "shop").await.len()
+}
+
+#[tokio::test]
+async fn a_lost_message_index_is_rebuilt_from_the_events_and_still_dedupes() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("a.duckdb");
+    let repository = open_at(&path);
+    repository.insert_batch(one_message("m-1")).await.unwrap();
+    repository.close().await.unwrap();
+    drop(repository);
+    assert!(index_of(&path).is_dir(), "the index lives beside the file");
+    std::fs::remove_dir_all(index_of(&path)).unwrap();
+
+    let repository = open_at(&path);
+    let outcome = repository.insert_batch(one_message("m-1")).await.unwrap();
+    assert_eq!((outcome.inserted, outcome.duplicates), (0, 1));
+    let outcome = repository.insert_batch(one_message("m-2")).await.unwrap();
+    assert_eq!((outcome.inserted, outcome.duplicates), (1, 0));
+    assert_eq!(stored_count(repository.as_ref()).await, 2);
+}
+
+#[tokio::test]
+async fn the_index_catches_up_with_a_write_it_missed() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("a.duckdb");
+    let repository = open_at(&path);
+    repository.insert_batch(one_message("m-1")).await.unwrap();
+    repository.close().await.unwrap();
+    drop(repository);
+    // A write DuckDB committed and the index never heard of, as a crash
+    // between the two leaves it: its row carries a later write number.
+    let conn = DuckDbRepository::connect(&path, &DuckDbOptions::default()).unwrap();
+    conn.execute_batch(
+        "INSERT INTO events (project_id, message_id, type, event, user_id, timestamp,
+                             received_at, user_index, write_seq)
+         SELECT project_id, 'm-crash', type, event, user_id, timestamp, received_at,
+                user_index, write_seq + 1
+         FROM events WHERE message_id = 'm-1';",
+    )
+    .unwrap();
+    drop(conn);
+
+    let repository = open_at(&path);
+    let outcome = repository
+        .insert_batch(one_message("m-crash"))
+        .await
+        .unwrap();
+    assert_eq!((outcome.inserted, outcome.duplicates), (0, 1));
+    // Writes after it are numbered past it, and are themselves recognised.
+    repository.insert_batch(one_message("m-3")).await.unwrap();
+    repository.close().await.unwrap();
+    drop(repository);
+    let repository = open_at(&path);
+    let outcome = repository.insert_batch(one_message("m-3")).await.unwrap();
+    assert_eq!((outcome.inserted, outcome.duplicates), (0, 1));
+    assert_eq!(stored_count(repository.as_ref()).await, 3);
+}
+
+#[tokio::test]
+async fn an_index_of_another_file_is_rebuilt_instead_of_trusted() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = dir.path().join("first.duckdb");
+    let repository = open_at(&first);
+    repository.insert_batch(one_message("m-1")).await.unwrap();
+    repository.close().await.unwrap();
+    drop(repository);
+    // A fresh file next to the first one's index, as a file replaced by
+    // another (a restored backup, a new file) would find it.
+    let second = dir.path().join("second.duckdb");
+    drop(open_at(&second));
+    std::fs::remove_dir_all(index_of(&second)).unwrap();
+    std::fs::rename(index_of(&first), index_of(&second)).unwrap();
+
+    let repository = open_at(&second);
+    let outcome = repository.insert_batch(one_message("m-1")).await.unwrap();
+    assert_eq!(
+        (outcome.inserted, outcome.duplicates),
+        (1, 0),
+        "a message the file never held is stored"
+    );
+    assert_eq!(stored_count(repository.as_ref()).await, 1);
+}

@@ -6,7 +6,9 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use duckdb::arrow::array::{ArrayRef, StringBuilder, TimestampMicrosecondArray, UInt32Array};
+use duckdb::arrow::array::{
+    ArrayRef, StringBuilder, TimestampMicrosecondArray, UInt32Array, UInt64Array,
+};
 use duckdb::arrow::error::ArrowError;
 use duckdb::arrow::record_batch::RecordBatch;
 
@@ -29,10 +31,12 @@ fn times(events: &[Event], field: impl Fn(&Event) -> Option<DateTime<Utc>>) -> A
     Arc::new(values)
 }
 
-/// Builds a record batch whose columns follow the `events` table, in order.
+/// Builds a record batch whose columns follow the `events` table, in order:
+/// the events of write number `write`, whose users have `user_numbers`.
 pub fn events_to_record_batch(
     events: &[Event],
     user_numbers: &[u32],
+    write: u64,
 ) -> Result<RecordBatch, ArrowError> {
     type Text = for<'a> fn(&'a Event) -> Option<&'a str>;
     const IDENTITY_COLUMNS: [(&str, Text); 6] = [
@@ -121,5 +125,9 @@ pub fn events_to_record_batch(
             .iter()
             .map(|(name, f)| (*name, strings(events, f))),
     );
+    columns.push((
+        "write_seq",
+        Arc::new(UInt64Array::from(vec![write; events.len()])),
+    ));
     RecordBatch::try_from_iter(columns)
 }

@@ -1,8 +1,9 @@
 //! The embedded DuckDB backend: one file, no server.
 //!
-//! Writes go through one connection, serialised by a mutex: each batch is
-//! appended (Arrow, columnar) straight into `events` in one transaction (see
-//! [`write`]). Reads use their own connections to the same database, never
+//! Writes go through one connection, serialised by a mutex: each batch's
+//! events not stored before (the [`message_index`] beside the file knows
+//! every stored message) are appended (Arrow, columnar) straight into
+//! `events` in one transaction (see [`write`]). Reads use their own connections to the same database, never
 //! wait for writes, and run under a budget: interrupted past their time
 //! ([`reading`]). Exports stream from threads of their own, so that a slow
 //! client holds none of the threads that writes run on.
@@ -11,12 +12,14 @@ mod append;
 mod batch;
 mod errors;
 mod export;
+mod message_index;
 mod query;
 mod reading;
 mod rollups;
 pub mod schema;
 mod sessions;
 mod users;
+mod visits;
 mod write;
 
 use std::path::{Path, PathBuf};
@@ -61,10 +64,16 @@ fn closed() -> StorageError {
     StorageError::Unavailable("the database is closed".into())
 }
 
-/// The one connection that writes, with the user numbers it hands out.
+/// The one connection that writes, with the user numbers it hands out and
+/// the index of the messages stored.
 struct Writer {
     conn: Connection,
     users: users::UserDirectory,
+    index: message_index::MessageIndex,
+    /// The number of the last write stored (`events.write_seq`).
+    last_write: u64,
+    /// Whether the index missed a write's keys and must catch up first.
+    index_behind: bool,
 }
 
 fn lock<T>(slot: &Mutex<Option<T>>) -> MutexGuard<'_, Option<T>> {
@@ -85,7 +94,9 @@ impl DuckDbRepository {
         let had_person_links = schema::applied_versions(&writer)
             .is_ok_and(|versions| versions.contains(&schema::PERSON_LINKS_VERSION));
         schema::migrate_to(&writer, schema::latest_version())?;
-        writer.execute_batch("CREATE TEMP TABLE staging AS SELECT * FROM events LIMIT 0;")?;
+        let (index, last_write) =
+            message_index::open_current(&writer, &message_index::directory_of(path))?;
+        visits::prepare(&writer)?;
         let readers = writer.try_clone()?;
         let mut users = users::UserDirectory::load(&writer)?;
         if !had_person_links {
@@ -97,6 +108,9 @@ impl DuckDbRepository {
             writer: Arc::new(Mutex::new(Some(Writer {
                 conn: writer,
                 users,
+                index,
+                last_write,
+                index_behind: false,
             }))),
             readers: Arc::new(Mutex::new(Some(readers))),
         })
@@ -266,50 +280,8 @@ impl Repository for DuckDbRepository {
         visits: Vec<(String, VisitFields)>,
     ) -> Result<(), StorageError> {
         let project_id = project_id.to_owned();
-        self.on_writer(move |conn| {
-            let assignments = VisitFields::default()
-                .columns()
-                .map(|(name, _)| format!("{name} = ?"))
-                .join(", ");
-            in_transaction(conn, || {
-                // The sessions of the updated events read their visit columns.
-                for chunk in visits.chunks(1_000) {
-                    let placeholders = vec!["?"; chunk.len()].join(", ");
-                    let params = std::iter::once(project_id.as_str())
-                        .chain(chunk.iter().map(|(message_id, _)| message_id.as_str()));
-                    conn.execute(
-                        &format!(
-                            "INSERT INTO session_pending
-                             SELECT e.project_id, coalesce(l.person_index, e.user_index),
-                                    epoch_us(e.timestamp), epoch_us(e.timestamp)
-                             FROM events AS e LEFT JOIN person_links AS l
-                               ON l.project_id = e.project_id AND l.user_index = e.user_index
-                             WHERE e.project_id = ? AND e.message_id IN ({placeholders})"
-                        ),
-                        duckdb::params_from_iter(params),
-                    )?;
-                    // So do the rollup cells of their hours.
-                    let message_ids: Vec<&str> = chunk
-                        .iter()
-                        .map(|(message_id, _)| message_id.as_str())
-                        .collect();
-                    rollups::mark_changed(conn, &project_id, &message_ids)?;
-                }
-                let mut statement = conn.prepare(&format!(
-                    "UPDATE events SET {assignments} WHERE project_id = ? AND message_id = ?"
-                ))?;
-                for (message_id, visit) in &visits {
-                    let values = visit
-                        .columns()
-                        .map(|(_, value)| value)
-                        .into_iter()
-                        .chain([Some(project_id.as_str()), Some(message_id.as_str())]);
-                    statement.execute(duckdb::params_from_iter(values))?;
-                }
-                Ok::<_, StorageError>(())
-            })
-        })
-        .await
+        self.on_writer(move |conn| visits::update(conn, &project_id, &visits))
+            .await
     }
 
     async fn query(
@@ -409,9 +381,13 @@ impl Repository for DuckDbRepository {
         let readers = self.readers.clone();
         tokio::task::spawn_blocking(move || {
             lock(&readers).take();
-            let Some(Writer { conn, .. }) = lock(&writer).take() else {
+            let Some(Writer {
+                conn, mut index, ..
+            }) = lock(&writer).take()
+            else {
                 return Ok(());
             };
+            index.sync()?;
             conn.execute_batch("CHECKPOINT;")?;
             conn.close().map_err(|(_, e)| StorageError::from(e))
         })

@@ -598,6 +598,62 @@ pub const MIGRATIONS: &[Migration] = &[
             rebuild_session_cells!("session_cells_channel"),
         ),
     },
+    Migration {
+        version: 13,
+        name: "events without a key",
+        // DuckDB holds a table's key index wholly in memory (about 80 bytes
+        // per event on the two VARCHARs): `messageId` dedup moved to the
+        // message index beside the file (`super::message_index`), and each
+        // row records the write that stored it, so that the index catches up
+        // with what a crash kept from it. DuckDB cannot drop a key, so the
+        // table is copied, in its order.
+        sql: "
+            CREATE TABLE events_v13 (
+                project_id          VARCHAR   NOT NULL,
+                message_id          VARCHAR   NOT NULL,
+                type                VARCHAR   NOT NULL,
+                event               VARCHAR,
+                name                VARCHAR,
+                user_id             VARCHAR,
+                anonymous_id        VARCHAR,
+                group_id            VARCHAR,
+                previous_id         VARCHAR,
+                timestamp           TIMESTAMP NOT NULL,
+                original_timestamp  TIMESTAMP,
+                sent_at             TIMESTAMP,
+                received_at         TIMESTAMP NOT NULL,
+                properties          VARCHAR,
+                traits              VARCHAR,
+                context             VARCHAR,
+                integrations        VARCHAR,
+                page_path           VARCHAR,
+                page_referrer       VARCHAR,
+                page_url            VARCHAR,
+                utm_campaign        VARCHAR,
+                utm_source          VARCHAR,
+                utm_medium          VARCHAR,
+                utm_term            VARCHAR,
+                utm_content         VARCHAR,
+                library_name        VARCHAR,
+                locale              VARCHAR,
+                user_index          UINTEGER  NOT NULL,
+                browser             VARCHAR,
+                browser_version     VARCHAR,
+                os                  VARCHAR,
+                os_version          VARCHAR,
+                device              VARCHAR,
+                country             VARCHAR,
+                region              VARCHAR,
+                city                VARCHAR,
+                referrer_domain     VARCHAR,
+                source              VARCHAR,
+                channel             VARCHAR,
+                write_seq           UBIGINT   NOT NULL DEFAULT 0
+            );
+            INSERT INTO events_v13 SELECT *, 0 FROM events;
+            DROP TABLE events;
+            ALTER TABLE events_v13 RENAME TO events;",
+    },
 ];
 
 /// The version that created `person_links`.

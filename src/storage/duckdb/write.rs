@@ -1,72 +1,92 @@
-//! The write path: a batch appended (Arrow, columnar) straight into `events`
-//! in one transaction with its new users and person links, the persons it
-//! touched (for kept sessions) and the rollup cells it adds.
+//! The write path: the events of a batch not stored before (asked of the
+//! message index) appended (Arrow, columnar) straight into `events` in one
+//! transaction with their new users and person links, the persons they
+//! touched (for kept sessions) and the rollup cells they add; then their
+//! keys added to the message index.
 
-use std::collections::HashSet;
+use std::borrow::Cow;
 
 use duckdb::Connection;
 
 use super::append::{append_batch, Table};
 use super::errors::building;
+use super::message_index::{self, MessageKey};
 use super::{batch, in_transaction, rollups, sessions, users, Writer};
 use crate::domain::Event;
 use crate::storage::StorageError;
 
 /// Writes a batch whose events have distinct `(project, messageId)`; returns how many were new.
 pub(super) fn write_batch(writer: &mut Writer, events: &[Event]) -> Result<usize, StorageError> {
-    let assignment = writer.users.assign(events);
-    let touched = sessions::pending_spans(events, &assignment, &writer.users);
-    let written = write_numbered(&writer.conn, events, &assignment, &touched);
+    if writer.index_behind {
+        message_index::catch_up(&writer.conn, &mut writer.index)?;
+        writer.index_behind = false;
+    }
+    let (fresh, keys) = not_stored(writer, events)?;
+    if fresh.is_empty() {
+        return Ok(0);
+    }
+    let write = writer.last_write + 1;
+    let assignment = writer.users.assign(&fresh);
+    let touched = sessions::pending_spans(&fresh, &assignment, &writer.users);
+    let written = write_numbered(&writer.conn, &fresh, &assignment, &touched, write);
     if written.is_err() {
         writer.users.forget(&assignment);
+        return written;
+    }
+    writer.last_write = write;
+    // The events are stored: a failure here only leaves the index behind
+    // `events`, and the next write catches it up before it asks it.
+    if let Err(error) = writer.index.record(&keys, Some(write)) {
+        tracing::warn!(%error, "adding a write's keys to the message index failed; it catches up at the next write");
+        writer.index_behind = true;
     }
     written
 }
 
-/// The common case, no event stored before, appends straight into `events`:
-/// one write. The primary key on `(project_id, message_id)` refuses an append
-/// that repeats a stored `messageId` (a retried event), so when the direct
-/// append fails, for that or any reason, the transaction is rolled back and
-/// the batch goes through the staging table with `INSERT OR IGNORE`, which
-/// skips the stored ones by their key. A failure there is the batch's error.
-/// Either way the persons it touched are recorded for their kept sessions,
-/// and the cells of the events it stored for the rollups.
+/// The events of `events` that the store does not hold, with their keys.
+fn not_stored<'e>(
+    writer: &Writer,
+    events: &'e [Event],
+) -> Result<(Cow<'e, [Event]>, Vec<MessageKey>), StorageError> {
+    let keys: Vec<MessageKey> = events.iter().map(MessageKey::of_event).collect();
+    let mut stored = Vec::new();
+    for (position, key) in keys.iter().enumerate() {
+        if writer.index.contains(*key)? {
+            stored.push(position);
+        }
+    }
+    if stored.is_empty() {
+        return Ok((Cow::Borrowed(events), keys));
+    }
+    let (mut fresh, mut fresh_keys) = (Vec::new(), Vec::new());
+    let mut stored = stored.into_iter().peekable();
+    for (position, (event, key)) in events.iter().zip(keys).enumerate() {
+        if stored.next_if_eq(&position).is_none() {
+            fresh.push(event.clone());
+            fresh_keys.push(key);
+        }
+    }
+    Ok((Cow::Owned(fresh), fresh_keys))
+}
+
+/// Appends `events`, none stored before, as write number `write`, in one
+/// transaction with the users they brought, the persons they touched for
+/// their kept sessions and their rollup cells; returns how many.
 fn write_numbered(
     conn: &Connection,
     events: &[Event],
     assignment: &users::Assignment,
     touched: &[sessions::PendingSpan],
+    write: u64,
 ) -> Result<usize, StorageError> {
-    let record_batch = batch::events_to_record_batch(events, &assignment.numbers)
+    let record_batch = batch::events_to_record_batch(events, &assignment.numbers, write)
         .map_err(|e| building("the batch", e))?;
-    let direct: Result<usize, StorageError> = in_transaction(conn, || {
+    in_transaction(conn, || {
         users::store(conn, assignment)?;
         sessions::append_pending(conn, touched)?;
         let deltas = rollups::deltas_of(events, &assignment.numbers, |_| true);
         rollups::append_deltas(conn, &deltas)?;
-        append_batch(conn, Table::File("events"), record_batch.clone())?;
+        append_batch(conn, Table::File("events"), record_batch)?;
         Ok(events.len())
-    });
-    if let Ok(inserted) = direct {
-        return Ok(inserted);
-    }
-    in_transaction(conn, || {
-        users::store(conn, assignment)?;
-        sessions::append_pending(conn, touched)?;
-        append_batch(conn, Table::Temporary("staging"), record_batch)?;
-        let inserted = {
-            let mut statement =
-                conn.prepare("INSERT OR IGNORE INTO events SELECT * FROM staging RETURNING project_id, message_id",
-            )?;
-            let rows = statement.query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?;
-            rows.collect::<Result<HashSet<(String, String)>, _>>()?
-        };
-        conn.execute("DELETE FROM staging", [])?;
-        // Only the events stored now add to the rollups, not the repeated ones.
-        let deltas = rollups::deltas_of(events, &assignment.numbers, |event| {
-            inserted.contains(&(event.project_id.clone(), event.message_id.clone()))
-        });
-        rollups::append_deltas(conn, &deltas)?;
-        Ok(inserted.len())
     })
 }

@@ -430,25 +430,22 @@ fn read_cells(
 }
 
 /// Records, inside the caller's transaction, that the hours of a project's
-/// events with these `messageId`s must be recomputed from events (their
-/// values change).
+/// events whose `messageId`s the table `changes` lists must be recomputed
+/// from events (their values change).
 pub(super) fn mark_changed(
     conn: &Connection,
     project_id: &str,
-    message_ids: &[&str],
+    changes: &str,
 ) -> Result<(), StorageError> {
-    if message_ids.is_empty() {
-        return Ok(());
-    }
-    let placeholders = vec!["?"; message_ids.len()].join(", ");
-    let params = std::iter::once(project_id).chain(message_ids.iter().copied());
+    // `changes` is one of the writer's own tables, never a request's.
     conn.execute(
         &format!(
             "INSERT INTO rollup_dirty
-             SELECT DISTINCT project_id, epoch_us(timestamp) // {HOUR_US} * {HOUR_US} FROM events
-             WHERE project_id = ? AND message_id IN ({placeholders})"
+             SELECT DISTINCT e.project_id, epoch_us(e.timestamp) // {HOUR_US} * {HOUR_US}
+             FROM events AS e JOIN {changes} AS c ON c.message_id = e.message_id
+             WHERE e.project_id = ?"
         ),
-        params_from_iter(params),
+        [project_id],
     )?;
     Ok(())
 }
