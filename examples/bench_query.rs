@@ -262,7 +262,7 @@ fn generation_sql(first: u64, end: u64, chunk: u64, chunks: u64) -> String {
     )
 }
 
-fn generate(args: &[String]) {
+async fn generate(args: &[String]) {
     let path = option(args, "--path").expect("--path FILE");
     let events: u64 =
         option(args, "--events").map_or(10_000_000, |v| v.parse().expect("--events N"));
@@ -314,7 +314,8 @@ fn generate(args: &[String]) {
     // The events went in behind the repository's back: opening it adds
     // their keys to the message index, as a migrated file's are.
     let indexing = Instant::now();
-    drop(DuckDbRepository::open(&path, &DuckDbOptions::default()).expect("index the messages"));
+    let repository = DuckDbRepository::open(&path, &DuckDbOptions::default()).expect("index");
+    repository.close().await.expect("close after indexing");
     println!(
         "indexed their messages in {:.1} s",
         indexing.elapsed().as_secs_f64()
@@ -637,7 +638,7 @@ async fn run(args: &[String]) {
 async fn main() {
     let args: Vec<String> = std::env::args().collect();
     match args.get(1).map(String::as_str) {
-        Some("generate") => generate(&args),
+        Some("generate") => generate(&args).await,
         Some("copy-to-clickhouse") => copy_to_clickhouse(&args).await,
         Some("run") => run(&args).await,
         _ => eprintln!("usage: bench_query generate --path FILE [--events N] | copy-to-clickhouse --path FILE --url URL [--database DB] | run --url URL --read-key KEY [--runs N] [--server-pid PID] [--only TEXT]"),

@@ -69,10 +69,17 @@ prepare_benchmark_data() {
       ln -s "$(realpath "$data")" "$WORK/analytics.duckdb"
     else
       cp "$data" "$WORK/analytics.duckdb"
+      # The message index beside it, when kept: without it the service
+      # rebuilds it from the events at start.
+      if [[ -d "$data.messages" ]]; then cp -r "$data.messages" "$WORK/analytics.duckdb.messages"; fi
     fi
   else
     "$bench" generate --path "$WORK/analytics.duckdb" --events "$events" "$@"
-    if [[ -n "$data" ]]; then cp "$WORK/analytics.duckdb" "$data"; fi
+    if [[ -n "$data" ]]; then
+      cp "$WORK/analytics.duckdb" "$data"
+      rm -rf "$data.messages"
+      cp -r "$WORK/analytics.duckdb.messages" "$data.messages"
+    fi
   fi
 }
 

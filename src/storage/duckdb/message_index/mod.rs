@@ -255,12 +255,18 @@ impl MessageIndex {
             .map_err(|e| index_error(&self.directory, e))
     }
 
+    /// Writes every delta as a run, so that the manifest names every write
+    /// held and the next open reads none of them again.
+    pub(super) fn persist(&mut self) -> Result<(), StorageError> {
+        self.flush(|_| true)
+            .map_err(|e| index_error(&self.directory, e))
+    }
+
     /// Writes every delta as a run and the filters to disk, so that the
     /// next open reads them instead of rebuilding.
     pub(super) fn sync(&mut self) -> Result<(), StorageError> {
-        self.flush(|_| true)
-            .and_then(|()| write_blooms(&self.directory, &self.shards))
-            .map_err(|e| index_error(&self.directory, e))
+        self.persist()?;
+        write_blooms(&self.directory, &self.shards).map_err(|e| index_error(&self.directory, e))
     }
 
     /// Keys held, and bytes of memory the index holds for them.
@@ -397,6 +403,9 @@ pub(super) fn catch_up(conn: &Connection, index: &mut MessageIndex) -> Result<u6
     caught += keys.len();
     index.record(&keys, last)?;
     if caught > 0 {
+        // Keys of a catch-up belong to no write of this run: until they are
+        // in runs, the manifest could not say they are held.
+        index.persist()?;
         tracing::info!(
             keys = caught,
             seconds = started.elapsed().as_secs_f64(),
