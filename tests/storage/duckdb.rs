@@ -270,6 +270,17 @@ fn one_message(message_id: &str) -> Arc<[analytics::domain::Event]> {
     .into()
 }
 
+/// Creates the file at `path` holding `shop`'s message `message_id`, and
+/// closes it.
+async fn closed_file_with(path: &std::path::Path, message_id: &str) {
+    let repository = open_at(path);
+    repository
+        .insert_batch(one_message(message_id))
+        .await
+        .unwrap();
+    repository.close().await.unwrap();
+}
+
 /// The message index of the database file at `path`.
 fn index_of(path: &std::path::Path) -> std::path::PathBuf {
     let mut index = path.as_os_str().to_owned();
@@ -286,10 +297,7 @@ async fn stored_count(repository: &dyn Repository) -> usize {
 async fn a_lost_message_index_is_rebuilt_from_the_events_and_still_dedupes() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("a.duckdb");
-    let repository = open_at(&path);
-    repository.insert_batch(one_message("m-1")).await.unwrap();
-    repository.close().await.unwrap();
-    drop(repository);
+    closed_file_with(&path, "m-1").await;
     assert!(index_of(&path).is_dir(), "the index lives beside the file");
     std::fs::remove_dir_all(index_of(&path)).unwrap();
 
@@ -305,10 +313,7 @@ async fn a_lost_message_index_is_rebuilt_from_the_events_and_still_dedupes() {
 async fn the_index_catches_up_with_a_write_it_missed() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("a.duckdb");
-    let repository = open_at(&path);
-    repository.insert_batch(one_message("m-1")).await.unwrap();
-    repository.close().await.unwrap();
-    drop(repository);
+    closed_file_with(&path, "m-1").await;
     // A write DuckDB committed and the index never heard of, as a crash
     // between the two leaves it: its row carries a later write number.
     let conn = DuckDbRepository::connect(&path, &DuckDbOptions::default()).unwrap();
@@ -342,10 +347,7 @@ async fn the_index_catches_up_with_a_write_it_missed() {
 async fn an_index_of_another_file_is_rebuilt_instead_of_trusted() {
     let dir = tempfile::tempdir().unwrap();
     let first = dir.path().join("first.duckdb");
-    let repository = open_at(&first);
-    repository.insert_batch(one_message("m-1")).await.unwrap();
-    repository.close().await.unwrap();
-    drop(repository);
+    closed_file_with(&first, "m-1").await;
     // A fresh file next to the first one's index, as a file replaced by
     // another (a restored backup, a new file) would find it.
     let second = dir.path().join("second.duckdb");

@@ -121,13 +121,19 @@ mod tests {
             .collect()
     }
 
-    #[test]
-    fn recorded_keys_are_always_found_and_few_others_are() {
-        let mut bloom = BlockedBloom::with_capacity(100_000);
-        let recorded = keys(1, 100_000);
-        for key in &recorded {
+    /// A filter for `capacity` keys holding `recorded`.
+    fn holding(capacity: usize, recorded: &[u128]) -> BlockedBloom {
+        let mut bloom = BlockedBloom::with_capacity(capacity);
+        for key in recorded {
             bloom.insert(*key);
         }
+        bloom
+    }
+
+    #[test]
+    fn recorded_keys_are_always_found_and_few_others_are() {
+        let recorded = keys(1, 100_000);
+        let bloom = holding(100_000, &recorded);
         assert!(recorded.iter().all(|key| bloom.may_contain(*key)));
         let others = keys(2, 100_000);
         let false_positives = others.iter().filter(|key| bloom.may_contain(**key)).count();
@@ -139,11 +145,8 @@ mod tests {
 
     #[test]
     fn a_filter_survives_its_bytes() {
-        let mut bloom = BlockedBloom::with_capacity(1_000);
         let recorded = keys(3, 1_000);
-        for key in &recorded {
-            bloom.insert(*key);
-        }
+        let bloom = holding(1_000, &recorded);
         let read = BlockedBloom::from_bytes(&bloom.to_bytes()).unwrap();
         assert_eq!(read.capacity(), 1_000);
         assert!(recorded.iter().all(|key| read.may_contain(*key)));
