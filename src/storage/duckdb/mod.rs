@@ -3,8 +3,9 @@
 //! Writes go through one connection, serialised by a mutex: each batch's
 //! events not stored before (the [`message_index`] beside the file knows
 //! every stored message) are appended (Arrow, columnar) straight into
-//! `events` in one transaction (see [`write`]). Reads use their own connections to the same database, never
-//! wait for writes, and run under a budget: interrupted past their time
+//! `events` in one transaction (see [`write`]). Reads use their own
+//! connections to the same database, never wait for writes, and run under
+//! a budget: interrupted past their time
 //! ([`reading`]). Exports stream from threads of their own, so that a slow
 //! client holds none of the threads that writes run on.
 

@@ -40,10 +40,10 @@ pub(super) fn update(
     let message_ids: ArrayRef = Arc::new(StringArray::from_iter_values(
         visits.iter().map(|(message_id, _)| message_id.as_str()),
     ));
+    let rows: Vec<_> = visits.iter().map(|(_, visit)| visit.columns()).collect();
     let values = COLUMNS.iter().enumerate().map(|(column, name)| {
-        let array: ArrayRef = Arc::new(StringArray::from_iter(
-            visits.iter().map(|(_, visit)| visit.columns()[column].1),
-        ));
+        let array: ArrayRef =
+            Arc::new(StringArray::from_iter(rows.iter().map(|row| row[column].1)));
         (*name, array)
     });
     let assignments: Vec<String> = COLUMNS

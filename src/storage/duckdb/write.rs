@@ -49,23 +49,20 @@ fn not_stored<'e>(
     events: &'e [Event],
 ) -> Result<(Cow<'e, [Event]>, Vec<MessageKey>), StorageError> {
     let keys: Vec<MessageKey> = events.iter().map(MessageKey::of_event).collect();
-    let mut stored = Vec::new();
-    for (position, key) in keys.iter().enumerate() {
-        if writer.index.contains(*key)? {
-            stored.push(position);
-        }
-    }
-    if stored.is_empty() {
+    let held = keys
+        .iter()
+        .map(|key| writer.index.contains(*key))
+        .collect::<Result<Vec<bool>, _>>()?;
+    if !held.contains(&true) {
         return Ok((Cow::Borrowed(events), keys));
     }
-    let (mut fresh, mut fresh_keys) = (Vec::new(), Vec::new());
-    let mut stored = stored.into_iter().peekable();
-    for (position, (event, key)) in events.iter().zip(keys).enumerate() {
-        if stored.next_if_eq(&position).is_none() {
-            fresh.push(event.clone());
-            fresh_keys.push(key);
-        }
-    }
+    let (fresh, fresh_keys) = events
+        .iter()
+        .zip(keys)
+        .zip(held)
+        .filter(|(_, held)| !held)
+        .map(|((event, key), _)| (event.clone(), key))
+        .unzip();
     Ok((Cow::Owned(fresh), fresh_keys))
 }
 
@@ -84,7 +81,7 @@ fn write_numbered(
     in_transaction(conn, || {
         users::store(conn, assignment)?;
         sessions::append_pending(conn, touched)?;
-        let deltas = rollups::deltas_of(events, &assignment.numbers, |_| true);
+        let deltas = rollups::deltas_of(events, &assignment.numbers);
         rollups::append_deltas(conn, &deltas)?;
         append_batch(conn, Table::File("events"), record_batch)?;
         Ok(events.len())

@@ -22,16 +22,12 @@ pub struct Delta {
     cell: RollupCell,
 }
 
-/// The cells that `events` (with their user numbers) add, counting only the
-/// events that `stored` keeps.
-pub fn deltas_of(events: &[Event], numbers: &[u32], stored: impl Fn(&Event) -> bool) -> Vec<Delta> {
+/// The cells that `events` (with their user numbers) add.
+pub fn deltas_of(events: &[Event], numbers: &[u32]) -> Vec<Delta> {
     let mut sums: HashMap<&str, CellSums> = HashMap::new();
     let kinds = indexed(&CellKind::ALL);
     let mut values = [None; CellKind::ALL.len()];
     for (event, number) in events.iter().zip(numbers) {
-        if !stored(event) {
-            continue;
-        }
         for (value, kind) in values.iter_mut().zip(CellKind::ALL) {
             *value = kind.value(event);
         }
