@@ -11,6 +11,7 @@
 
 mod append;
 mod batch;
+mod checkpoints;
 mod errors;
 mod export;
 mod message_index;
@@ -75,6 +76,8 @@ struct Writer {
     last_write: u64,
     /// Whether the index missed a write's keys and must catch up first.
     index_behind: bool,
+    /// When the next checkpoint is due.
+    checkpoints: checkpoints::CheckpointSchedule,
 }
 
 fn lock<T>(slot: &Mutex<Option<T>>) -> MutexGuard<'_, Option<T>> {
@@ -98,6 +101,7 @@ impl DuckDbRepository {
         let (index, last_write) =
             message_index::open_current(&writer, &message_index::directory_of(path))?;
         visits::prepare(&writer)?;
+        users::prepare(&writer)?;
         let readers = writer.try_clone()?;
         let mut users = users::UserDirectory::load(&writer)?;
         if !had_person_links {
@@ -112,6 +116,7 @@ impl DuckDbRepository {
                 index,
                 last_write,
                 index_behind: false,
+                checkpoints: checkpoints::CheckpointSchedule::default(),
             }))),
             readers: Arc::new(Mutex::new(Some(readers))),
         })
@@ -122,7 +127,8 @@ impl DuckDbRepository {
         // No extension is ever downloaded: the service must work offline.
         let mut config = duckdb::Config::default()
             .enable_autoload_extension(false)
-            .and_then(|c| c.with("autoinstall_known_extensions", "false"))?;
+            .and_then(|c| c.with("autoinstall_known_extensions", "false"))
+            .and_then(|c| c.with("checkpoint_threshold", checkpoints::WAL_CAP))?;
         if let Some(limit) = &options.memory_limit {
             config = config.max_memory(limit)?;
         }

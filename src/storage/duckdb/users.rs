@@ -24,7 +24,6 @@ use crate::domain::identity::{declared_link, identity_link, user_key, PersonChan
 use crate::domain::{Event, EventType};
 use crate::storage::duckdb::append::{append_columns, Table};
 use crate::storage::StorageError;
-use duckdb::types::Value;
 
 #[derive(Debug, Default)]
 struct ProjectUsers {
@@ -210,13 +209,25 @@ pub fn store(conn: &Connection, assignment: &Assignment) -> Result<(), StorageEr
     store_links(conn, &assignment.links)
 }
 
-/// Links per `INSERT OR REPLACE` statement.
-const LINKS_PER_STATEMENT: usize = 1_000;
+/// The writer's temporary table of a write's link changes.
+const LINK_CHANGES: &str = "link_changes";
 
-/// Upserts the batch's links, many rows per statement: DuckDB upserts one row
-/// on a primary key in about a millisecond, which a batch with hundreds of
-/// identify calls cannot afford. A key changed twice in the batch is written
-/// once, with its last person (one statement may not touch a key twice).
+/// Creates the temporary table of link changes on the writer's connection.
+pub(super) fn prepare(conn: &Connection) -> Result<(), StorageError> {
+    conn.execute_batch(&format!(
+        "CREATE TEMP TABLE {LINK_CHANGES} (
+             project_id VARCHAR NOT NULL, user_index UINTEGER NOT NULL, person_index UINTEGER NOT NULL
+         );"
+    ))?;
+    Ok(())
+}
+
+/// Upserts the batch's links in one statement from a temporary table the
+/// links are appended to as Arrow columns: a statement of literal rows
+/// costs more to prepare than to run, and DuckDB upserts one row on a
+/// primary key in about a millisecond. A key changed twice in the batch is
+/// written once, with its last person (one statement may not touch a key
+/// twice).
 fn store_links(conn: &Connection, links: &[LinkChange]) -> Result<(), StorageError> {
     if links.is_empty() {
         return Ok(());
@@ -227,21 +238,25 @@ fn store_links(conn: &Connection, links: &[LinkChange]) -> Result<(), StorageErr
     }
     let mut positions: Vec<usize> = last_change.into_values().collect();
     positions.sort_unstable();
-    for chunk in positions.chunks(LINKS_PER_STATEMENT) {
-        let rows = vec!["(?, ?, ?)"; chunk.len()].join(", ");
-        let sql = format!(
-            "INSERT OR REPLACE INTO person_links (project_id, user_index, person_index) VALUES {rows}"
-        );
-        let params = chunk.iter().flat_map(|&position| {
-            let link = &links[position];
-            [
-                Value::Text(link.project_id.clone()),
-                Value::UInt(link.change.key),
-                Value::UInt(link.change.person),
-            ]
-        });
-        conn.execute(&sql, duckdb::params_from_iter(params))?;
-    }
+    let last = || positions.iter().map(|&position| &links[position]);
+    let projects = StringArray::from_iter_values(last().map(|link| link.project_id.as_str()));
+    let users = UInt32Array::from_iter_values(last().map(|link| link.change.key));
+    let persons = UInt32Array::from_iter_values(last().map(|link| link.change.person));
+    append_columns(
+        conn,
+        Table::Temporary(LINK_CHANGES),
+        "the link changes",
+        [
+            ("project_id", Arc::new(projects) as ArrayRef),
+            ("user_index", Arc::new(users) as ArrayRef),
+            ("person_index", Arc::new(persons) as ArrayRef),
+        ],
+    )?;
+    conn.execute_batch(&format!(
+        "INSERT OR REPLACE INTO person_links (project_id, user_index, person_index)
+             SELECT project_id, user_index, person_index FROM {LINK_CHANGES};
+         DELETE FROM {LINK_CHANGES};"
+    ))?;
     Ok(())
 }
 

@@ -34,6 +34,7 @@ pub(super) fn write_batch(writer: &mut Writer, events: &[Event]) -> Result<usize
         return written;
     }
     writer.last_write = write;
+    writer.checkpoints.after_commit(&writer.conn, fresh.len());
     // The events are stored: a failure here only leaves the index behind
     // `events`, and the next write catches it up before it asks it.
     if let Err(error) = writer.index.record(&keys, Some(write)) {
