@@ -99,7 +99,7 @@ impl Default for IngestConfig {
     fn default() -> Self {
         Self {
             max_future: Duration::from_secs(24 * 3600),
-            queue_capacity: 100_000,
+            queue_capacity: 60_000,
             public_url: None,
             trusted_proxies: Vec::new(),
             drop_bots: true,
