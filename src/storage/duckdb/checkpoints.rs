@@ -18,7 +18,7 @@ pub(super) const WAL_CAP: &str = "1GB";
 
 /// Events appended between two checkpoints: two of DuckDB's row groups
 /// (122,880 rows each).
-pub(super) const EVENTS_PER_CHECKPOINT: u64 = 2 * 122_880;
+const EVENTS_PER_CHECKPOINT: u64 = 2 * 122_880;
 
 /// Counts the events appended since the last checkpoint.
 #[derive(Debug)]
@@ -35,7 +35,7 @@ impl Default for CheckpointSchedule {
 
 impl CheckpointSchedule {
     /// A checkpoint once `events` have been committed since the last one.
-    pub(super) fn every(events: u64) -> Self {
+    fn every(events: u64) -> Self {
         Self {
             every: events,
             events_since: 0,
@@ -77,20 +77,19 @@ mod tests {
         ))
         .unwrap();
         let mut schedule = CheckpointSchedule::every(2_000);
-        conn.execute_batch("INSERT INTO t SELECT range FROM range(1000);")
-            .unwrap();
-        schedule.after_commit(&conn, 1_000);
+        let mut commit = |rows: usize| {
+            conn.execute_batch(&format!("INSERT INTO t SELECT range FROM range({rows});"))
+                .unwrap();
+            schedule.after_commit(&conn, rows);
+        };
+        commit(1_000);
         assert!(
             wal_bytes(&path) > 0,
             "1,000 of 2,000 events: no checkpoint yet"
         );
-        conn.execute_batch("INSERT INTO t SELECT range FROM range(1000);")
-            .unwrap();
-        schedule.after_commit(&conn, 1_000);
+        commit(1_000);
         assert_eq!(wal_bytes(&path), 0, "2,000 events: checkpointed");
-        conn.execute_batch("INSERT INTO t SELECT range FROM range(10);")
-            .unwrap();
-        schedule.after_commit(&conn, 10);
+        commit(10);
         assert!(
             wal_bytes(&path) > 0,
             "the count starts again after a checkpoint"
