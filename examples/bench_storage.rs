@@ -14,6 +14,9 @@
 //!    processor does (one transaction each), then closes it (final checkpoint);
 //! 3. for scale, the same rows copied with SQL into a table of the core columns
 //!    only (no JSON texts, no context columns): the floor of a row's write cost.
+//!
+//! `--keep FILE` copies the file the repository wrote (after step 2) to
+//! `FILE`, e.g. as the rows of `scripts/bench-duckdb-alone.py`.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -112,6 +115,14 @@ async fn main() {
     );
     let bytes = std::fs::metadata(&path).map_or(0, |m| m.len());
     println!("file size: {} bytes/event", bytes / events.len() as u64);
+    if let Some(kept) = args
+        .iter()
+        .position(|a| a == "--keep")
+        .and_then(|i| args.get(i + 1))
+    {
+        std::fs::copy(&path, kept).expect("copying the written file");
+        println!("kept the written file as {kept}");
+    }
 
     let conn = DuckDbRepository::connect(&path, &DuckDbOptions::default()).expect("connect");
     conn.execute_batch(&format!(
