@@ -384,23 +384,31 @@ fn catch_up_by_windows(
 ) -> Result<u64, StorageError> {
     let applied = index.applied();
     let started = Instant::now();
-    let end: Option<i64> = conn.query_row("SELECT max(rowid) FROM events", [], |row| row.get(0))?;
-    let end = end.map_or(0, |last| u64::try_from(last).unwrap_or(0) + 1);
+    // Write numbers start at 1; rows of files older than them carry 0.
+    let after = applied.map_or(-1, |write| i64::try_from(write).unwrap_or(i64::MAX));
+    // The rows to read lie between these row ids: none when the index holds
+    // every write (the usual start), found from the column's zone maps.
+    let (first, last_row): (Option<i64>, Option<i64>) = conn.query_row(
+        "SELECT min(rowid), max(rowid) FROM events WHERE write_seq > ?",
+        [after],
+        |row| Ok((row.get(0)?, row.get(1)?)),
+    )?;
+    let window = i64::try_from(window.max(1)).unwrap_or(i64::MAX);
+    let step = usize::try_from(window).unwrap_or(usize::MAX);
+    let starts = first
+        .zip(last_row)
+        .into_iter()
+        .flat_map(|(first, last_row)| (first..=last_row).step_by(step));
     let mut statement = conn.prepare(
         "SELECT project_id, message_id, write_seq FROM events
          WHERE rowid >= ? AND rowid < ? AND write_seq > ?",
     )?;
-    // Write numbers start at 1; rows of files older than them carry 0.
-    let after = applied.map_or(-1, |write| i64::try_from(write).unwrap_or(i64::MAX));
     let mut keys = Vec::with_capacity(CATCH_UP_CHUNK);
     let mut last = applied;
     let mut caught = 0usize;
-    for first in (0..end).step_by(usize::try_from(window.max(1)).unwrap_or(usize::MAX)) {
-        let batches = statement.query_arrow(duckdb::params![
-            i64::try_from(first).unwrap_or(i64::MAX),
-            i64::try_from(first.saturating_add(window)).unwrap_or(i64::MAX),
-            after,
-        ])?;
+    for start in starts {
+        let batches =
+            statement.query_arrow(duckdb::params![start, start.saturating_add(window), after])?;
         for batch in batches {
             let projects = column::<StringArray>(&batch, 0)?;
             let messages = column::<StringArray>(&batch, 1)?;
