@@ -36,13 +36,17 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 const CORE_COLUMNS: &str = "project_id, message_id, type, event, name, user_id, anonymous_id, \
     group_id, previous_id, timestamp, original_timestamp, sent_at, received_at";
 
-fn option(args: &[String], flag: &str, default: usize) -> usize {
+/// The value given after `flag`, if any.
+fn flag_value<'a>(args: &'a [String], flag: &str) -> Option<&'a String> {
     args.iter()
         .position(|a| a == flag)
         .and_then(|i| args.get(i + 1))
-        .map_or(default, |v| {
-            v.parse().unwrap_or_else(|_| panic!("{flag} N"))
-        })
+}
+
+fn option(args: &[String], flag: &str, default: usize) -> usize {
+    flag_value(args, flag).map_or(default, |v| {
+        v.parse().unwrap_or_else(|_| panic!("{flag} N"))
+    })
 }
 
 fn per_event(elapsed: Duration, events: usize) -> String {
@@ -55,11 +59,7 @@ fn per_event(elapsed: Duration, events: usize) -> String {
 /// Enriches `events` twice with the reference data (as installed by
 /// `npm ci --prefix reference-data`), printing the cost per event.
 fn enrich(args: &[String], events: &mut [Event]) {
-    let geoip = args
-        .iter()
-        .position(|a| a == "--geoip")
-        .and_then(|i| args.get(i + 1))
-        .map(std::path::PathBuf::from);
+    let geoip = flag_value(args, "--geoip").map(std::path::PathBuf::from);
     let config = EnrichConfig {
         geoip_database: geoip,
         ..EnrichConfig::default()
@@ -115,11 +115,7 @@ async fn main() {
     );
     let bytes = std::fs::metadata(&path).map_or(0, |m| m.len());
     println!("file size: {} bytes/event", bytes / events.len() as u64);
-    if let Some(kept) = args
-        .iter()
-        .position(|a| a == "--keep")
-        .and_then(|i| args.get(i + 1))
-    {
+    if let Some(kept) = flag_value(&args, "--keep") {
         std::fs::copy(&path, kept).expect("copying the written file");
         println!("kept the written file as {kept}");
     }
